@@ -1,11 +1,15 @@
-//! `cargo xtask eval` and `cargo xtask bench eval` (owned by the clir-eval work).
-#[derive(clap::Args)]
-pub struct EvalArgs {}
-#[derive(clap::Args)]
-pub struct BenchEvalArgs {}
-pub fn run(_a: EvalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask eval` is not implemented yet (issue: clir-eval)")
+//! `cargo xtask eval` and `cargo xtask bench eval`: thin wrappers over `clir_eval::cli` and
+//! `clir_eval::bench`, where the arguments and logic live.
+
+pub use clir_eval::bench::BenchEvalArgs;
+pub use clir_eval::cli::EvalArgs;
+
+/// `cargo xtask eval --qrels FILE --run FILE [-q] [-c] [-M N] [-m MEASURE ...]`.
+pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    clir_eval::cli::run(&a)
 }
-pub fn bench(_a: BenchEvalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask bench eval` is not implemented yet (issue: clir-eval)")
+
+/// `cargo xtask bench eval`: metrics vs pytrec_eval and dense top-k vs numpy.
+pub fn bench(a: BenchEvalArgs) -> anyhow::Result<()> {
+    clir_eval::bench::run(&a)
 }

@@ -1,1 +1,28 @@
+//! clir-eval: trec_eval-exact retrieval metrics, exact dense top-k and BM25 retrieval,
+//! significance tests, disparity analysis and report writers for the OPTICAL reproduction.
+//!
+//! * [`trec`]: strict qrels/run parsers and writers.
+//! * [`metrics`]: `map`, `ndcg_cut`, `recip_rank`, `P`, `recall`, `Rprec` with trec_eval 9.0.8
+//!   semantics (tie order, `-c`, `-M`, `-q`).
+//! * [`dense`]: blocked, parallel, memory-bounded exact top-k (cosine or dot).
+//! * [`bm25`]: lexical baseline / first stage.
+//! * [`stats`]: paired t-test, paired randomization test, Holm–Bonferroni.
+//! * [`disparity`], [`report`]: language-gap analysis and Markdown/CSV/JSON/SVG reports.
+//! * [`cli`], [`bench`]: the `cargo xtask eval` / `cargo xtask bench eval` commands.
 
+pub mod bench;
+pub mod bm25;
+pub mod cli;
+pub mod dense;
+pub mod disparity;
+pub mod error;
+pub mod metrics;
+pub mod progress;
+pub mod report;
+pub mod stats;
+pub mod topk;
+pub mod trec;
+
+pub use error::{EvalError, Result};
+pub use metrics::{EvalOptions, Evaluation, MeasureSet, evaluate};
+pub use trec::{Qrels, Run, ScoredDoc};

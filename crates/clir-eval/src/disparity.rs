@@ -1,0 +1,1 @@
+//! disparity (in progress)

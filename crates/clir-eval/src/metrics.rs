@@ -1,0 +1,485 @@
+//! trec_eval-exact ranking measures (semantics of trec_eval 9.0.8, the version bundled by
+//! pytrec_eval).
+//!
+//! Per query, trec_eval
+//! 1. sorts the retrieved documents by score descending and breaks ties by docno in *descending*
+//!    byte order (`strcmp(b, a)`), then keeps the first `-M` documents;
+//! 2. labels each retrieved document with its qrels grade, or "non-pool" when it is not in the
+//!    qrels (and "unjudged" for negative grades): both count as non-relevant;
+//! 3. counts `R` = judged documents with grade ≥ the relevance level (1 by default).
+//!
+//! With ranks `i = 1..n` and `rel_i = 1` when the grade at rank `i` is ≥ the level:
+//! * `map` = Σ_i rel_i · P@i / R (0 when nothing relevant is retrieved);
+//! * `Rprec` = |relevant in the top min(n, R)| / R;
+//! * `recip_rank` = 1 / first relevant rank (0 if none);
+//! * `P_k` = |relevant in the top k| / k (k, not min(k, n));
+//! * `recall_k` = |relevant in the top k| / R;
+//! * `ndcg_cut_k` = DCG@k / IDCG@k with DCG@k = Σ_{i≤k} g_i / log2(i + 1), gain `g_i` = the
+//!   grade when positive, IDCG from the qrels grades sorted descending.
+//!
+//! Queries in the run but not in the qrels are skipped. Queries in the qrels with no relevant
+//! document are *not* skipped when they appear in the run (trec_eval scores them 0 and counts them
+//! in the mean). The "all" line is the mean over evaluated queries, or with `-c` over every qrels
+//! query (missing ones count as 0). `num_ret`, `num_rel_ret` and `num_rel` are summed, not averaged.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EvalError, Result};
+use crate::trec::{Qrels, QueryQrels, Run, ScoredDoc};
+
+/// trec_eval's default cutoffs for `P`, `recall` and `ndcg_cut` given without parameters.
+pub const TREC_DEFAULT_CUTOFFS: [usize; 9] = [5, 10, 15, 20, 30, 100, 200, 500, 1000];
+
+/// A measure family, in trec_eval's printing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Family {
+    NumQ,
+    NumRet,
+    NumRel,
+    NumRelRet,
+    Map,
+    Rprec,
+    RecipRank,
+    P,
+    Recall,
+    NdcgCut,
+}
+
+impl Family {
+    fn name(self) -> &'static str {
+        match self {
+            Family::NumQ => "num_q",
+            Family::NumRet => "num_ret",
+            Family::NumRel => "num_rel",
+            Family::NumRelRet => "num_rel_ret",
+            Family::Map => "map",
+            Family::Rprec => "Rprec",
+            Family::RecipRank => "recip_rank",
+            Family::P => "P",
+            Family::Recall => "recall",
+            Family::NdcgCut => "ndcg_cut",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "num_q" => Family::NumQ,
+            "num_ret" => Family::NumRet,
+            "num_rel" => Family::NumRel,
+            "num_rel_ret" => Family::NumRelRet,
+            "map" => Family::Map,
+            "Rprec" => Family::Rprec,
+            "recip_rank" => Family::RecipRank,
+            "P" => Family::P,
+            "recall" => Family::Recall,
+            "ndcg_cut" => Family::NdcgCut,
+            _ => return None,
+        })
+    }
+
+    fn has_cutoffs(self) -> bool {
+        matches!(self, Family::P | Family::Recall | Family::NdcgCut)
+    }
+
+    /// Counts printed as integers (`%ld` in trec_eval).
+    fn is_count(self) -> bool {
+        matches!(
+            self,
+            Family::NumQ | Family::NumRet | Family::NumRel | Family::NumRelRet
+        )
+    }
+}
+
+/// One output value: a family and, for cutoff families, the cutoff (`P_10`, `ndcg_cut_20`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Measure {
+    pub family: Family,
+    pub cutoff: Option<usize>,
+}
+
+impl Measure {
+    /// trec_eval's output name: `map`, `P_5`, `ndcg_cut_10`, ...
+    pub fn name(&self) -> String {
+        match self.cutoff {
+            Some(k) => format!("{}_{k}", self.family.name()),
+            None => self.family.name().to_string(),
+        }
+    }
+
+    /// Whether the value is a count (printed without decimals, summed in "all").
+    pub fn is_count(&self) -> bool {
+        self.family.is_count()
+    }
+}
+
+/// An ordered set of measures (trec_eval's order: family, then cutoff ascending).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasureSet {
+    measures: Vec<Measure>,
+}
+
+impl MeasureSet {
+    /// The measures of the OPTICAL evaluation: `map`, `ndcg_cut.5,10,20,100`, `recip_rank`,
+    /// `P.5,10,20,100`, `recall.10,100,1000`, `Rprec`.
+    pub fn standard() -> Self {
+        Self::parse(&[
+            "map",
+            "Rprec",
+            "recip_rank",
+            "P.5,10,20,100",
+            "recall.10,100,1000",
+            "ndcg_cut.5,10,20,100",
+        ])
+        .expect("static measure list parses")
+    }
+
+    /// Parses trec_eval `-m` specs: `map`, `P.5,10`, `ndcg_cut` (default cutoffs), `num_q`, ...
+    /// Several specs are merged; cutoffs must be positive integers.
+    pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self> {
+        let mut set: BTreeSet<Measure> = BTreeSet::new();
+        for spec in specs {
+            let spec = spec.as_ref().trim();
+            let (name, params) = match spec.split_once('.') {
+                Some((n, p)) => (n, Some(p)),
+                None => (spec, None),
+            };
+            let family =
+                Family::from_name(name).ok_or_else(|| EvalError::BadMeasure(spec.to_string()))?;
+            match (family.has_cutoffs(), params) {
+                (false, None) => {
+                    set.insert(Measure {
+                        family,
+                        cutoff: None,
+                    });
+                }
+                (false, Some(_)) => return Err(EvalError::BadMeasure(spec.to_string())),
+                (true, None) => {
+                    for k in TREC_DEFAULT_CUTOFFS {
+                        set.insert(Measure {
+                            family,
+                            cutoff: Some(k),
+                        });
+                    }
+                }
+                (true, Some(p)) => {
+                    for part in p.split(',') {
+                        let k: usize = part
+                            .trim()
+                            .parse()
+                            .ok()
+                            .filter(|&k| k > 0)
+                            .ok_or_else(|| EvalError::BadMeasure(spec.to_string()))?;
+                        set.insert(Measure {
+                            family,
+                            cutoff: Some(k),
+                        });
+                    }
+                }
+            }
+        }
+        if set.is_empty() {
+            return Err(EvalError::BadMeasure(String::new()));
+        }
+        Ok(MeasureSet {
+            measures: set.into_iter().collect(),
+        })
+    }
+
+    /// The measures, in output order.
+    pub fn measures(&self) -> &[Measure] {
+        &self.measures
+    }
+
+    /// Position of a measure by output name (`P_10`).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.measures.iter().position(|m| m.name() == name)
+    }
+}
+
+/// Evaluation options, mirroring trec_eval's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalOptions {
+    /// `-c`: average over all qrels queries, missing ones counting 0.
+    pub average_complete: bool,
+    /// `-M`: evaluate only the first N ranked documents of each query.
+    pub max_docs_per_query: Option<usize>,
+    /// `-l`: minimum grade for "relevant" (1).
+    pub relevance_level: i64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            average_complete: false,
+            max_docs_per_query: None,
+            relevance_level: 1,
+        }
+    }
+}
+
+/// Per-query values, in the order of the [`MeasureSet`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryResult {
+    pub qid: String,
+    pub values: Vec<f64>,
+}
+
+/// The outcome of [`evaluate`]: per-query values and the "all" aggregate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub measures: MeasureSet,
+    /// Evaluated queries (in both run and qrels), in qid byte order.
+    pub per_query: Vec<QueryResult>,
+    /// Aggregate ("all") values.
+    pub all: Vec<f64>,
+}
+
+impl Evaluation {
+    /// Per-query value of `measure` (output name) for `qid`.
+    pub fn value(&self, qid: &str, measure: &str) -> Option<f64> {
+        let m = self.measures.index_of(measure)?;
+        let q = self
+            .per_query
+            .binary_search_by(|r| r.qid.as_str().cmp(qid))
+            .ok()?;
+        Some(self.per_query[q].values[m])
+    }
+
+    /// Aggregate value of `measure` (output name).
+    pub fn all_value(&self, measure: &str) -> Option<f64> {
+        self.measures.index_of(measure).map(|m| self.all[m])
+    }
+
+    /// `(qid, value)` for every evaluated query.
+    pub fn per_query_values(&self, measure: &str) -> Result<Vec<(String, f64)>> {
+        let m = self
+            .measures
+            .index_of(measure)
+            .ok_or_else(|| EvalError::BadMeasure(measure.to_string()))?;
+        Ok(self
+            .per_query
+            .iter()
+            .map(|r| (r.qid.clone(), r.values[m]))
+            .collect())
+    }
+
+    /// trec_eval-formatted text: `name<TAB>qid<TAB>value`, the name left-justified to 22
+    /// characters, values with 4 decimals (counts as integers); per-query lines (with `-q`)
+    /// come first, then the `all` lines.
+    pub fn format_trec(&self, per_query: bool) -> String {
+        let mut out = String::new();
+        let ms = self.measures.measures();
+        if per_query {
+            for q in &self.per_query {
+                for (m, v) in ms.iter().zip(&q.values) {
+                    if m.family == Family::NumQ {
+                        continue; // trec_eval prints num_q only for "all"
+                    }
+                    write_line(&mut out, m, &q.qid, *v);
+                }
+            }
+        }
+        for (m, v) in ms.iter().zip(&self.all) {
+            write_line(&mut out, m, "all", *v);
+        }
+        out
+    }
+}
+
+fn write_line(out: &mut String, m: &Measure, qid: &str, v: f64) {
+    let name = m.name();
+    let v = v + 0.0; // never print "-0.0000"
+    if m.is_count() {
+        let _ = writeln!(out, "{name:<22}\t{qid}\t{}", v.round() as i64);
+    } else {
+        let _ = writeln!(out, "{name:<22}\t{qid}\t{v:.4}");
+    }
+}
+
+/// trec_eval's ranking order: score descending, ties by docno descending (byte order).
+pub fn trec_order(a: &ScoredDoc, b: &ScoredDoc) -> Ordering {
+    b.score
+        .partial_cmp(&a.score)
+        .unwrap_or(Ordering::Equal)
+        .then_with(|| b.docno.as_bytes().cmp(a.docno.as_bytes()))
+}
+
+/// The judged view of one ranked query: grades by rank (`None` = not in the qrels or negative
+/// grade) and the qrels' grade histogram.
+struct Judged {
+    grades: Vec<i64>,
+    num_rel: usize,
+    /// Positive grades of all judged documents, sorted descending (for the ideal DCG).
+    ideal: Vec<i64>,
+}
+
+const NOT_RELEVANT: i64 = -1;
+
+fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> Judged {
+    let mut order: Vec<&ScoredDoc> = docs.iter().collect();
+    order.sort_unstable_by(|a, b| trec_order(a, b));
+    if let Some(m) = opts.max_docs_per_query {
+        order.truncate(m);
+    }
+    let grades = order
+        .iter()
+        .map(|d| match qrels.judgments.get(&d.docno) {
+            Some(&g) if g >= 0 => g,
+            _ => NOT_RELEVANT,
+        })
+        .collect();
+    let mut ideal: Vec<i64> = qrels
+        .judgments
+        .values()
+        .copied()
+        .filter(|&g| g > 0)
+        .collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    Judged {
+        grades,
+        num_rel: qrels.num_rel(opts.relevance_level),
+        ideal,
+    }
+}
+
+/// Discounted cumulative gain of the first `k` gains: Σ g_i / log2(i + 1), positive gains only.
+fn dcg(gains: &[i64], k: usize) -> f64 {
+    gains
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|(_, g)| **g > 0)
+        .fold(0.0, |acc, (i, &g)| acc + g as f64 / ((i + 2) as f64).log2())
+}
+
+fn query_values(j: &Judged, measures: &[Measure], level: i64) -> Vec<f64> {
+    let n = j.grades.len();
+    let rel: Vec<bool> = j.grades.iter().map(|&g| g >= level).collect();
+    // rel_prefix[i] = relevant among the first i documents.
+    let mut rel_prefix = Vec::with_capacity(n + 1);
+    rel_prefix.push(0usize);
+    for &r in &rel {
+        rel_prefix.push(rel_prefix.last().copied().unwrap_or(0) + r as usize);
+    }
+    let rel_in_top = |k: usize| rel_prefix[k.min(n)];
+    let r = j.num_rel;
+    measures
+        .iter()
+        .map(|m| match (m.family, m.cutoff) {
+            (Family::NumQ, _) => 1.0,
+            (Family::NumRet, _) => n as f64,
+            (Family::NumRel, _) => r as f64,
+            (Family::NumRelRet, _) => rel_in_top(n) as f64,
+            (Family::Map, _) => {
+                if r == 0 {
+                    return 0.0;
+                }
+                let mut found = 0usize;
+                let mut sum = 0.0;
+                for (i, &is_rel) in rel.iter().enumerate() {
+                    if is_rel {
+                        found += 1;
+                        sum += found as f64 / (i + 1) as f64;
+                    }
+                }
+                sum / r as f64
+            }
+            (Family::Rprec, _) => {
+                if r == 0 || n == 0 {
+                    0.0
+                } else {
+                    rel_in_top(r) as f64 / r as f64
+                }
+            }
+            (Family::RecipRank, _) => rel
+                .iter()
+                .position(|&x| x)
+                .map_or(0.0, |i| 1.0 / (i + 1) as f64),
+            (Family::P, Some(k)) => rel_in_top(k) as f64 / k as f64,
+            (Family::Recall, Some(k)) => {
+                if r == 0 {
+                    0.0
+                } else {
+                    rel_in_top(k) as f64 / r as f64
+                }
+            }
+            (Family::NdcgCut, Some(k)) => {
+                let ideal = dcg(&j.ideal, k);
+                if ideal > 0.0 {
+                    dcg(&j.grades, k) / ideal
+                } else {
+                    0.0
+                }
+            }
+            (_, None) => unreachable!("cutoff families always carry a cutoff"),
+        })
+        .collect()
+}
+
+/// Evaluates `run` against `qrels` with trec_eval's semantics (see the module docs).
+///
+/// Errors with [`EvalError::NoQueries`] when no run query has qrels (trec_eval's exit 7).
+pub fn evaluate(
+    qrels: &Qrels,
+    run: &Run,
+    measures: &MeasureSet,
+    opts: &EvalOptions,
+) -> Result<Evaluation> {
+    let ms = measures.measures();
+    let evaluated: Vec<(&String, &Vec<ScoredDoc>, &QueryQrels)> = run
+        .queries
+        .iter()
+        .filter_map(|(qid, docs)| qrels.queries.get(qid).map(|q| (qid, docs, q)))
+        .collect();
+    if evaluated.is_empty() {
+        return Err(EvalError::NoQueries);
+    }
+    let per_query: Vec<QueryResult> = evaluated
+        .par_iter()
+        .with_min_len(16)
+        .map(|(qid, docs, q)| {
+            let j = judge(docs, q, opts);
+            QueryResult {
+                qid: (*qid).clone(),
+                values: query_values(&j, ms, opts.relevance_level),
+            }
+        })
+        .collect();
+    let n_eval = per_query.len();
+    let denom = if opts.average_complete {
+        qrels.queries.len()
+    } else {
+        n_eval
+    };
+    let all = ms
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let sum = per_query.iter().fold(0.0, |acc, q| acc + q.values[i]);
+            match m.family {
+                Family::NumQ => denom as f64,
+                Family::NumRet | Family::NumRelRet => sum,
+                Family::NumRel if opts.average_complete => {
+                    // trec_eval sums grades > 0 over all qrels queries here.
+                    qrels
+                        .queries
+                        .values()
+                        .map(|q| q.judgments.values().filter(|&&g| g > 0).count() as f64)
+                        .sum()
+                }
+                Family::NumRel => sum,
+                _ => sum / denom as f64,
+            }
+        })
+        .collect();
+    Ok(Evaluation {
+        measures: measures.clone(),
+        per_query,
+        all,
+    })
+}

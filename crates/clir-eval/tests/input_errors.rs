@@ -1,0 +1,128 @@
+//! Bad input is rejected with an error naming the source and line; nothing is dropped silently.
+
+use clir_eval::EvalError;
+use clir_eval::metrics::{EvalOptions, MeasureSet, evaluate};
+use clir_eval::trec::{Qrels, Run};
+
+fn run_err(text: &str) -> String {
+    Run::parse(text, "my.run").unwrap_err().to_string()
+}
+
+fn qrels_err(text: &str) -> String {
+    Qrels::parse(text, "my.qrels").unwrap_err().to_string()
+}
+
+#[test]
+fn duplicate_run_entries_are_rejected_with_both_lines() {
+    let e = run_err("q1 Q0 a 1 1.0 r\nq1 Q0 b 2 0.5 r\nq2 Q0 a 1 1 r\nq1 Q0 a 3 0.1 r\n");
+    assert_eq!(
+        e,
+        "my.run:4: duplicate document 'a' for query 'q1' (first seen on line 1)"
+    );
+}
+
+#[test]
+fn duplicate_qrels_entries_are_rejected() {
+    let e = qrels_err("q1 0 a 1\n\nq1 0 a 0\n");
+    assert_eq!(
+        e,
+        "my.qrels:3: duplicate document 'a' for query 'q1' (first seen on line 1)"
+    );
+}
+
+#[test]
+fn malformed_run_lines_name_file_and_line() {
+    assert!(run_err("q1 Q0 a 1 1.0 r\nq1 Q0 b 2 0.5\n").starts_with("my.run:2: expected 6 fields"));
+    assert!(run_err("q1 Q0 a 1 1.0 r extra\n").starts_with("my.run:1: expected 6 fields"));
+    assert_eq!(
+        run_err("q1 Q0 a 1 high r\n"),
+        "my.run:1: score 'high' is not a number"
+    );
+    assert_eq!(
+        run_err("q1 Q0 a 1 NaN r\n"),
+        "my.run:1: score 'NaN' is not finite"
+    );
+    assert_eq!(
+        run_err("\nq1 Q0 a 1 inf r\n"),
+        "my.run:2: score 'inf' is not finite"
+    );
+}
+
+#[test]
+fn malformed_qrels_lines_name_file_and_line() {
+    assert!(qrels_err("q1 0 a\n").starts_with("my.qrels:1: expected 4 fields"));
+    assert_eq!(
+        qrels_err("q1 0 a 1\nq1 0 b 1.5\n"),
+        "my.qrels:2: relevance '1.5' is not an integer"
+    );
+}
+
+#[test]
+fn missing_files_are_named() {
+    let e = Run::from_path("/nonexistent/dir/x.run")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/nonexistent/dir/x.run:"), "{e}");
+}
+
+#[test]
+fn empty_run_or_no_overlap_is_an_error_like_trec_eval() {
+    let qrels = Qrels::parse("q1 0 a 1\n", "q").unwrap();
+    let ms = MeasureSet::standard();
+    let empty = Run::parse("", "r").unwrap();
+    assert!(matches!(
+        evaluate(&qrels, &empty, &ms, &EvalOptions::default()),
+        Err(EvalError::NoQueries)
+    ));
+    let other = Run::parse("q9 Q0 a 1 1 r\n", "r").unwrap();
+    let c = EvalOptions {
+        average_complete: true,
+        ..Default::default()
+    };
+    assert!(matches!(
+        evaluate(&qrels, &other, &ms, &c),
+        Err(EvalError::NoQueries)
+    ));
+}
+
+#[test]
+fn a_query_with_an_empty_ranking_scores_zero() {
+    let qrels = Qrels::parse("q1 0 a 1\nq2 0 b 1\n", "q").unwrap();
+    let mut run = Run::parse("q1 Q0 a 1 1 r\n", "r").unwrap();
+    run.queries.insert("q2".into(), Vec::new());
+    let ev = evaluate(
+        &qrels,
+        &run,
+        &MeasureSet::standard(),
+        &EvalOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(ev.value("q2", "map"), Some(0.0));
+    assert_eq!(ev.value("q2", "Rprec"), Some(0.0));
+    assert_eq!(ev.all_value("map"), Some(0.5));
+}
+
+#[test]
+fn measure_specs_are_validated() {
+    for bad in ["mapp", "P.0", "P.x", "map.5", "ndcg_cut.5,,10", ""] {
+        assert!(MeasureSet::parse(&[bad]).is_err(), "{bad} accepted");
+    }
+    let m = MeasureSet::parse(&["P.10,5", "P.5", "map"]).unwrap();
+    let names: Vec<String> = m.measures().iter().map(|m| m.name()).collect();
+    assert_eq!(names, ["map", "P_5", "P_10"]);
+    let p = MeasureSet::parse(&["P"]).unwrap();
+    assert_eq!(p.measures().len(), 9, "trec_eval's default P cutoffs");
+}
+
+#[test]
+fn triples_reject_duplicates_and_nan() {
+    assert!(Run::from_triples([("q", "a", 1.0), ("q", "a", 2.0)]).is_err());
+    assert!(Run::from_triples([("q", "a", f64::NAN)]).is_err());
+    let r = Run::from_triples([("q", "a", 1.0), ("q", "b", 2.0)]).unwrap();
+    let mut out = Vec::new();
+    r.write_trec(&mut out, "t").unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "q Q0 b 1 2 t\nq Q0 a 2 1 t\n"
+    );
+}
