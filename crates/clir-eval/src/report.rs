@@ -1,1 +1,489 @@
-//! report (in progress)
+//! Result tables (method × language for one metric) with significance against a baseline, and
+//! their Markdown, CSV, JSON and SVG (grouped bar chart) renderings.
+//!
+//! A cell's value is the mean of its per-query values. Every non-baseline cell is tested against
+//! the baseline method on the same language (paired t-test or randomization test over the same
+//! queries); the p-values of all cells of the table are Holm–Bonferroni adjusted together, and a
+//! cell is marked `†` when its adjusted p-value is below `alpha`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EvalError, Result};
+use crate::stats::{holm_bonferroni, paired_randomization_test, paired_t_test};
+
+/// Which paired test marks significance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum SigTest {
+    /// Paired two-sided t-test.
+    TTest,
+    /// Paired randomization test with this many sign flips and seed.
+    Randomization { permutations: usize, seed: u64 },
+}
+
+/// Significance of one cell against the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CellSignificance {
+    pub p_value: f64,
+    pub p_holm: f64,
+    pub significant: bool,
+}
+
+/// One metric's results: `values[method][language]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultsTable {
+    pub metric: String,
+    pub methods: Vec<String>,
+    pub languages: Vec<String>,
+    pub values: Vec<Vec<f64>>,
+    pub baseline: Option<String>,
+    pub alpha: f64,
+    /// `significance[method][language]`, None for the baseline row or without a baseline.
+    pub significance: Vec<Vec<Option<CellSignificance>>>,
+}
+
+/// Per-query values keyed by `(method, language)`: `(qid, value)` pairs.
+pub type PerQuery = BTreeMap<(String, String), Vec<(String, f64)>>;
+
+impl ResultsTable {
+    /// A table of plain values (no significance).
+    pub fn from_values(
+        metric: &str,
+        methods: Vec<String>,
+        languages: Vec<String>,
+        values: Vec<Vec<f64>>,
+    ) -> Result<Self> {
+        if values.len() != methods.len() || values.iter().any(|r| r.len() != languages.len()) {
+            return Err(EvalError::Mismatch(format!(
+                "values must be {} methods × {} languages",
+                methods.len(),
+                languages.len()
+            )));
+        }
+        if values.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(EvalError::Invalid("non-finite table value".into()));
+        }
+        let significance = vec![vec![None; languages.len()]; methods.len()];
+        Ok(ResultsTable {
+            metric: metric.to_string(),
+            methods,
+            languages,
+            values,
+            baseline: None,
+            alpha: 0.05,
+            significance,
+        })
+    }
+
+    /// Builds the table from per-query values (means per cell) and marks significance against
+    /// `baseline` with Holm–Bonferroni correction over all cells.
+    pub fn from_per_query(
+        metric: &str,
+        methods: Vec<String>,
+        languages: Vec<String>,
+        per_query: &PerQuery,
+        baseline: Option<&str>,
+        test: SigTest,
+        alpha: f64,
+    ) -> Result<Self> {
+        let cell = |m: &str, l: &str| -> Result<&Vec<(String, f64)>> {
+            per_query
+                .get(&(m.to_string(), l.to_string()))
+                .ok_or_else(|| EvalError::UnknownId(format!("no per-query values for {m} / {l}")))
+        };
+        let mut values = Vec::new();
+        for m in &methods {
+            let mut row = Vec::new();
+            for l in &languages {
+                let v = cell(m, l)?;
+                if v.is_empty() {
+                    return Err(EvalError::Invalid(format!("no queries for {m} / {l}")));
+                }
+                row.push(v.iter().map(|x| x.1).sum::<f64>() / v.len() as f64);
+            }
+            values.push(row);
+        }
+        let mut table = Self::from_values(metric, methods, languages, values)?;
+        table.alpha = alpha;
+        let Some(base) = baseline else {
+            return Ok(table);
+        };
+        let bi = table
+            .methods
+            .iter()
+            .position(|m| m == base)
+            .ok_or_else(|| EvalError::UnknownId(format!("baseline method '{base}'")))?;
+        table.baseline = Some(base.to_string());
+        let mut cells = Vec::new();
+        let mut pvals = Vec::new();
+        for (mi, m) in table.methods.iter().enumerate() {
+            if mi == bi {
+                continue;
+            }
+            for (li, l) in table.languages.iter().enumerate() {
+                let a = cell(m, l)?;
+                let b = cell(base, l)?;
+                let qa: Vec<&String> = a.iter().map(|x| &x.0).collect();
+                let qb: Vec<&String> = b.iter().map(|x| &x.0).collect();
+                if qa != qb {
+                    return Err(EvalError::Mismatch(format!(
+                        "{m} and {base} cover different queries on {l}"
+                    )));
+                }
+                let va: Vec<f64> = a.iter().map(|x| x.1).collect();
+                let vb: Vec<f64> = b.iter().map(|x| x.1).collect();
+                let p = match test {
+                    SigTest::TTest => paired_t_test(&va, &vb)?.p_value,
+                    SigTest::Randomization { permutations, seed } => {
+                        paired_randomization_test(&va, &vb, permutations, seed)?.p_value
+                    }
+                };
+                cells.push((mi, li));
+                pvals.push(p);
+            }
+        }
+        for ((mi, li), (p, ph)) in cells
+            .into_iter()
+            .zip(pvals.iter().zip(holm_bonferroni(&pvals)))
+        {
+            table.significance[mi][li] = Some(CellSignificance {
+                p_value: *p,
+                p_holm: ph,
+                significant: ph < alpha,
+            });
+        }
+        Ok(table)
+    }
+
+    fn mark(&self, mi: usize, li: usize) -> &'static str {
+        match self.significance[mi][li] {
+            Some(s) if s.significant => "†",
+            _ => "",
+        }
+    }
+
+    /// Markdown table: one row per method, one column per language, best value per column in
+    /// bold, `†` for a significant difference from the baseline.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "| {} | {} |", self.metric, self.languages.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---:|".repeat(self.languages.len()));
+        let best: Vec<f64> = (0..self.languages.len())
+            .map(|li| {
+                self.values
+                    .iter()
+                    .map(|r| r[li])
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect();
+        for (mi, m) in self.methods.iter().enumerate() {
+            let cells: Vec<String> = (0..self.languages.len())
+                .map(|li| {
+                    let v = format!("{:.4}{}", self.values[mi][li], self.mark(mi, li));
+                    if self.values[mi][li] == best[li] {
+                        format!("**{v}**")
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let _ = writeln!(s, "| {m} | {} |", cells.join(" | "));
+        }
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(
+                s,
+                "\n† significantly different from {b} (Holm–Bonferroni adjusted p < {})",
+                self.alpha
+            );
+        }
+        s
+    }
+
+    /// CSV: `metric,method,language,value,p_value,p_holm,significant`.
+    pub fn write_csv<W: Write>(&self, w: W) -> Result<()> {
+        let mut wr = csv::Writer::from_writer(w);
+        wr.write_record([
+            "metric",
+            "method",
+            "language",
+            "value",
+            "p_value",
+            "p_holm",
+            "significant",
+        ])?;
+        for (mi, m) in self.methods.iter().enumerate() {
+            for (li, l) in self.languages.iter().enumerate() {
+                let sig = self.significance[mi][li];
+                wr.write_record([
+                    self.metric.clone(),
+                    m.clone(),
+                    l.clone(),
+                    format!("{:.6}", self.values[mi][li]),
+                    sig.map_or(String::new(), |s| format!("{:.6}", s.p_value)),
+                    sig.map_or(String::new(), |s| format!("{:.6}", s.p_holm)),
+                    sig.map_or(String::new(), |s| s.significant.to_string()),
+                ])?;
+            }
+        }
+        wr.flush().map_err(|e| EvalError::io("<csv output>", e))?;
+        Ok(())
+    }
+
+    /// JSON of the whole table.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// SVG grouped bar chart: one group per language, one bar per method.
+    pub fn to_svg(&self) -> String {
+        const PALETTE: [&str; 8] = [
+            "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f",
+        ];
+        let (nl, nm) = (self.languages.len().max(1), self.methods.len().max(1));
+        let bar_w = 14.0;
+        let group_w = bar_w * nm as f64 + 16.0;
+        let (left, top, plot_h) = (60.0, 40.0, 260.0);
+        let legend_w = 170.0;
+        let width = left + group_w * nl as f64 + 20.0 + legend_w;
+        let height = top + plot_h + 70.0;
+        let vmax = self.values.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
+        let ymax = nice_ceiling(vmax);
+        let y = |v: f64| top + plot_h * (1.0 - v.max(0.0) / ymax);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
+        );
+        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
+            left + group_w * nl as f64 / 2.0,
+            xml_escape(&self.metric)
+        );
+        for i in 0..=5 {
+            let v = ymax * i as f64 / 5.0;
+            let yy = y(v);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{left}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v:.2}</text>"##,
+                left + group_w * nl as f64,
+                left - 6.0,
+                yy + 4.0
+            );
+        }
+        for (li, l) in self.languages.iter().enumerate() {
+            let gx = left + group_w * li as f64 + 8.0;
+            for (mi, m) in self.methods.iter().enumerate() {
+                let v = self.values[mi][li];
+                let x = gx + bar_w * mi as f64;
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} / {}: {v:.4}{}</title></rect>"#,
+                    y(v),
+                    bar_w - 1.0,
+                    top + plot_h - y(v),
+                    PALETTE[mi % PALETTE.len()],
+                    xml_escape(m),
+                    xml_escape(l),
+                    self.mark(mi, li)
+                );
+                if !self.mark(mi, li).is_empty() {
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">†</text>"#,
+                        x + bar_w / 2.0,
+                        y(v) - 3.0
+                    );
+                }
+            }
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                gx + bar_w * nm as f64 / 2.0,
+                top + plot_h + 16.0,
+                xml_escape(l)
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<line x1="{left}" x2="{left}" y1="{top}" y2="{:.1}" stroke="black"/><line x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
+            top + plot_h,
+            left + group_w * nl as f64,
+            top + plot_h,
+            top + plot_h
+        );
+        let lx = left + group_w * nl as f64 + 20.0;
+        for (mi, m) in self.methods.iter().enumerate() {
+            let ly = top + 16.0 * mi as f64;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{lx:.1}" y="{ly:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                PALETTE[mi % PALETTE.len()],
+                lx + 14.0,
+                ly + 9.0,
+                xml_escape(m)
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+/// Smallest of 1, 2, 2.5, 5 × 10^k that is ≥ v (1 for v ≤ 0).
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * p >= v {
+            return m * p;
+        }
+    }
+    10.0 * p
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_query() -> PerQuery {
+        let q = |vals: &[f64]| -> Vec<(String, f64)> {
+            vals.iter()
+                .enumerate()
+                .map(|(i, v)| (format!("q{i}"), *v))
+                .collect()
+        };
+        let mut pq = PerQuery::new();
+        let base: Vec<f64> = (0..30).map(|i| 0.3 + 0.01 * (i % 7) as f64).collect();
+        let better: Vec<f64> = base
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 0.1 + 0.005 * (i % 3) as f64)
+            .collect();
+        let same: Vec<f64> = base
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + if i % 2 == 0 { 0.01 } else { -0.01 })
+            .collect();
+        pq.insert(("base".into(), "sw".into()), q(&base));
+        pq.insert(("base".into(), "so".into()), q(&base));
+        pq.insert(("ot".into(), "sw".into()), q(&better));
+        pq.insert(("ot".into(), "so".into()), q(&same));
+        pq
+    }
+
+    fn table(test: SigTest) -> ResultsTable {
+        ResultsTable::from_per_query(
+            "nDCG@10",
+            vec!["base".into(), "ot".into()],
+            vec!["sw".into(), "so".into()],
+            &per_query(),
+            Some("base"),
+            test,
+            0.05,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn significance_marks_only_real_differences() {
+        for test in [
+            SigTest::TTest,
+            SigTest::Randomization {
+                permutations: 2000,
+                seed: 1,
+            },
+        ] {
+            let t = table(test);
+            assert!(t.significance[0][0].is_none());
+            assert!(t.significance[1][0].unwrap().significant, "{test:?}");
+            assert!(!t.significance[1][1].unwrap().significant, "{test:?}");
+            let md = t.to_markdown();
+            assert!(md.contains("| ot | **0."), "{md}");
+            assert!(md.contains("†"), "{md}");
+            assert_eq!(
+                md.matches('†').count(),
+                2,
+                "one mark and the footnote: {md}"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_json_svg() {
+        let t = table(SigTest::TTest);
+        let mut out = Vec::new();
+        t.write_csv(&mut out).unwrap();
+        let csv = String::from_utf8(out).unwrap();
+        assert_eq!(csv.lines().count(), 5);
+        assert!(csv.starts_with(
+            "metric,method,language,value,p_value,p_holm,significant\nnDCG@10,base,sw,"
+        ));
+        let back: ResultsTable = serde_json::from_str(&t.to_json().unwrap()).unwrap();
+        assert_eq!(back, t);
+        let svg = t.to_svg();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(
+            svg.matches("<rect x=").count(),
+            4 + 2,
+            "4 bars + 2 legend swatches"
+        );
+    }
+
+    #[test]
+    fn bad_tables_are_rejected() {
+        assert!(
+            ResultsTable::from_values("m", vec!["a".into()], vec!["x".into()], vec![vec![]])
+                .is_err()
+        );
+        assert!(
+            ResultsTable::from_values(
+                "m",
+                vec!["a".into()],
+                vec!["x".into()],
+                vec![vec![f64::NAN]]
+            )
+            .is_err()
+        );
+        let e = ResultsTable::from_per_query(
+            "m",
+            vec!["zzz".into()],
+            vec!["sw".into()],
+            &per_query(),
+            None,
+            SigTest::TTest,
+            0.05,
+        );
+        assert!(e.is_err());
+        let e = ResultsTable::from_per_query(
+            "m",
+            vec!["ot".into()],
+            vec!["sw".into()],
+            &per_query(),
+            Some("nope"),
+            SigTest::TTest,
+            0.05,
+        );
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn nice_axis() {
+        assert_eq!(nice_ceiling(0.43), 0.5);
+        assert_eq!(nice_ceiling(0.61), 1.0);
+        assert_eq!(nice_ceiling(0.21), 0.25);
+        assert_eq!(nice_ceiling(0.0), 1.0);
+    }
+}
