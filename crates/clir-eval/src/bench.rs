@@ -271,14 +271,17 @@ fn bench_metrics(a: &BenchEvalArgs, script: &Path, report: &mut String) -> anyho
         let ours = ev
             .all_value(name)
             .with_context(|| format!("measure {name}"))?;
-        max_diff = max_diff.max((ours - v.as_f64().unwrap_or(f64::NAN)).abs());
+        let theirs = v
+            .as_f64()
+            .with_context(|| format!("pytrec_eval mean of {name}"))?;
+        max_diff = max_diff.max((ours - theirs).abs());
     }
     let _ = writeln!(
         report,
         "  check: {} means compared with pytrec_eval, max |diff| = {max_diff:.2e}",
         means.len()
     );
-    if !(max_diff < 1e-9) {
+    if max_diff >= 1e-9 {
         bail!("metric means disagree with pytrec_eval (max diff {max_diff})");
     }
     Ok(())
