@@ -12,6 +12,11 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Serialises fetches within a process (parallel tests may ask for the same package).
+static FETCH_LOCK: Mutex<()> = Mutex::new(());
 
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "OPTICAL_CACHE";
@@ -250,6 +255,7 @@ pub fn ensure_pypi(name: &str, version: &str) -> Result<PathBuf, FetchError> {
 
 /// [`ensure_pypi`] with an explicit cache directory.
 pub fn ensure_pypi_in(cache: &Path, name: &str, version: &str) -> Result<PathBuf, FetchError> {
+    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dest = cache.join("pypi").join(format!("{name}-{version}"));
     if dest.is_dir() {
         return Ok(dest);
@@ -310,6 +316,7 @@ fn find_deb(dir: &Path, name: &str) -> Option<PathBuf> {
 
 /// [`ensure_deb`] with an explicit cache directory.
 pub fn ensure_deb_in(cache: &Path, name: &str) -> Result<PathBuf, FetchError> {
+    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dest = cache.join("deb").join(name);
     if dest.is_dir() {
         return Ok(dest);
@@ -351,10 +358,12 @@ fn atomically(
 ) -> Result<(), FetchError> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_err(parent))?;
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let tmp = parent.join(format!(
-        ".tmp-{}-{}",
+        ".tmp-{}-{}-{}",
         dest.file_name().and_then(OsStr::to_str).unwrap_or("unpack"),
-        std::process::id()
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
