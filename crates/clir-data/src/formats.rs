@@ -1028,6 +1028,34 @@ mod tests {
     }
 
     #[test]
+    fn moses_files_round_trip() {
+        let d = std::env::temp_dir().join(format!("clir-data-moses-{}", std::process::id()));
+        let (a, b) = (d.join("train.en"), d.join("train.sw"));
+        let pairs = [
+            BitextPair {
+                src: "one\ttab".into(),
+                tgt: "moja".into(),
+            },
+            BitextPair {
+                src: "two".into(),
+                tgt: "mbili".into(),
+            },
+        ];
+        assert_eq!(write_moses(&a, &b, &pairs).unwrap(), 2);
+        let back: Vec<_> = moses_reader(&a, &b)
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(back, pairs);
+        let bad = [BitextPair {
+            src: "line\nbreak".into(),
+            tgt: "x".into(),
+        }];
+        assert!(write_moses(&a, &b, &bad).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
     fn queries_and_docs() {
         let q: Vec<Query> = QueriesReader::new(p(), Cursor::new("q1\tfaith\nq2\tlove: of God\n"))
             .collect::<Result<_>>()
