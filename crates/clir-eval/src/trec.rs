@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::error::{EvalError, Result};
 
 /// Relevance judgments of one query: docno → relevance grade.
@@ -116,72 +118,98 @@ impl Run {
 
     /// Parses run text; `source_name` is used in error messages.
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
-        let mut queries: BTreeMap<String, Vec<ScoredDoc>> = BTreeMap::new();
-        let mut lines_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let lineno = i + 1;
-            let mut it = line.split_whitespace();
-            let fields: [Option<&str>; 6] = std::array::from_fn(|_| it.next());
-            let extra = it.count();
-            let n = fields.iter().flatten().count() + extra;
-            if n == 0 {
-                continue;
-            }
-            if n != 6 {
-                return Err(EvalError::parse(
-                    source_name,
-                    lineno,
-                    format!("expected 6 fields 'qid iter docno rank score tag', found {n}"),
-                ));
-            }
-            let f = fields.map(|x| x.unwrap_or(""));
-            let score: f64 = f[4].parse().map_err(|_| {
-                EvalError::parse(
-                    source_name,
-                    lineno,
-                    format!("score '{}' is not a number", f[4]),
+        // Parse ~1 MiB chunks (cut at line ends) in parallel, then group by query in file order.
+        let chunks = split_chunks(text, 1 << 20);
+        let parsed: Vec<(
+            std::result::Result<Vec<RawLine<'_>>, (usize, String)>,
+            usize,
+        )> = chunks
+            .par_iter()
+            .map(|c| {
+                (
+                    parse_run_chunk(c),
+                    c.bytes().filter(|&b| b == b'\n').count(),
                 )
-            })?;
-            if !score.is_finite() {
-                return Err(EvalError::parse(
-                    source_name,
-                    lineno,
-                    format!("score '{}' is not finite", f[4]),
-                ));
+            })
+            .collect();
+        struct Group<'a> {
+            qid: &'a str,
+            docs: Vec<(&'a str, f64, usize)>,
+        }
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut offset = 0usize;
+        for (res, newlines) in parsed {
+            let raw = res.map_err(|(l, m)| EvalError::parse(source_name, offset + l, m))?;
+            let mut last: Option<usize> = None;
+            for r in raw {
+                let g = match last {
+                    Some(g) if groups[g].qid == r.qid => g,
+                    _ => *index.entry(r.qid).or_insert_with(|| {
+                        groups.push(Group {
+                            qid: r.qid,
+                            docs: Vec::new(),
+                        });
+                        groups.len() - 1
+                    }),
+                };
+                last = Some(g);
+                groups[g].docs.push((r.docno, r.score, offset + r.line));
             }
-            let docs = match queries.get_mut(f[0]) {
-                Some(d) => d,
-                None => queries.entry(f[0].to_string()).or_default(),
-            };
-            docs.push(ScoredDoc {
-                docno: f[2].to_string(),
-                score,
-            });
-            match lines_of.get_mut(f[0]) {
-                Some(l) => l.push(lineno),
-                None => {
-                    lines_of.insert(f[0].to_string(), vec![lineno]);
+            offset += newlines;
+        }
+        // Per query, in parallel: reject duplicates (sorted docnos, neighbours), own the strings.
+        let built: Vec<Result<(String, Vec<ScoredDoc>)>> = groups
+            .par_iter()
+            .map(|g| {
+                let mut order: Vec<usize> = (0..g.docs.len()).collect();
+                order.sort_unstable_by(|&a, &b| g.docs[a].0.cmp(g.docs[b].0).then(a.cmp(&b)));
+                for w in order.windows(2) {
+                    let (a, b) = (&g.docs[w[0]], &g.docs[w[1]]);
+                    if a.0 == b.0 {
+                        return Err(EvalError::Duplicate {
+                            source_name: source_name.to_string(),
+                            line: b.2,
+                            first_line: a.2,
+                            qid: g.qid.to_string(),
+                            docno: b.0.to_string(),
+                        });
+                    }
+                }
+                let docs = g
+                    .docs
+                    .iter()
+                    .map(|&(d, score, _)| ScoredDoc {
+                        docno: d.to_string(),
+                        score,
+                    })
+                    .collect();
+                Ok((g.qid.to_string(), docs))
+            })
+            .collect();
+        let mut queries = BTreeMap::new();
+        let mut first_err: Option<EvalError> = None;
+        for b in built {
+            match b {
+                Ok((q, d)) => {
+                    queries.insert(q, d);
+                }
+                Err(e) => {
+                    // Report the duplicate that comes first in the file.
+                    let line = |e: &EvalError| match e {
+                        EvalError::Duplicate { line, .. } => *line,
+                        _ => usize::MAX,
+                    };
+                    if first_err.as_ref().is_none_or(|f| line(&e) < line(f)) {
+                        first_err = Some(e);
+                    }
                 }
             }
         }
-        // Duplicate check per query: sort positions by docno and compare neighbours.
-        for (qid, docs) in &queries {
-            let lines = &lines_of[qid];
-            let mut order: Vec<usize> = (0..docs.len()).collect();
-            order.sort_unstable_by(|&a, &b| docs[a].docno.cmp(&docs[b].docno).then(a.cmp(&b)));
-            for w in order.windows(2) {
-                if docs[w[0]].docno == docs[w[1]].docno {
-                    return Err(EvalError::Duplicate {
-                        source_name: source_name.to_string(),
-                        line: lines[w[1]],
-                        first_line: lines[w[0]],
-                        qid: qid.clone(),
-                        docno: docs[w[1]].docno.clone(),
-                    });
-                }
-            }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(Run { queries }),
         }
-        Ok(Run { queries })
     }
 
     /// Builds a run from `(qid, docno, score)` triples, rejecting duplicates and non-finite scores.
@@ -229,4 +257,61 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// One parsed run line, borrowing from the text; `line` is 1-based within its chunk.
+struct RawLine<'a> {
+    qid: &'a str,
+    docno: &'a str,
+    score: f64,
+    line: usize,
+}
+
+/// Splits `text` into pieces of about `target` bytes, each ending at a newline (or the end).
+fn split_chunks(text: &str, target: usize) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let mut end = (start + target).min(bytes.len());
+        while end < bytes.len() && bytes[end - 1] != b'\n' {
+            end += 1;
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Parses run lines (see the module docs); errors carry the chunk-local line number.
+fn parse_run_chunk(chunk: &str) -> std::result::Result<Vec<RawLine<'_>>, (usize, String)> {
+    let mut out = Vec::with_capacity(chunk.len() / 32);
+    for (i, line) in chunk.lines().enumerate() {
+        let lineno = i + 1;
+        let mut it = line.split_whitespace();
+        let f: [&str; 6] = std::array::from_fn(|_| it.next().unwrap_or(""));
+        let n = f.iter().filter(|x| !x.is_empty()).count() + it.count();
+        if n == 0 {
+            continue;
+        }
+        if n != 6 {
+            return Err((
+                lineno,
+                format!("expected 6 fields 'qid iter docno rank score tag', found {n}"),
+            ));
+        }
+        let score: f64 = f[4]
+            .parse()
+            .map_err(|_| (lineno, format!("score '{}' is not a number", f[4])))?;
+        if !score.is_finite() {
+            return Err((lineno, format!("score '{}' is not finite", f[4])));
+        }
+        out.push(RawLine {
+            qid: f[0],
+            docno: f[2],
+            score,
+            line: lineno,
+        });
+    }
+    Ok(out)
 }

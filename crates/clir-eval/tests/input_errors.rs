@@ -126,3 +126,28 @@ fn triples_reject_duplicates_and_nan() {
         "q Q0 b 1 2 t\nq Q0 a 2 1 t\n"
     );
 }
+
+/// The run parser works on ~1 MiB chunks in parallel: line numbers and duplicate detection
+/// must hold across chunk boundaries.
+#[test]
+fn large_runs_keep_exact_line_numbers_across_chunks() {
+    let mut text = String::new();
+    for i in 0..60_000 {
+        text.push_str(&format!("q{} Q0 doc{} 1 {}.5 tag\n", i % 7, i, i % 13));
+    }
+    let run = Run::parse(&text, "big.run").unwrap();
+    assert_eq!(run.queries.len(), 7);
+    assert_eq!(run.queries.values().map(Vec::len).sum::<usize>(), 60_000);
+    let mut bad = text.clone();
+    bad.push_str("q1 Q0 x 1 NaN tag\n");
+    assert_eq!(
+        Run::parse(&bad, "big.run").unwrap_err().to_string(),
+        "big.run:60001: score 'NaN' is not finite"
+    );
+    let mut dup = text.clone();
+    dup.push_str("\nq3 Q0 doc3 1 0.5 tag\n"); // doc3 belongs to q3 on line 4
+    assert_eq!(
+        Run::parse(&dup, "big.run").unwrap_err().to_string(),
+        "big.run:60002: duplicate document 'doc3' for query 'q3' (first seen on line 4)"
+    );
+}
