@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::error::{EvalError, Result};
-use crate::metrics::{EvalOptions, MeasureSet, evaluate};
+use crate::metrics::{EvalOptions, MeasureSet, evaluate_with_progress};
 use crate::trec::{Qrels, Run};
 
 /// `cargo xtask eval --qrels FILE --run FILE [-q] [-c] [-M N] [-l L] [-m MEASURE ...]`
@@ -32,6 +32,9 @@ pub struct EvalArgs {
     /// default: map Rprec recip_rank P.5,10,20,100 recall.10,100,1000 ndcg_cut.5,10,20,100.
     #[arg(short = 'm', value_name = "MEASURE", num_args = 1..)]
     pub measures: Vec<String>,
+    /// Show a progress bar on stderr.
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// Runs the evaluation and returns the trec_eval-formatted text.
@@ -51,7 +54,7 @@ pub fn eval_to_string(a: &EvalArgs) -> Result<String> {
         max_docs_per_query: a.max_docs,
         relevance_level: a.relevance_level,
     };
-    let ev = evaluate(&qrels, &run, &measures, &opts)?;
+    let ev = evaluate_with_progress(&qrels, &run, &measures, &opts, a.progress)?;
     Ok(ev.format_trec(a.per_query))
 }
 

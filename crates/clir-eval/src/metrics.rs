@@ -321,14 +321,20 @@ struct Judged {
 const NOT_RELEVANT: i64 = -1;
 
 fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> Judged {
-    let mut order: Vec<&ScoredDoc> = docs.iter().collect();
-    order.sort_unstable_by(|a, b| trec_order(a, b));
+    // Sort (score, docno) keys by value: fewer indirections than sorting references.
+    let mut order: Vec<(f64, &str)> = docs.iter().map(|d| (d.score, d.docno.as_str())).collect();
+    order.sort_unstable_by(|a, b| {
+        // `partial_cmp`, not `total_cmp`: trec_eval's `>`/`<` treat -0 and 0 as a tie.
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
+    });
     if let Some(m) = opts.max_docs_per_query {
         order.truncate(m);
     }
     let grades = order
         .iter()
-        .map(|d| match qrels.judgments.get(&d.docno) {
+        .map(|(_, d)| match qrels.judgments.get(*d) {
             Some(&g) if g >= 0 => g,
             _ => NOT_RELEVANT,
         })
@@ -430,6 +436,17 @@ pub fn evaluate(
     measures: &MeasureSet,
     opts: &EvalOptions,
 ) -> Result<Evaluation> {
+    evaluate_with_progress(qrels, run, measures, opts, false)
+}
+
+/// [`evaluate`] with an optional progress bar (one step per query) on stderr.
+pub fn evaluate_with_progress(
+    qrels: &Qrels,
+    run: &Run,
+    measures: &MeasureSet,
+    opts: &EvalOptions,
+    show_progress: bool,
+) -> Result<Evaluation> {
     let ms = measures.measures();
     let evaluated: Vec<(&String, &Vec<ScoredDoc>, &QueryQrels)> = run
         .queries
@@ -439,17 +456,20 @@ pub fn evaluate(
     if evaluated.is_empty() {
         return Err(EvalError::NoQueries);
     }
+    let bar = crate::progress::bar(evaluated.len() as u64, "evaluate", show_progress);
     let per_query: Vec<QueryResult> = evaluated
         .par_iter()
         .with_min_len(16)
         .map(|(qid, docs, q)| {
             let j = judge(docs, q, opts);
+            bar.inc(1);
             QueryResult {
                 qid: (*qid).clone(),
                 values: query_values(&j, ms, opts.relevance_level),
             }
         })
         .collect();
+    bar.finish_and_clear();
     let n_eval = per_query.len();
     let denom = if opts.average_complete {
         qrels.queries.len()

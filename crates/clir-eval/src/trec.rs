@@ -10,6 +10,8 @@
 //! duplicates, though only when both copies survive `-M`).
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -20,7 +22,7 @@ use crate::error::{EvalError, Result};
 /// Relevance judgments of one query: docno → relevance grade.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryQrels {
-    pub judgments: HashMap<String, i64>,
+    pub judgments: FxHashMap<String, i64>,
 }
 
 impl QueryQrels {
@@ -246,11 +248,7 @@ impl Run {
     pub fn write_trec<W: Write>(&self, mut w: W, tag: &str) -> std::io::Result<()> {
         for (qid, docs) in &self.queries {
             let mut sorted: Vec<&ScoredDoc> = docs.iter().collect();
-            sorted.sort_by(|a, b| {
-                b.score
-                    .total_cmp(&a.score)
-                    .then_with(|| b.docno.cmp(&a.docno))
-            });
+            sorted.sort_by(|a, b| crate::metrics::trec_order(a, b));
             for (rank, d) in sorted.iter().enumerate() {
                 writeln!(w, "{qid} Q0 {} {} {} {tag}", d.docno, rank + 1, d.score)?;
             }
