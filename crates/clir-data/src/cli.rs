@@ -25,6 +25,38 @@ pub fn fetch(cache: Option<&Path>, only: Option<&str>) -> Result<Vec<PathBuf>, f
     Ok(dirs)
 }
 
+/// A collection directory as written by [`build`], read with the strict readers.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    /// `queries.tsv`.
+    pub queries: Vec<Query>,
+    /// The documents file.
+    pub docs: Vec<Document>,
+    /// `qrels.txt`, checked against the query and document ids.
+    pub qrels: Vec<Qrel>,
+}
+
+impl Collection {
+    /// Reads `dir/queries.tsv`, `dir/<docs_file>` (e.g. `docs.jsonl` or `docs.en.jsonl`) and
+    /// `dir/qrels.txt`; judgments naming unknown queries or documents are errors.
+    pub fn load(dir: &Path, docs_file: &str) -> Result<Self> {
+        let queries = formats::read_queries(&dir.join("queries.tsv"))?;
+        let docs = formats::read_docs(&dir.join(docs_file))?;
+        let q: HashSet<String> = queries.iter().map(|q| q.id.clone()).collect();
+        let d: HashSet<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let known = KnownIds {
+            queries: Some(&q),
+            docs: Some(&d),
+        };
+        let qrels = formats::read_qrels(&dir.join("qrels.txt"), known)?;
+        Ok(Collection {
+            queries,
+            docs,
+            qrels,
+        })
+    }
+}
+
 /// Options of `data build`.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -189,24 +221,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
     pb.finish_with_message(format!("Nave: {}", nave.report));
 
     // Self-check: everything written reads back under the strict readers.
-    let back_docs: HashSet<String> = formats::read_docs(&out.join("docs.jsonl"))?
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
-    let back_q: HashSet<String> = formats::read_queries(&out.join("queries.tsv"))?
-        .into_iter()
-        .map(|q| q.id)
-        .collect();
-    let known = KnownIds {
-        queries: Some(&back_q),
-        docs: Some(&back_docs),
-    };
-    let back_qrels = formats::read_qrels(&out.join("qrels.txt"), known)?;
+    let back = Collection::load(out, "docs.jsonl")?;
     let back_pairs =
         formats::bitext_reader(&out.join("bitext.train.tsv"))?.collect::<Result<Vec<_>>>()?;
-    if back_qrels.len() != qrels.len()
+    if back.qrels.len() != qrels.len()
         || back_pairs.len() != pairs.len()
-        || back_docs.len() != docs.len()
+        || back.docs.len() != docs.len()
     {
         return Err(DataError::invalid(
             out,
@@ -319,6 +339,15 @@ mod tests {
             }
         );
         assert!(out.join("build.json").is_file());
+        let c = Collection::load(&out, "docs.en.jsonl").unwrap();
+        assert_eq!((c.queries.len(), c.docs.len(), c.qrels.len()), (3, 3, 4));
+        // The English documents include Matt.1.2, on which the target side has no document.
+        std::fs::write(out.join("qrels.txt"), "nave0001.01 0 Matt.1.2 1\n").unwrap();
+        assert!(Collection::load(&out, "docs.en.jsonl").is_ok());
+        let e = Collection::load(&out, "docs.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("qrels.txt:1: unknown document id"), "{e}");
 
         // Unknown language and missing cache are clear errors.
         let e = build(&BuildOptions {
