@@ -122,10 +122,7 @@ impl Run {
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
         // Parse ~1 MiB chunks (cut at line ends) in parallel, then group by query in file order.
         let chunks = split_chunks(text, 1 << 20);
-        let parsed: Vec<(
-            std::result::Result<Vec<RawLine<'_>>, (usize, String)>,
-            usize,
-        )> = chunks
+        let parsed: Vec<(ChunkResult<'_>, usize)> = chunks
             .par_iter()
             .map(|c| {
                 (
@@ -257,6 +254,9 @@ impl Run {
     }
 }
 
+/// A chunk's parsed lines, or its first error as (chunk-local line, message).
+type ChunkResult<'a> = std::result::Result<Vec<RawLine<'a>>, (usize, String)>;
+
 /// One parsed run line, borrowing from the text; `line` is 1-based within its chunk.
 struct RawLine<'a> {
     qid: &'a str,
@@ -282,7 +282,7 @@ fn split_chunks(text: &str, target: usize) -> Vec<&str> {
 }
 
 /// Parses run lines (see the module docs); errors carry the chunk-local line number.
-fn parse_run_chunk(chunk: &str) -> std::result::Result<Vec<RawLine<'_>>, (usize, String)> {
+fn parse_run_chunk(chunk: &str) -> ChunkResult<'_> {
     let mut out = Vec::with_capacity(chunk.len() / 32);
     for (i, line) in chunk.lines().enumerate() {
         let lineno = i + 1;
