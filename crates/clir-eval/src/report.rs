@@ -248,7 +248,7 @@ impl ResultsTable {
         let (left, top, plot_h) = (60.0, 40.0, 260.0);
         let legend_w = 170.0;
         let width = left + group_w * nl as f64 + 20.0 + legend_w;
-        let height = top + plot_h + 70.0;
+        let height = top + plot_h + 36.0;
         let vmax = self.values.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
         let ymax = nice_ceiling(vmax);
         let y = |v: f64| top + plot_h * (1.0 - v.max(0.0) / ymax);
@@ -333,18 +333,25 @@ impl ResultsTable {
     }
 }
 
-/// Smallest of 1, 2, 2.5, 5 × 10^k that is ≥ v (1 for v ≤ 0).
+/// Smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is ≥ v (1 for v ≤ 0).
 fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
-    let p = 10f64.powf(v.log10().floor());
-    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if m * p >= v {
-            return m * p;
+    let e = v.log10().floor() as i32;
+    // m·10^e, computed as a division for e < 0 so that 0.6 is exactly the double 0.6.
+    let scale = |m: f64| {
+        if e >= 0 {
+            m * 10f64.powi(e)
+        } else {
+            m / 10f64.powi(-e)
         }
-    }
-    10.0 * p
+    };
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .map(scale)
+        .find(|&c| c >= v)
+        .unwrap_or_else(|| scale(10.0))
 }
 
 fn xml_escape(s: &str) -> String {
@@ -482,8 +489,10 @@ mod tests {
     #[test]
     fn nice_axis() {
         assert_eq!(nice_ceiling(0.43), 0.5);
-        assert_eq!(nice_ceiling(0.61), 1.0);
+        assert_eq!(nice_ceiling(0.61), 0.8);
+        assert_eq!(nice_ceiling(0.81), 1.0);
         assert_eq!(nice_ceiling(0.21), 0.25);
+        assert_eq!(nice_ceiling(0.5042), 0.6);
         assert_eq!(nice_ceiling(0.0), 1.0);
     }
 }
