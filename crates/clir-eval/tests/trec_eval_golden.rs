@@ -143,3 +143,34 @@ fn cli_prints_trec_eval_lines() {
         std::fs::read_to_string(reference_dir().join("golden/basic.qc.trec_eval.txt")).unwrap();
     assert_eq!(got, want);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The file order of run lines never matters (trec_eval re-sorts by score, then docno
+        /// descending), and every rate measure stays in [0, 1].
+        #[test]
+        fn line_order_is_irrelevant_and_values_are_rates(
+            docs in proptest::collection::vec((0u8..30, 0u8..4, -2i8..4), 1..60),
+            rotate in 0usize..60,
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let docs: Vec<_> = docs.into_iter().filter(|d| seen.insert(d.0)).collect();
+            let run_lines: Vec<String> = docs.iter().map(|(d, s, _)| format!("q Q0 d{d} 0 {s} r")).collect();
+            let qrels_text: String = docs.iter().map(|(d, _, g)| format!("q 0 d{d} {g}\n")).collect();
+            let qrels = Qrels::parse(&qrels_text, "q").unwrap();
+            let mut rotated = run_lines.clone();
+            rotated.rotate_left(rotate % run_lines.len());
+            let ms = MeasureSet::standard();
+            let a = evaluate(&qrels, &Run::parse(&run_lines.join("\n"), "a").unwrap(), &ms, &EvalOptions::default()).unwrap();
+            let b = evaluate(&qrels, &Run::parse(&rotated.join("\n"), "b").unwrap(), &ms, &EvalOptions::default()).unwrap();
+            prop_assert_eq!(&a, &b);
+            for v in &a.all {
+                prop_assert!((0.0..=1.0).contains(v));
+            }
+        }
+    }
+}
