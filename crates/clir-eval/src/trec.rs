@@ -1,6 +1,6 @@
 //! TREC qrels and run files: strict parsers and a run writer.
 //!
-//! * qrels lines: `qid iter docno rel` (exactly 4 whitespace-separated fields, `rel` an integer;
+//! * qrels lines: `qid iter docno rel` (exactly 4 ASCII-whitespace-separated fields, `rel` an integer;
 //!   negative values mean "in the pool but unjudged", as in trec_eval).
 //! * run lines: `qid iter docno rank score tag` (exactly 6 fields, `score` a finite number; the
 //!   `rank` column is ignored, as trec_eval ignores it).
@@ -68,7 +68,7 @@ impl Qrels {
         let mut first_line: HashMap<(String, String), usize> = HashMap::new();
         for (i, line) in text.lines().enumerate() {
             let lineno = i + 1;
-            let fields: Vec<&str> = line.split_whitespace().collect();
+            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
             if fields.is_empty() {
                 continue;
             }
@@ -157,23 +157,23 @@ impl Run {
             }
             offset += newlines;
         }
-        // Per query, in parallel: reject duplicates (sorted docnos, neighbours), own the strings.
+        // Per query, in parallel: reject duplicates, own the strings.
         let built: Vec<Result<(String, Vec<ScoredDoc>)>> = groups
             .par_iter()
             .map(|g| {
-                let mut order: Vec<usize> = (0..g.docs.len()).collect();
-                order.sort_unstable_by(|&a, &b| g.docs[a].0.cmp(g.docs[b].0).then(a.cmp(&b)));
-                for w in order.windows(2) {
-                    let (a, b) = (&g.docs[w[0]], &g.docs[w[1]]);
-                    if a.0 == b.0 {
+                let mut first: FxHashMap<&str, usize> =
+                    FxHashMap::with_capacity_and_hasher(g.docs.len(), Default::default());
+                for &(d, _, line) in &g.docs {
+                    if let Some(&first_line) = first.get(d) {
                         return Err(EvalError::Duplicate {
                             source_name: source_name.to_string(),
-                            line: b.2,
-                            first_line: a.2,
+                            line,
+                            first_line,
                             qid: g.qid.to_string(),
-                            docno: b.0.to_string(),
+                            docno: d.to_string(),
                         });
                     }
+                    first.insert(d, line);
                 }
                 let docs = g
                     .docs
@@ -286,7 +286,7 @@ fn parse_run_chunk(chunk: &str) -> ChunkResult<'_> {
     let mut out = Vec::with_capacity(chunk.len() / 32);
     for (i, line) in chunk.lines().enumerate() {
         let lineno = i + 1;
-        let mut it = line.split_whitespace();
+        let mut it = line.split_ascii_whitespace();
         let f: [&str; 6] = std::array::from_fn(|_| it.next().unwrap_or(""));
         let n = f.iter().filter(|x| !x.is_empty()).count() + it.count();
         if n == 0 {
