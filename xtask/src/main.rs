@@ -10,7 +10,10 @@ mod setup;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "optical-rs: OPTICAL cross-lingual retrieval, end to end")]
+#[command(
+    name = "cargo xtask",
+    about = "optical-rs: OPTICAL cross-lingual retrieval, end to end"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

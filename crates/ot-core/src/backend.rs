@@ -128,7 +128,10 @@ mod tests {
         for b in Backend::ALL {
             assert_eq!(b.name().parse::<Backend>().unwrap(), b);
         }
-        assert!(matches!("cuda".parse::<Backend>(), Err(BackendError::Unknown(_))));
+        assert!(matches!(
+            "cuda".parse::<Backend>(),
+            Err(BackendError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -1,0 +1,76 @@
+//! Hyperparameters shared by the reference and the tensor Sinkhorn solvers.
+
+use burn::config::Config;
+
+/// How gradients flow from `⟨P, C⟩` back into the cost matrix (tensor solver only).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum GradientMode {
+    /// Autodiff through every Sinkhorn iteration (exact gradient of the computed loss;
+    /// memory grows with the number of iterations).
+    Unroll,
+    /// The plan is treated as a constant: `∂⟨P, C⟩/∂C = P` (Danskin / envelope theorem for the
+    /// entropic objective). Constant memory, no graph through the iterations.
+    Envelope,
+}
+
+/// Entropic optimal-transport hyperparameters.
+///
+/// The plan `P_ij = a_i b_j exp((f_i + g_j − C_ij)/ε)` minimises
+/// `⟨P, C⟩ + ε KL(P ‖ a⊗b) [+ τ KL(P1 ‖ a) + τ KL(Pᵀ1 ‖ b)]`.
+#[derive(Config, Debug, PartialEq)]
+pub struct SinkhornConfig {
+    /// Entropic regularisation ε (in cost units).
+    #[config(default = 0.05)]
+    pub epsilon: f64,
+    /// Marginal relaxation τ for unbalanced OT; `None` enforces the marginals exactly.
+    #[config(default = "None")]
+    pub tau: Option<f64>,
+    /// Maximum number of Sinkhorn iterations (one iteration updates `f` then `g`).
+    #[config(default = 1000)]
+    pub max_iter: usize,
+    /// Stopping tolerance. Balanced: `‖P1 − a‖₁ ≤ tol` (columns are exact after each
+    /// iteration). Unbalanced: the largest potential update `max(|Δf|, |Δg|) ≤ tol`.
+    #[config(default = 1e-6)]
+    pub tol: f64,
+    /// Tensor solver: check convergence every this many iterations (each check reads back a
+    /// small tensor from the device).
+    #[config(default = 10)]
+    pub check_every: usize,
+    /// Tensor solver: how gradients reach the cost matrix.
+    #[config(default = "GradientMode::Envelope")]
+    pub gradient: GradientMode,
+}
+
+impl SinkhornConfig {
+    /// Check ε, τ and the iteration settings.
+    pub fn validate(&self) -> Result<(), crate::OtError> {
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
+            return Err(crate::OtError::BadEpsilon(self.epsilon));
+        }
+        if let Some(tau) = self.tau
+            && !(tau.is_finite() && tau > 0.0)
+        {
+            return Err(crate::OtError::BadTau(tau));
+        }
+        if self.max_iter == 0 {
+            return Err(crate::OtError::BadParameter("max_iter must be ≥ 1".into()));
+        }
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
+            return Err(crate::OtError::BadParameter(format!(
+                "tol must be finite and ≥ 0, got {}",
+                self.tol
+            )));
+        }
+        if self.check_every == 0 {
+            return Err(crate::OtError::BadParameter(
+                "check_every must be ≥ 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The exponent `λ = τ / (τ + ε)` applied to each potential update (1 when balanced).
+    pub fn damping(&self) -> f64 {
+        self.tau.map_or(1.0, |tau| tau / (tau + self.epsilon))
+    }
+}
