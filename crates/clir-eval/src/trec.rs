@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rustc_hash::FxHashMap;
+pub use rustc_hash::FxHashMap;
 use std::io::Write;
 use std::path::Path;
 
