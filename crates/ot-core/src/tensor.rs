@@ -381,7 +381,7 @@ fn check_marginals(
 fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, OtError> {
     t.into_data()
         .convert::<f32>()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .map_err(|e| OtError::BadParameter(format!("could not read tensor back: {e:?}")))
 }
 

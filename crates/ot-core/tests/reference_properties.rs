@@ -87,15 +87,22 @@ fn entropic_cost_converges_to_exact_as_epsilon_shrinks() {
     let cost = CostMatrix::squared_euclidean(&x, &y, 2).unwrap();
     let (a, b) = (uniform(12), uniform(12));
     let exact = exact_ot(&cost, &a, &b).unwrap().transport_cost;
+    // Sinkhorn slows down like exp(‖C‖/ε) as ε → 0 (at ε = 1e-3 this problem needs more than
+    // 10⁶ iterations for 1e-8), so the sequence stops at 0.004 with a reachable tolerance.
+    let mut gaps = Vec::new();
     let mut previous_gap = f64::INFINITY;
-    for eps in [0.5, 0.1, 0.02, 0.004, 0.001] {
+    for eps in [0.5, 0.1, 0.02, 0.008, 0.004] {
         let config = SinkhornConfig::new()
             .with_epsilon(eps)
-            .with_tol(1e-11)
+            .with_tol(1e-9)
             .with_max_iter(1_000_000);
         let s =
             sinkhorn_epsilon_scaling(&cost, &a, &b, &config, &EpsilonScaling::default()).unwrap();
-        assert!(s.converged, "eps {eps}");
+        assert!(
+            s.converged,
+            "eps {eps}: {} iterations, marginal error {:e}",
+            s.iterations, s.marginal_error
+        );
         let gap = s.transport_cost - exact;
         assert!(gap >= -1e-9, "eps {eps}: entropic below exact by {gap}");
         assert!(
@@ -103,10 +110,12 @@ fn entropic_cost_converges_to_exact_as_epsilon_shrinks() {
             "eps {eps}: gap {gap} grew from {previous_gap}"
         );
         previous_gap = gap;
+        gaps.push(gap);
     }
+    eprintln!("exact {exact}, gaps {gaps:?}");
     assert!(
-        previous_gap < 1e-3 * exact.max(1e-3),
-        "gap at eps=1e-3 is {previous_gap}"
+        gaps[4] < 0.01 * gaps[0] && gaps[4] < 0.01 * exact,
+        "exact {exact}, gaps {gaps:?}"
     );
 }
 
@@ -302,7 +311,13 @@ fn zero_weights_carry_no_mass() {
 
 #[test]
 fn one_iteration_is_reported_as_not_converged() {
-    let cost = CostMatrix::new(3, 3, (0..9).map(|k| (k % 4) as f64).collect()).unwrap();
+    // C_ij = i·j/4 is not additive (C_ij ≠ x_i + y_j), so one iteration cannot be exact.
+    let cost = CostMatrix::new(
+        3,
+        3,
+        (0..9).map(|k| ((k / 3) * (k % 3)) as f64 / 4.0).collect(),
+    )
+    .unwrap();
     let config = SinkhornConfig::new()
         .with_epsilon(0.05)
         .with_max_iter(1)

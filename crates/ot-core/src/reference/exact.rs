@@ -42,9 +42,17 @@ pub fn exact_ot(cost: &CostMatrix, a: &[f64], b: &[f64]) -> Result<ExactSolution
         let col: Vec<(microlp::Variable, f64)> = (0..n).map(|i| (vars[i * m + j], 1.0)).collect();
         problem.add_constraint(col.as_slice(), microlp::ComparisonOp::Eq, b[j]);
     }
-    let solution = problem
+    let solution = match problem
         .solve()
-        .map_err(|e| OtError::ExactSolver(e.to_string()))?;
+        .map_err(|e| OtError::ExactSolver(e.to_string()))?
+    {
+        microlp::SolveOutcome::Solution(solution) => solution,
+        microlp::SolveOutcome::Interrupted(_) => {
+            return Err(OtError::ExactSolver(
+                "the simplex solver was interrupted".into(),
+            ));
+        }
+    };
     let plan: Vec<f64> = vars.iter().map(|&v| solution[v].max(0.0)).collect();
     let transport_cost = cost.frobenius(&plan);
     let marginal_error = super::marginal_error(&plan, a, b);

@@ -24,8 +24,8 @@ mod stabilized;
 
 pub use exact::{ExactSolution, exact_ot};
 pub use sinkhorn::{
-    EpsilonScaling, SinkhornParams, SinkhornSolution, sinkhorn, sinkhorn_divergence,
-    sinkhorn_epsilon_scaling, sinkhorn_log_domain, sinkhorn_warm,
+    EpsilonScaling, SinkhornSolution, sinkhorn, sinkhorn_divergence, sinkhorn_epsilon_scaling,
+    sinkhorn_log_domain, sinkhorn_warm,
 };
 
 use crate::OtError;

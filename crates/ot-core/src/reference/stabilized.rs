@@ -7,8 +7,11 @@
 //! matrix-vector products:
 //!
 //! ```text
-//! u_i ← (Σ_j K_ij b_j v_j)^(−λ),   v_j ← (Σ_i K_ij a_i u_i)^(−λ)
+//! u_i ← (Σ_j K_ij b_j v_j)^(−λ) e^(−(1−λ) f̄_i/ε),   v_j ← (Σ_i K_ij a_i u_i)^(−λ) e^(−(1−λ) ḡ_j/ε)
 //! ```
+//!
+//! (the exponential factors, 1 when balanced, make `f̄ + ε ln u` equal the log-domain update
+//! `−λ ε LSE(…)` in the unbalanced case).
 //!
 //! When a scaling leaves `[e^−50, e^50]` (or a sum under/overflows) the step is discarded,
 //! the scalings are absorbed into `(f̄, ḡ)`, one exact log-domain iteration re-centres the
@@ -47,6 +50,12 @@ pub(super) fn iterate(
             return Ok((f, g, total, converged));
         }
         build_kernels(p, &f, &g, inv_eps, &mut kb, &mut ka);
+        let centre = |pot: &[f64]| -> Vec<f64> {
+            pot.iter()
+                .map(|&x| (-(1.0 - lambda) * x * inv_eps).exp())
+                .collect()
+        };
+        let (cu, cv) = (centre(&f), centre(&g));
         let mut u = vec![1.0; n];
         let mut v = vec![1.0; m];
         loop {
@@ -61,9 +70,17 @@ pub(super) fn iterate(
                     return Ok((absorb(&f, &u, eps), absorb(&g, &v, eps), total, true));
                 }
             }
-            let u_next: Vec<f64> = s.iter().map(|&x| scale(x, lambda)).collect();
+            let u_next: Vec<f64> = s
+                .iter()
+                .zip(&cu)
+                .map(|(&x, c)| scale(x, lambda) * c)
+                .collect();
             matvec(&ka, n, &u_next, &mut t, p.parallel);
-            let v_next: Vec<f64> = t.iter().map(|&x| scale(x, lambda)).collect();
+            let v_next: Vec<f64> = t
+                .iter()
+                .zip(&cv)
+                .map(|(&x, c)| scale(x, lambda) * c)
+                .collect();
             if !(stable(&u_next) && stable(&v_next)) {
                 // Discard this step: absorb the last good scalings and re-centre.
                 potentials = (absorb(&f, &u, eps), absorb(&g, &v, eps));
