@@ -30,7 +30,8 @@ pub struct SinkhornConfig {
     pub max_iter: usize,
     /// Stopping tolerance. Balanced: `‖P1 − a‖₁ ≤ tol` (columns are exact after each
     /// iteration). Unbalanced: the largest potential update `max(|Δf|, |Δg|) ≤ tol`.
-    #[config(default = 1e-6)]
+    /// The f32 tensor solver cannot go much below ~1e-6 (rounding of `f/ε`), hence 1e-5.
+    #[config(default = 1e-5)]
     pub tol: f64,
     /// Tensor solver: check convergence every this many iterations (each check reads back a
     /// small tensor from the device).

@@ -80,7 +80,7 @@ impl CostMatrix {
 
     /// Squared Euclidean costs `C_ij = ‖x_i − y_j‖²` between two point clouds of dimension `d`.
     pub fn squared_euclidean(x: &[f64], y: &[f64], d: usize) -> Result<Self, OtError> {
-        if d == 0 || x.len() % d != 0 || y.len() % d != 0 {
+        if d == 0 || !x.len().is_multiple_of(d) || !y.len().is_multiple_of(d) {
             return Err(OtError::BadParameter(format!(
                 "point clouds of lengths {} and {} are not multiples of d = {d}",
                 x.len(),
