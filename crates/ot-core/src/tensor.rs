@@ -346,16 +346,7 @@ fn check_marginals(
     let bv = read_vec(b.clone().reshape([batch * m]))?;
     for (which, w, len) in [("a", &av, n), ("b", &bv, m)] {
         for (index, &value) in w.iter().enumerate() {
-            if !value.is_finite() {
-                return Err(OtError::NonFinite { what: which, index });
-            }
-            if value < 0.0 {
-                return Err(OtError::NegativeWeight {
-                    which,
-                    index,
-                    value: f64::from(value),
-                });
-            }
+            crate::reference::check_weight(which, index, f64::from(value))?;
         }
         for (item, chunk) in w.chunks(len).enumerate() {
             if chunk.iter().all(|&v| v == 0.0) {

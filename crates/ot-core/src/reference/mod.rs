@@ -161,22 +161,28 @@ pub(crate) fn validate_marginal(
     }
     let mut sum = 0.0;
     for (index, &value) in w.iter().enumerate() {
-        if !value.is_finite() {
-            return Err(OtError::NonFinite { what: which, index });
-        }
-        if value < 0.0 {
-            return Err(OtError::NegativeWeight {
-                which,
-                index,
-                value,
-            });
-        }
+        check_weight(which, index, value)?;
         sum += value;
     }
     if sum <= 0.0 {
         return Err(OtError::ZeroMass { which });
     }
     Ok(sum)
+}
+
+/// One marginal weight must be finite and non-negative.
+pub(crate) fn check_weight(which: &'static str, index: usize, value: f64) -> Result<(), OtError> {
+    if !value.is_finite() {
+        return Err(OtError::NonFinite { what: which, index });
+    }
+    if value < 0.0 {
+        return Err(OtError::NegativeWeight {
+            which,
+            index,
+            value,
+        });
+    }
+    Ok(())
 }
 
 /// Row sums and column sums of a row-major plan.
