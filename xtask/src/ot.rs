@@ -237,7 +237,9 @@ fn cosine_costs(shape: &Shape, seed: u64) -> Vec<f64> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let (n, d) = (shape.n, shape.dim);
-    let centres: Vec<f64> = (0..16 * d).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect();
+    let centres: Vec<f64> = (0..16 * d)
+        .map(|_| rng.random::<f64>() * 2.0 - 1.0)
+        .collect();
     let mut out = Vec::with_capacity(shape.batch * n * n);
     for _ in 0..shape.batch {
         let mut unit = || -> Vec<f64> {
