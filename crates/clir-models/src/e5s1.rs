@@ -207,7 +207,7 @@ impl E5s1File {
             let nbytes = c.u64(&format!("tensor '{name}' byte count"))? as usize;
             let (dtype, expected) = match dt {
                 0 => (E5s1DType::F32, n * 4),
-                1 if n % Q4_BLOCK == 0 => (E5s1DType::Q4, n / Q4_BLOCK * Q4_BLOCK_BYTES),
+                1 if n.is_multiple_of(Q4_BLOCK) => (E5s1DType::Q4, n / Q4_BLOCK * Q4_BLOCK_BYTES),
                 1 => {
                     return Err(ModelError::format(
                         path,
