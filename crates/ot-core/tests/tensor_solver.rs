@@ -253,13 +253,12 @@ fn tiny_epsilon_on_unit_costs_stays_finite() {
         solution.diagnostics
     );
     // At ε = 1e-3 the entropic cost is close to the exact one.
-    for k in 0..rb.batch {
+    for (k, &l) in loss.iter().enumerate() {
         let (c, a, b) = rb.item(k);
         let exact = reference::exact_ot(&c, &a, &b).unwrap().transport_cost as f32;
         assert!(
-            loss[k] >= exact - 1e-3 && loss[k] < exact + 0.02,
-            "item {k}: {} vs exact {exact}",
-            loss[k]
+            l >= exact - 1e-3 && l < exact + 0.02,
+            "item {k}: {l} vs exact {exact}"
         );
     }
 }
