@@ -186,7 +186,7 @@ fn split2(line: &str) -> std::result::Result<(&str, &str), String> {
 
 /// Fuses an iterator after its first error.
 macro_rules! fused_next {
-    ($self:ident, $body:expr) => {{
+    ($self:expr, $body:expr) => {{
         if $self.failed {
             return None;
         }
@@ -666,18 +666,19 @@ impl KnownIds<'_> {
     }
 }
 
-/// Streaming reader of TREC qrels, rejecting duplicate (query, document) pairs.
-pub struct QrelsReader<'k, R> {
+/// The shared core of the qrels and run readers: whitespace-separated lines with a fixed
+/// number of columns, query and document ids checked against `known`, and every
+/// (query, document) pair allowed once.
+struct TrecLines<'k, R> {
     lines: Lines<R>,
     known: KnownIds<'k>,
     seen: HashSet<(String, String)>,
     failed: bool,
 }
 
-impl<'k, R: BufRead> QrelsReader<'k, R> {
-    /// Reads `reader`; `path` names it in errors.
-    pub fn new(path: impl Into<PathBuf>, reader: R) -> Self {
-        QrelsReader {
+impl<'k, R: BufRead> TrecLines<'k, R> {
+    fn new(path: impl Into<PathBuf>, reader: R) -> Self {
+        TrecLines {
             lines: Lines::new(path, reader),
             known: KnownIds::default(),
             seen: HashSet::new(),
@@ -685,36 +686,73 @@ impl<'k, R: BufRead> QrelsReader<'k, R> {
         }
     }
 
+    /// The next line, checked to have exactly `columns` fields (`layout` names them).
+    fn next_line(&mut self, columns: usize, layout: &str) -> Result<Option<String>> {
+        let Some(line) = self.lines.next_line()? else {
+            return Ok(None);
+        };
+        let found = line.split_whitespace().count();
+        if found != columns {
+            return Err(self.lines.err(format!(
+                "expected {columns} columns `{layout}`, found {found}"
+            )));
+        }
+        Ok(Some(line))
+    }
+
+    /// Checks the ids against `known` and that the pair has not been seen; `duplicate`
+    /// words the error for a repeated pair.
+    fn check_pair(
+        &mut self,
+        qid: &str,
+        docno: &str,
+        duplicate: impl FnOnce() -> String,
+    ) -> Result<()> {
+        self.known
+            .check(qid, docno)
+            .map_err(|m| self.lines.err(m))?;
+        if !self.seen.insert((qid.to_string(), docno.to_string())) {
+            return Err(self.lines.err(duplicate()));
+        }
+        Ok(())
+    }
+}
+
+/// Streaming reader of TREC qrels, rejecting duplicate (query, document) pairs.
+pub struct QrelsReader<'k, R> {
+    core: TrecLines<'k, R>,
+}
+
+impl<'k, R: BufRead> QrelsReader<'k, R> {
+    /// Reads `reader`; `path` names it in errors.
+    pub fn new(path: impl Into<PathBuf>, reader: R) -> Self {
+        QrelsReader {
+            core: TrecLines::new(path, reader),
+        }
+    }
+
     /// Also rejects ids not in `known`.
     pub fn with_known(mut self, known: KnownIds<'k>) -> Self {
-        self.known = known;
+        self.core.known = known;
         self
     }
 
     fn read(&mut self) -> Result<Option<Qrel>> {
-        let Some(line) = self.lines.next_line()? else {
+        let Some(line) = self.core.next_line(4, "qid iter docno rel")? else {
             return Ok(None);
         };
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() != 4 {
-            return Err(self.lines.err(format!(
-                "expected 4 columns `qid iter docno rel`, found {}",
-                f.len()
-            )));
-        }
         let rel: i32 = f[3].parse().map_err(|_| {
-            self.lines
+            self.core
+                .lines
                 .err(format!("relevance {:?} is not an integer", f[3]))
         })?;
-        self.known
-            .check(f[0], f[2])
-            .map_err(|m| self.lines.err(m))?;
-        if !self.seen.insert((f[0].to_string(), f[2].to_string())) {
-            return Err(self.lines.err(format!(
+        self.core.check_pair(f[0], f[2], || {
+            format!(
                 "duplicate judgment for query {:?}, document {:?}",
                 f[0], f[2]
-            )));
-        }
+            )
+        })?;
         Ok(Some(Qrel {
             qid: f[0].to_string(),
             iter: f[1].to_string(),
@@ -727,7 +765,7 @@ impl<'k, R: BufRead> QrelsReader<'k, R> {
 impl<R: BufRead> Iterator for QrelsReader<'_, R> {
     type Item = Result<Qrel>;
     fn next(&mut self) -> Option<Self::Item> {
-        fused_next!(self, self.read())
+        fused_next!(self.core, self.read())
     }
 }
 
@@ -773,59 +811,41 @@ pub fn write_qrels_file<'a>(
 /// Streaming reader of TREC runs, rejecting duplicate (query, document) pairs and non-finite
 /// scores.
 pub struct RunReader<'k, R> {
-    lines: Lines<R>,
-    known: KnownIds<'k>,
-    seen: HashSet<(String, String)>,
-    failed: bool,
+    core: TrecLines<'k, R>,
 }
 
 impl<'k, R: BufRead> RunReader<'k, R> {
     /// Reads `reader`; `path` names it in errors.
     pub fn new(path: impl Into<PathBuf>, reader: R) -> Self {
         RunReader {
-            lines: Lines::new(path, reader),
-            known: KnownIds::default(),
-            seen: HashSet::new(),
-            failed: false,
+            core: TrecLines::new(path, reader),
         }
     }
 
     /// Also rejects ids not in `known`.
     pub fn with_known(mut self, known: KnownIds<'k>) -> Self {
-        self.known = known;
+        self.core.known = known;
         self
     }
 
     fn read(&mut self) -> Result<Option<RunEntry>> {
-        let Some(line) = self.lines.next_line()? else {
+        let Some(line) = self.core.next_line(6, "qid Q0 docno rank score tag")? else {
             return Ok(None);
         };
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() != 6 {
-            return Err(self.lines.err(format!(
-                "expected 6 columns `qid Q0 docno rank score tag`, found {}",
-                f.len()
-            )));
-        }
-        let rank: u32 = f[3].parse().map_err(|_| {
-            self.lines
-                .err(format!("rank {:?} is not a non-negative integer", f[3]))
-        })?;
+        let lines = &self.core.lines;
+        let rank: u32 = f[3]
+            .parse()
+            .map_err(|_| lines.err(format!("rank {:?} is not a non-negative integer", f[3])))?;
         let score: f64 = f[4]
             .parse()
-            .map_err(|_| self.lines.err(format!("score {:?} is not a number", f[4])))?;
+            .map_err(|_| lines.err(format!("score {:?} is not a number", f[4])))?;
         if !score.is_finite() {
-            return Err(self.lines.err(format!("score {:?} is not finite", f[4])));
+            return Err(lines.err(format!("score {:?} is not finite", f[4])));
         }
-        self.known
-            .check(f[0], f[2])
-            .map_err(|m| self.lines.err(m))?;
-        if !self.seen.insert((f[0].to_string(), f[2].to_string())) {
-            return Err(self.lines.err(format!(
-                "document {:?} retrieved twice for query {:?}",
-                f[2], f[0]
-            )));
-        }
+        self.core.check_pair(f[0], f[2], || {
+            format!("document {:?} retrieved twice for query {:?}", f[2], f[0])
+        })?;
         Ok(Some(RunEntry {
             qid: f[0].to_string(),
             docno: f[2].to_string(),
@@ -839,7 +859,7 @@ impl<'k, R: BufRead> RunReader<'k, R> {
 impl<R: BufRead> Iterator for RunReader<'_, R> {
     type Item = Result<RunEntry>;
     fn next(&mut self) -> Option<Self::Item> {
-        fused_next!(self, self.read())
+        fused_next!(self.core, self.read())
     }
 }
 
