@@ -116,11 +116,9 @@ pub fn sinkhorn_batched(
     let b = marginals.b.clone().detach();
     check_marginals(&a, &b, [batch, n, m], config.tau.is_none())?;
 
-    let valid_a = a.clone().greater_elem(0.0);
-    let valid_b = b.clone().greater_elem(0.0);
-    let pair_valid = valid_a.clone().float().unsqueeze_dim::<3>(2)
-        * valid_b.clone().float().unsqueeze_dim::<3>(1);
-    let pair_invalid = pair_valid.lower_elem(0.5);
+    let padding_a = a.clone().lower_equal_elem(0.0);
+    let padding_b = b.clone().lower_equal_elem(0.0);
+    let pair_invalid = padding_pairs(&a, &b);
     // Padding entries may hold garbage (NaN for zero-norm padding vectors): replace them.
     let cost = cost.mask_fill(pair_invalid.clone(), 0.0);
     let solve_cost = match config.gradient {
@@ -131,12 +129,12 @@ pub fn sinkhorn_batched(
         .clone()
         .clamp_min(f32::MIN_POSITIVE)
         .log()
-        .mask_fill(valid_a.bool_not(), LOG_ZERO);
+        .mask_fill(padding_a.clone(), LOG_ZERO);
     let log_b = b
         .clone()
         .clamp_min(f32::MIN_POSITIVE)
         .log()
-        .mask_fill(valid_b.bool_not(), LOG_ZERO);
+        .mask_fill(padding_b, LOG_ZERO);
 
     let eps = config.epsilon;
     let inv_eps = 1.0 / eps;
@@ -158,7 +156,7 @@ pub fn sinkhorn_batched(
             // Row sums of the current plan, P1_i = a_i exp(f_i/ε + lse_i).
             let rows = (log_a.clone() + f.clone().mul_scalar(inv_eps) + lse_rows.clone())
                 .exp()
-                .mask_fill(valid_a_mask(&a), 0.0);
+                .mask_fill(padding_a.clone(), 0.0);
             let error = read_vec((rows - a.clone()).abs().sum_dim(1).reshape([batch]))?;
             if error.iter().any(|e| !e.is_finite()) {
                 return Err(OtError::NonFiniteResult {
@@ -240,8 +238,11 @@ pub fn sinkhorn_batched(
     })
 }
 
-fn valid_a_mask(a: &Tensor<2>) -> Tensor<2, Bool> {
-    a.clone().greater_elem(0.0).bool_not()
+/// `(B, n, m)` mask, `true` where row `i` or column `j` is padding (zero weight).
+fn padding_pairs(a: &Tensor<2>, b: &Tensor<2>) -> Tensor<3, Bool> {
+    let valid = a.clone().greater_elem(0.0).float().unsqueeze_dim::<3>(2)
+        * b.clone().greater_elem(0.0).float().unsqueeze_dim::<3>(1);
+    valid.lower_elem(0.5)
 }
 
 /// The OT loss `⟨P, C⟩_F` per batch item, `(B,)`, with the solve's diagnostics.
@@ -255,32 +256,15 @@ pub fn ot_loss(
 ) -> Result<(Tensor<1>, BatchSolution), OtError> {
     let [batch, _, _] = cost.dims();
     let solution = sinkhorn_batched(cost.clone(), marginals, config)?;
-    let safe_cost = zero_where_plan_is_padding(cost, marginals);
+    // Zero the cost outside the valid pairs so padding garbage (even NaN) cannot leak into
+    // ⟨P, C⟩ through 0 · NaN.
+    let padding = padding_pairs(&marginals.a.clone().detach(), &marginals.b.clone().detach());
+    let safe_cost = cost.mask_fill(padding, 0.0);
     let loss = (solution.plan.clone() * safe_cost)
         .sum_dim(2)
         .sum_dim(1)
         .reshape([batch]);
     Ok((loss, solution))
-}
-
-/// Zero the cost outside the valid `(row, column)` pairs so that padding garbage (even NaN)
-/// cannot leak into `⟨P, C⟩` through `0 · NaN`.
-fn zero_where_plan_is_padding(cost: Tensor<3>, marginals: &Marginals) -> Tensor<3> {
-    let valid = marginals
-        .a
-        .clone()
-        .detach()
-        .greater_elem(0.0)
-        .float()
-        .unsqueeze_dim::<3>(2)
-        * marginals
-            .b
-            .clone()
-            .detach()
-            .greater_elem(0.0)
-            .float()
-            .unsqueeze_dim::<3>(1);
-    cost.mask_fill(valid.lower_elem(0.5), 0.0)
 }
 
 /// Numerically stable `log Σ exp` along `dim`, keeping the reduced dimension (size 1).
