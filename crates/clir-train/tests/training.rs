@@ -1,0 +1,308 @@
+//! Training end to end on tiny made-up models and a made-up bitext: the OT loss falls, the
+//! student's token states move toward the teacher's states of their translations, a killed
+//! run resumes to the same weights, and teacher states are reused from the disk store.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use clir_data::formats::BitextPair;
+use clir_models::embedder::EmbedderConfig;
+use clir_models::{Embedder, EncoderConfig, Pooling, TextKind, TextTokenizer};
+use clir_train::config::{Method, TrainConfig};
+use clir_train::trainer::{TrainInputs, train};
+use ot_core::backend::Backend;
+use rand::{Rng, SeedableRng};
+
+const WORDS: usize = 12;
+
+fn device() -> Device {
+    Backend::cpu_default().device().unwrap()
+}
+
+fn english(i: usize) -> String {
+    format!("e{i}")
+}
+fn target(i: usize) -> String {
+    format!("t{i}")
+}
+
+/// A WordLevel `tokenizer.json` over both made-up languages with BERT-style specials.
+fn tokenizer(dir: &Path) -> PathBuf {
+    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"];
+    let words: Vec<String> = (0..WORDS)
+        .map(english)
+        .chain((0..WORDS).map(target))
+        .collect();
+    let mut vocab = serde_json::Map::new();
+    for (i, w) in specials
+        .iter()
+        .map(|s| s.to_string())
+        .chain(words)
+        .enumerate()
+    {
+        vocab.insert(w, serde_json::json!(i));
+    }
+    let added: Vec<_> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({"id": i, "content": s, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {
+                "[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}
+            }
+        },
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    });
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("tokenizer.json");
+    std::fs::write(&p, serde_json::to_string(&json).unwrap()).unwrap();
+    p
+}
+
+/// Saves a randomly initialised tiny encoder as a checkpoint directory.
+fn tiny_model(dir: &Path, name: &str, tok: &Path) -> PathBuf {
+    let d = device();
+    let enc = EncoderConfig::new(4 + 2 * WORDS, 16, 2, 2, 32, 32);
+    let out = dir.join(name);
+    let e = Embedder {
+        config: EmbedderConfig {
+            name: name.into(),
+            encoder: enc.clone(),
+            pooling: Pooling::Mean,
+            normalize: true,
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+            max_len: 32,
+        },
+        encoder: enc.init(&d),
+        tokenizer: TextTokenizer::from_file(tok, 32).unwrap(),
+        device: d,
+    };
+    e.save(&out).unwrap();
+    out
+}
+
+/// Sentences of 3–6 distinct words; the translation maps `e_k → t_k` and reverses the order.
+fn bitext(n: usize, seed: u64) -> Vec<BitextPair> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let len = rng.random_range(3..=6);
+            let mut ws: Vec<usize> = (0..WORDS).collect();
+            rand::seq::SliceRandom::shuffle(ws.as_mut_slice(), &mut rng);
+            ws.truncate(len);
+            let src: Vec<String> = ws.iter().map(|&w| english(w)).collect();
+            let tgt: Vec<String> = ws.iter().rev().map(|&w| target(w)).collect();
+            BitextPair {
+                src: src.join(" "),
+                tgt: tgt.join(" "),
+            }
+        })
+        .collect()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    teacher: PathBuf,
+    student: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let tok = tokenizer(&root.join("tok"));
+    Fixture {
+        teacher: tiny_model(&root, "teacher", &tok),
+        student: tiny_model(&root, "student", &tok),
+        root,
+        _dir: dir,
+    }
+}
+
+fn config(f: &Fixture, method: Method, steps: usize) -> TrainConfig {
+    let mut c = TrainConfig::new();
+    c.model.teacher = f.teacher.display().to_string();
+    c.model.student = f.student.display().to_string();
+    c.model.trim_vocab = false;
+    c.model.freeze_embeddings = false;
+    c.model.max_len = 32;
+    c.loss.method = method;
+    c.optim.lr = 1e-2;
+    c.optim.weight_decay = 0.0;
+    c.optim.warmup_steps = 2;
+    c.optim.steps = steps;
+    c.optim.batch_size = 8;
+    c.run.progress = false;
+    c.run.checkpoint_every = 10;
+    c
+}
+
+fn to_vec(t: Tensor<3>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
+/// Mean cosine between each target token's state (student) and the state of its source word
+/// (teacher), over `pairs`.
+fn translation_alignment(teacher: &Embedder, student: &Embedder, pairs: &[BitextPair]) -> f32 {
+    let mut total = 0.0;
+    let mut count = 0;
+    for p in pairs {
+        let tb = teacher
+            .tokenize(&[p.src.as_str()], TextKind::Passage)
+            .unwrap();
+        let sb = student
+            .tokenize(&[p.tgt.as_str()], TextKind::Passage)
+            .unwrap();
+        let t = to_vec(teacher.encode(&tb).last());
+        let s = to_vec(student.encode(&sb).last());
+        let d = 16;
+        let n = p.src.split(' ').count();
+        // Source word j (token j + 1) translates to target token n − j (reversed order).
+        for j in 0..n {
+            let a = &t[(j + 1) * d..(j + 2) * d];
+            let b = &s[(n - j) * d..(n - j + 1) * d];
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+            total += dot / (na * nb);
+            count += 1;
+        }
+    }
+    total / count as f32
+}
+
+#[test]
+fn optical_training_lowers_the_loss_and_aligns_translations() {
+    let f = fixture();
+    let pairs = bitext(64, 1);
+    let held_out = bitext(16, 2);
+    let cfg = config(&f, Method::Optical, 40);
+    let inputs = TrainInputs {
+        pairs,
+        ..Default::default()
+    };
+    let out = train(&cfg, &inputs, &f.root.join("run"), &device()).unwrap();
+    assert_eq!(out.steps_done, 40);
+    let losses: Vec<f64> = out.log.iter().map(|l| l.loss).collect();
+    let head: f64 = losses[..5].iter().sum::<f64>() / 5.0;
+    let tail: f64 = losses[35..].iter().sum::<f64>() / 5.0;
+    assert!(tail < 0.7 * head, "loss did not fall: {losses:?}");
+    assert!(out.log.iter().all(|l| l.ot_iterations > 0 && l.tokens > 0));
+
+    let d = device();
+    let teacher = Embedder::load_path(&f.teacher, None, &d).unwrap();
+    let before = Embedder::load_path(&f.student, None, &d).unwrap();
+    let after = Embedder::load_path(&f.root.join("run").join("student"), None, &d).unwrap();
+    let a0 = translation_alignment(&teacher, &before, &held_out);
+    let a1 = translation_alignment(&teacher, &after, &held_out);
+    assert!(
+        a1 > a0 + 0.3 && a1 > 0.5,
+        "student tokens did not move toward their translations: {a0} → {a1}"
+    );
+
+    // The run directory holds its config, one log line per step and the final student.
+    let run = f.root.join("run");
+    let saved = TrainConfig::load(&run.join("config.toml")).unwrap();
+    assert_eq!(saved, cfg);
+    let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 40);
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let f = fixture();
+    let mut cfg = config(&f, Method::Optical, 7);
+    cfg.run.checkpoint_every = 2;
+    let inputs = TrainInputs {
+        pairs: bitext(40, 3),
+        teacher_store: Some(f.root.join("store")),
+        ..Default::default()
+    };
+    let d = device();
+    let straight = train(&cfg, &inputs, &f.root.join("a"), &d).unwrap();
+    assert_eq!(straight.teacher_reused, 0);
+
+    let cut = TrainInputs {
+        stop_after: Some(3),
+        ..inputs.clone()
+    };
+    let first = train(&cfg, &cut, &f.root.join("b"), &d).unwrap();
+    assert_eq!(first.steps_done, 3);
+    assert!(!f.root.join("b").join("student").exists());
+    // The teacher states came from the store the first run filled.
+    assert_eq!(first.teacher_reused, 40);
+    let resumed = train(&cfg, &inputs, &f.root.join("b"), &d).unwrap();
+    assert_eq!(resumed.resumed_from, Some(3));
+    assert_eq!(resumed.steps_done, 7);
+
+    let la: Vec<f64> = straight.log.iter().map(|l| l.loss).collect();
+    let lb: Vec<f64> = first
+        .log
+        .iter()
+        .chain(&resumed.log)
+        .map(|l| l.loss)
+        .collect();
+    assert_eq!(la, lb, "losses differ after resuming");
+    let texts = ["t1 t2 t3", "t4 t0 t9 t11"];
+    let ea = straight
+        .student
+        .embed(&texts, TextKind::Passage, 2)
+        .unwrap();
+    let eb = resumed.student.embed(&texts, TextKind::Passage, 2).unwrap();
+    assert_eq!(ea, eb, "weights differ after resuming");
+    let log = std::fs::read_to_string(f.root.join("b").join("log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 7);
+
+    // Another configuration in the same directory is refused.
+    let mut other = cfg.clone();
+    other.optim.lr = 0.5;
+    let e = train(&other, &inputs, &f.root.join("b"), &d)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("config.toml"), "{e}");
+}
+
+#[test]
+fn every_baseline_trains_without_touching_the_teacher() {
+    let f = fixture();
+    let d = device();
+    let teacher_bytes = std::fs::read(f.teacher.join("model.bpk")).unwrap();
+    for method in [Method::Mse, Method::Kl, Method::Joint] {
+        let cfg = config(&f, method, 12);
+        let inputs = TrainInputs {
+            pairs: bitext(32, 4),
+            ..Default::default()
+        };
+        let out = train(&cfg, &inputs, &f.root.join(method.name()), &d).unwrap();
+        let losses: Vec<f64> = out.log.iter().map(|l| l.loss).collect();
+        assert!(
+            losses.iter().all(|l| l.is_finite()),
+            "{method:?}: {losses:?}"
+        );
+        assert!(
+            losses[9..].iter().sum::<f64>() < losses[..3].iter().sum::<f64>(),
+            "{method:?}: loss did not fall: {losses:?}"
+        );
+    }
+    // The teacher checkpoint is unchanged.
+    assert_eq!(
+        std::fs::read(f.teacher.join("model.bpk")).unwrap(),
+        teacher_bytes
+    );
+}

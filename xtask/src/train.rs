@@ -1,0 +1,208 @@
+//! `cargo xtask train --config FILE` and `cargo xtask bench train`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clir_data::bible::BibleDb;
+use clir_train::TrainConfig;
+use clir_train::bitext::load_bitext;
+use clir_train::retrieval::{SetSample, evaluate_models, nave_set};
+use clir_train::trainer::{TrainInputs, initial_student, train};
+use ot_core::backend::select_device;
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The run's TOML configuration (see experiments/train-swahili.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Compute backend (flex, ndarray, wgpu, tch); default: $OPTICAL_BACKEND or flex.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Run directory (config, log, checkpoints, final student). Default:
+    /// experiments/runs/<config file stem>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Evaluate the untrained and the trained student on Nave's New Testament collection
+    /// (English queries by the teacher, target-language verses by the student).
+    #[arg(long)]
+    eval: bool,
+    /// Queries sampled for --eval (all when omitted).
+    #[arg(long)]
+    eval_queries: Option<usize>,
+    /// Documents sampled for --eval (judged ones first; all when omitted).
+    #[arg(long)]
+    eval_docs: Option<usize>,
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let cfg = TrainConfig::load(&a.config)?;
+    let (backend, device) = select_device(a.backend.as_deref())?;
+    let out = a.out.unwrap_or_else(|| {
+        let stem = a
+            .config
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "run".into());
+        PathBuf::from("experiments/runs").join(stem)
+    });
+    let pairs = load_bitext(&cfg.data, cfg.run.seed)?;
+    eprintln!(
+        "train: {} on {} bitext pairs ({}), {} steps of {} on {backend} -> {}",
+        cfg.loss.method.name(),
+        pairs.len(),
+        cfg.data
+            .bitext_file
+            .clone()
+            .unwrap_or_else(|| format!("Bible {} books {}", cfg.data.language, cfg.data.books)),
+        cfg.optim.steps,
+        cfg.optim.batch_size,
+        out.display()
+    );
+    let set = if a.eval {
+        let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
+        let naves = clir_data::fetch::naves_module_dir()?;
+        Some(nave_set(
+            &db,
+            &naves,
+            &cfg.data.language,
+            SetSample {
+                queries: a.eval_queries,
+                documents: a.eval_docs,
+                seed: cfg.run.seed,
+            },
+        )?)
+    } else {
+        None
+    };
+    let inputs = TrainInputs {
+        pairs,
+        vocab_texts: set.as_ref().map(|s| s.docs.clone()).unwrap_or_default(),
+        teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
+        stop_after: None,
+    };
+    let before = match &set {
+        Some(set) => {
+            eprintln!("eval set: {}", set.note);
+            let teacher = clir_models::embedder::load_named(&cfg.model.teacher, None, &device)?;
+            let untrained = initial_student(&cfg, &inputs, &device)?;
+            let s = evaluate_models(&teacher, &untrained, set, 32)?;
+            Some((teacher, s))
+        }
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let outcome = train(&cfg, &inputs, &out, &device).context("training")?;
+    let secs = started.elapsed().as_secs_f64();
+    let first = outcome.log.first().map(|l| l.loss);
+    let last = outcome.log.last().map(|l| l.loss);
+    eprintln!(
+        "trained {} steps in {secs:.0}s (resumed from {:?}); loss {:?} -> {:?}; student in {}",
+        outcome.steps_done,
+        outcome.resumed_from,
+        first,
+        last,
+        out.join("student").display()
+    );
+    if let (Some(set), Some((teacher, s0))) = (&set, before) {
+        let s1 = evaluate_models(&teacher, &outcome.student, set, 32)?;
+        println!("English→{} on Nave NT ({}):", cfg.data.language, set.note);
+        println!(
+            "  untrained student: MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
+            s0.map, s0.ndcg_10, s0.mrr_10
+        );
+        println!(
+            "  trained student:   MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
+            s1.map, s1.ndcg_10, s1.mrr_10
+        );
+        let report = serde_json::json!({
+            "collection": set.note,
+            "untrained": s0,
+            "trained": s1,
+            "train_seconds": secs,
+            "backend": backend.to_string(),
+        });
+        let path = out.join("eval.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| path.display().to_string())?;
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct BenchTrainArgs {
+    /// Backends to compare, side by side (comma separated).
+    #[arg(long, default_value = "flex,wgpu", value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Timed optimiser steps per backend (after one untimed warm-up step).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Training method.
+    #[arg(long, default_value = "optical")]
+    method: clir_train::Method,
+    /// Target language of the bitext.
+    #[arg(long, default_value = "swahili")]
+    language: String,
+}
+
+pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
+    let mut cfg = TrainConfig::new();
+    cfg.loss.method = a.method;
+    cfg.optim.batch_size = a.batch_size;
+    cfg.optim.steps = a.steps + 1;
+    cfg.optim.warmup_steps = 1;
+    cfg.data.language = a.language.clone();
+    cfg.data.max_pairs = Some(a.batch_size * (a.steps + 1));
+    cfg.run.progress = false;
+    let pairs = load_bitext(&cfg.data, cfg.run.seed)?;
+    let mut rows = Vec::new();
+    for name in &a.backends {
+        let (backend, device) = match select_device(Some(name)) {
+            Ok(x) => x,
+            Err(e) => {
+                println!("{name}: skipped ({e})");
+                continue;
+            }
+        };
+        let dir =
+            std::env::temp_dir().join(format!("optical-bench-train-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let inputs = TrainInputs {
+            pairs: pairs.clone(),
+            vocab_texts: Vec::new(),
+            teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
+            stop_after: None,
+        };
+        let out = train(&cfg, &inputs, &dir, &device)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let timed = &out.log[1..];
+        let secs: f64 = timed.iter().map(|l| l.tokens as f64 / l.tokens_per_s).sum();
+        let tokens: usize = timed.iter().map(|l| l.tokens).sum();
+        rows.push((
+            backend.to_string(),
+            timed.len() as f64 / secs,
+            tokens as f64 / secs,
+        ));
+    }
+    println!(
+        "bench train: {} on e5-small (trimmed vocabulary), {} {} pairs, batch {}, {} timed steps",
+        a.method.name(),
+        pairs.len(),
+        a.language,
+        a.batch_size,
+        a.steps
+    );
+    println!(
+        "{:<10} {:>12} {:>14} {:>10}",
+        "backend", "steps/s", "tokens/s", "vs first"
+    );
+    let base = rows.first().map(|r| r.1);
+    for (name, sps, tps) in &rows {
+        println!(
+            "{name:<10} {sps:>12.3} {tps:>14.1} {:>9.2}x",
+            base.map_or(1.0, |b| sps / b)
+        );
+    }
+    Ok(())
+}
