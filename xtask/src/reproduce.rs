@@ -44,6 +44,9 @@ pub struct ReproduceArgs {
     /// Compare the results with experiments/expected/<preset>.toml and fail on drift.
     #[arg(long)]
     verify: bool,
+    /// Expected scores for --verify (default experiments/expected/<preset>.toml).
+    #[arg(long)]
+    expected: Option<PathBuf>,
     /// Results directory (default experiments/results/<preset>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -444,7 +447,12 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     println!("{report}");
     println!("results in {}", out.display());
     if a.verify {
-        verify(&preset, &results)?;
+        let path = a.expected.unwrap_or_else(|| {
+            workspace_root()
+                .join("experiments/expected")
+                .join(format!("{}.toml", preset.name))
+        });
+        verify(&path, &results)?;
     }
     Ok(())
 }
@@ -507,12 +515,14 @@ fn write_report(
     md.push_str(&format!(
         "English queries against target-language New Testament verses (Nave's Topical Bible judgments). Backend: {backend}; wall time of this invocation: {seconds:.0}s.\n\n"
     ));
-    if let Some(r) = results.iter().find(|r| r.pair != ENGLISH) {
-        md.push_str(&format!(
-            "Evaluation sample (per pair): {}.\n\n",
-            r.collection
-        ));
+    md.push_str("Evaluation samples (seeded, the same for every method of a pair):\n\n");
+    let mut seen = std::collections::BTreeSet::new();
+    for r in results {
+        if seen.insert(r.pair.clone()) {
+            md.push_str(&format!("- {}: {}\n", r.pair, r.collection));
+        }
     }
+    md.push('\n');
     if !preset.train.is_empty() {
         md.push_str(&format!(
             "Training overrides: `{}`\n\n",
@@ -650,11 +660,8 @@ struct ExpectedCell {
     tolerance: Option<f64>,
 }
 
-fn verify(preset: &Preset, results: &[CellResult]) -> anyhow::Result<()> {
-    let path = workspace_root()
-        .join("experiments/expected")
-        .join(format!("{}.toml", preset.name));
-    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+fn verify(path: &Path, results: &[CellResult]) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     let expected: Expected = toml::from_str(&text).with_context(|| path.display().to_string())?;
     let mut drift = Vec::new();
     let mut checked = 0;

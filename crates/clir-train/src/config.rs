@@ -259,7 +259,7 @@ impl TrainConfig {
                 self.loss.joint_lambda
             ));
         }
-        if !(self.loss.kl_temperature > 0.0) {
+        if self.loss.kl_temperature.is_nan() || self.loss.kl_temperature <= 0.0 {
             return Err("loss.kl_temperature must be positive".into());
         }
         self.loss

@@ -459,13 +459,16 @@ fn adamw(cfg: &TrainConfig) -> ModuleOptimizer {
     c.init()
 }
 
+/// Token masses by id: `(teacher vocabulary, student vocabulary)`.
+type IdfTables = (HashMap<u32, f32>, HashMap<u32, f32>);
+
 struct StepInputs<'a> {
     cfg: &'a TrainConfig,
     pairs: &'a [BitextPair],
     idx: &'a [usize],
     teacher: &'a TeacherStates,
     teacher_masks: &'a [Vec<bool>],
-    idf: Option<&'a (HashMap<u32, f32>, HashMap<u32, f32>)>,
+    idf: Option<&'a IdfTables>,
     side: TextKind,
 }
 
