@@ -325,7 +325,11 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         Method::Optical,
         &preset.variant_list()[0],
     )?;
-    let teacher = clir_models::embedder::load_named(&base.model.teacher, None, &device)?;
+    // Queries, English documents and zero-shot documents are encoded by the untrimmed
+    // pretrained models on the CPU default backend (their 250k-row vocabulary tables need not
+    // fit a GPU buffer); training and the trained students run on the chosen backend.
+    let cpu = clir_train::trainer::staging_device(&device);
+    let teacher = clir_models::embedder::load_named(&base.model.teacher, None, &cpu)?;
     let zero_shot = if base.model.student == base.model.teacher {
         None
     } else {
@@ -525,8 +529,8 @@ fn write_report(
     md.push('\n');
     if !preset.train.is_empty() {
         md.push_str(&format!(
-            "Training overrides: `{}`\n\n",
-            toml::to_string(&preset.train)?.trim().replace('\n', "; ")
+            "Training settings of every trained cell (on top of the defaults of `cargo xtask train`):\n\n```toml\n{}```\n\n",
+            toml::to_string(&preset.train)?
         ));
     }
     let mut tables = Vec::new();
@@ -559,7 +563,7 @@ fn write_report(
     }
     if baseline.is_some() {
         md.push_str(&format!(
-            "† = significantly different from zero-shot on the same queries ({}, Holm–Bonferroni over the table, α = {}).\n\n",
+            "Significance test: {} on the same queries, Holm–Bonferroni over each table, α = {}.\n\n",
             if matches!(test, SigTest::TTest) { "paired t-test" } else { "paired randomization test" },
             preset.eval.alpha
         ));

@@ -83,7 +83,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let before = match &set {
         Some(set) => {
             eprintln!("eval set: {}", set.note);
-            let teacher = clir_models::embedder::load_named(&cfg.model.teacher, None, &device)?;
+            let cpu = clir_train::trainer::staging_device(&device);
+            let teacher = clir_models::embedder::load_named(&cfg.model.teacher, None, &cpu)?;
             let untrained = initial_student(&cfg, &inputs, &device)?;
             let s = evaluate_models(&teacher, &untrained, set, 32)?;
             Some((teacher, s))

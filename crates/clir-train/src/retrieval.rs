@@ -39,7 +39,8 @@ pub struct SetSample {
     /// Keep this many queries (seeded), or all.
     pub queries: Option<usize>,
     /// Keep this many documents: every judged document of the kept queries, then seeded
-    /// distractors up to the number; or all.
+    /// distractors up to the number (so more than this when the judged ones alone exceed it,
+    /// and the set's note says how many); or all.
     pub documents: Option<usize>,
     pub seed: u64,
 }

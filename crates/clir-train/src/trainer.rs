@@ -218,7 +218,9 @@ pub fn initial_student(
     inputs: &TrainInputs,
     device: &Device,
 ) -> Result<Embedder> {
-    let mut student = clir_models::embedder::load_named(&cfg.model.student, None, device)?;
+    // Loaded and trimmed on the CPU, then moved: the untrimmed table may not fit a GPU buffer.
+    let mut student =
+        clir_models::embedder::load_named(&cfg.model.student, None, &staging_device(device))?;
     if let Some(depth) = cfg.model.student_depth {
         let have = student.encoder.layers.len();
         if depth == 0 || depth > have {
@@ -240,7 +242,19 @@ pub fn initial_student(
             .chain(inputs.vocab_texts.iter().map(String::as_str));
         student = student.trim_vocab(texts)?;
     }
+    if &student.device != device {
+        student.encoder = student.encoder.to_device(device);
+        student.device = device.clone();
+    }
     Ok(student)
+}
+
+/// Where models are loaded before they move to `device`: the CPU default backend when one
+/// is compiled in, else `device` itself.
+pub fn staging_device(device: &Device) -> Device {
+    ot_core::backend::Backend::cpu_default()
+        .device()
+        .unwrap_or_else(|_| device.clone())
 }
 
 /// Runs (or resumes) training into `run_dir` on `device`.
@@ -257,6 +271,29 @@ pub fn train(
     }
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     check_or_write_config(cfg, run_dir)?;
+
+    // A finished run is read back, not trained again.
+    if is_finished(run_dir) {
+        let student = Embedder::load_checkpoint(&run_dir.join(RUN_STUDENT), device)?;
+        let log_path = run_dir.join(RUN_LOG);
+        let text = std::fs::read_to_string(&log_path).map_err(|e| TrainError::io(&log_path, e))?;
+        let log = text
+            .lines()
+            .enumerate()
+            .map(|(no, l)| {
+                serde_json::from_str(l)
+                    .map_err(|e| TrainError::checkpoint(&log_path, format!("line {}: {e}", no + 1)))
+            })
+            .collect::<Result<Vec<StepLog>>>()?;
+        return Ok(TrainOutcome {
+            student,
+            run_dir: run_dir.to_path_buf(),
+            steps_done: cfg.optim.steps,
+            resumed_from: Some(cfg.optim.steps),
+            log,
+            teacher_reused: 0,
+        });
+    }
 
     // Student: from the last checkpoint, or freshly initialised.
     let ckpt_dir = run_dir.join(RUN_CHECKPOINTS);
@@ -279,7 +316,10 @@ pub fn train(
 
     // Teacher outputs of the English side (from the disk store when available).
     let side: TextKind = cfg.model.student_side.into();
-    let teacher = clir_models::embedder::load_named(&cfg.model.teacher, None, device)?;
+    // The teacher only produces cached states: it runs on the CPU default backend, so that its
+    // untrimmed vocabulary (250k × 384 for e5) never has to fit a GPU buffer.
+    let teacher =
+        clir_models::embedder::load_named(&cfg.model.teacher, None, &staging_device(device))?;
     let teacher_max = teacher.config.max_len.min(cfg.model.max_len);
     let teacher = Embedder {
         tokenizer: TextTokenizer::from_file(teacher.tokenizer.path(), teacher_max)?,
@@ -428,6 +468,9 @@ pub fn train(
         embedder.save(&tmp)?;
         let _ = std::fs::remove_dir_all(&out);
         std::fs::rename(&tmp, &out).map_err(|e| TrainError::io(&out, e))?;
+        // The final student is written: the checkpoints (weights and optimiser state) are no
+        // longer needed to resume.
+        let _ = std::fs::remove_dir_all(&ckpt_dir);
     }
     Ok(TrainOutcome {
         student: embedder,

@@ -269,6 +269,13 @@ fn a_killed_run_resumes_to_the_same_weights() {
     let log = std::fs::read_to_string(f.root.join("b").join("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 7);
 
+    // A finished run keeps its final student, not its checkpoints, and is read back as is.
+    assert!(!f.root.join("b").join("checkpoints").exists());
+    let again = train(&cfg, &inputs, &f.root.join("b"), &d).unwrap();
+    assert_eq!(again.log.len(), 7);
+    let ec = again.student.embed(&texts, TextKind::Passage, 2).unwrap();
+    assert_eq!(ec, ea);
+
     // Another configuration in the same directory is refused.
     let mut other = cfg.clone();
     other.optim.lr = 0.5;
