@@ -708,3 +708,32 @@ fn verify(path: &Path, results: &[CellResult]) -> anyhow::Result<()> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every preset under experiments/ parses, names known methods, and yields a valid
+    /// training configuration for every variant.
+    #[test]
+    fn every_shipped_preset_loads() {
+        let dir = workspace_root().join("experiments");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let Some(stem) = p.file_stem().map(|s| s.to_string_lossy().to_string()) else {
+                continue;
+            };
+            if p.extension().is_none_or(|x| x != "toml") || stem.starts_with("train-") {
+                continue;
+            }
+            let (preset, _) = Preset::load(&stem).unwrap_or_else(|e| panic!("{stem}: {e:#}"));
+            assert_eq!(preset.name, stem, "{}", p.display());
+            for pair in &preset.pairs {
+                clir_data::bible::resolve_version(pair).unwrap();
+            }
+            n += 1;
+        }
+        assert!(n >= 7, "only {n} presets found in {}", dir.display());
+    }
+}

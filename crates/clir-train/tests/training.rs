@@ -286,17 +286,26 @@ fn a_killed_run_resumes_to_the_same_weights() {
 }
 
 #[test]
-fn every_baseline_trains_without_touching_the_teacher() {
+fn every_baseline_and_idf_marginals_train_without_touching_the_teacher() {
     let f = fixture();
     let d = device();
     let teacher_bytes = std::fs::read(f.teacher.join("model.bpk")).unwrap();
-    for method in [Method::Mse, Method::Kl, Method::Joint] {
-        let cfg = config(&f, method, 12);
+    for (method, idf) in [
+        (Method::Mse, false),
+        (Method::Kl, false),
+        (Method::Joint, false),
+        (Method::Optical, true),
+    ] {
+        let mut cfg = config(&f, method, 12);
+        if idf {
+            cfg.loss.marginal = clir_train::config::Marginal::Idf;
+        }
         let inputs = TrainInputs {
             pairs: bitext(32, 4),
             ..Default::default()
         };
-        let out = train(&cfg, &inputs, &f.root.join(method.name()), &d).unwrap();
+        let dir = f.root.join(format!("{}-{idf}", method.name()));
+        let out = train(&cfg, &inputs, &dir, &d).unwrap();
         let losses: Vec<f64> = out.log.iter().map(|l| l.loss).collect();
         assert!(
             losses.iter().all(|l| l.is_finite()),
