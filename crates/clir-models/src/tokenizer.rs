@@ -225,3 +225,48 @@ impl TextTokenizer {
         Ok(TokenBatch::from_sequences(&seqs, self.pad_id()))
     }
 }
+
+/// Writes `dir/tokenizer.json`: a whitespace-split WordLevel tokenizer over `[PAD] [UNK]
+/// [CLS] [SEP]` (ids 0–3) and `words` (ids from 4), wrapping each text as `[CLS] … [SEP]`.
+/// For tests and examples with made-up vocabularies.
+pub fn write_word_level_tokenizer(dir: &Path, words: &[&str]) -> Result<PathBuf> {
+    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"];
+    let mut vocab = serde_json::Map::new();
+    for (i, s) in specials.iter().chain(words.iter()).enumerate() {
+        vocab.insert(s.to_string(), serde_json::json!(i));
+    }
+    let added: Vec<_> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({"id": i, "content": s, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {
+                "[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}
+            }
+        },
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    });
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let path = dir.join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).map_err(|e| ModelError::io(&path, e))?;
+    Ok(path)
+}

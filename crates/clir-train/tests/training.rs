@@ -28,50 +28,12 @@ fn target(i: usize) -> String {
 
 /// A WordLevel `tokenizer.json` over both made-up languages with BERT-style specials.
 fn tokenizer(dir: &Path) -> PathBuf {
-    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"];
     let words: Vec<String> = (0..WORDS)
         .map(english)
         .chain((0..WORDS).map(target))
         .collect();
-    let mut vocab = serde_json::Map::new();
-    for (i, w) in specials
-        .iter()
-        .map(|s| s.to_string())
-        .chain(words)
-        .enumerate()
-    {
-        vocab.insert(w, serde_json::json!(i));
-    }
-    let added: Vec<_> = specials
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            serde_json::json!({"id": i, "content": s, "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": false, "special": true})
-        })
-        .collect();
-    let json = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
-        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"},
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
-                       {"Sequence": {"id": "A", "type_id": 0}},
-                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
-            "pair": [{"Sequence": {"id": "A", "type_id": 0}},
-                     {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {
-                "[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
-                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}
-            }
-        },
-        "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
-    });
-    std::fs::create_dir_all(dir).unwrap();
-    let p = dir.join("tokenizer.json");
-    std::fs::write(&p, serde_json::to_string(&json).unwrap()).unwrap();
-    p
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    clir_models::tokenizer::write_word_level_tokenizer(dir, &words).unwrap()
 }
 
 /// Saves a randomly initialised tiny encoder as a checkpoint directory.

@@ -6,23 +6,10 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use clir_models::EncoderConfig;
 
-/// Real weights from the data cache (`cargo xtask data fetch`), or `None` after printing
-/// "skipped: …" — unless `OPTICAL_REQUIRE_REAL_DATA=1`, which turns absence into a failure.
+/// Real weights from the data cache, or `None` after a skip line (a failure when
+/// `OPTICAL_REQUIRE_REAL_DATA=1`): see [`clir_data::fetch::cached::require`].
 pub fn real(what: &str, path: Option<PathBuf>) -> Option<PathBuf> {
-    match path {
-        Some(p) => Some(p),
-        None => {
-            let msg = format!(
-                "skipped: {what} not in the data cache ({}); run `cargo xtask data fetch`",
-                clir_data::fetch::cache_dir().display()
-            );
-            if std::env::var("OPTICAL_REQUIRE_REAL_DATA").as_deref() == Ok("1") {
-                panic!("OPTICAL_REQUIRE_REAL_DATA=1 but {msg}");
-            }
-            eprintln!("{msg}");
-            None
-        }
-    }
+    clir_data::fetch::cached::require(what, path)
 }
 
 pub fn e5_paths() -> Option<(PathBuf, PathBuf)> {
@@ -84,44 +71,7 @@ pub fn seeded(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 
 /// A tiny WordLevel `tokenizer.json` with BERT-style specials, written to `dir`.
 pub fn tiny_tokenizer(dir: &std::path::Path, words: &[&str]) -> PathBuf {
-    let mut vocab = serde_json::Map::new();
-    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"];
-    for (i, s) in specials.iter().chain(words.iter()).enumerate() {
-        vocab.insert(s.to_string(), serde_json::json!(i));
-    }
-    let added: Vec<_> = specials
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            serde_json::json!({"id": i, "content": s, "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": false, "special": true})
-        })
-        .collect();
-    let json = serde_json::json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": added,
-        "normalizer": null,
-        "pre_tokenizer": {"type": "WhitespaceSplit"},
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
-                       {"Sequence": {"id": "A", "type_id": 0}},
-                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
-            "pair": [{"Sequence": {"id": "A", "type_id": 0}},
-                     {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {
-                "[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
-                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}
-            }
-        },
-        "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
-    });
-    let p = dir.join("tokenizer.json");
-    std::fs::write(&p, serde_json::to_string(&json).unwrap()).unwrap();
-    p
+    clir_models::tokenizer::write_word_level_tokenizer(dir, words).unwrap()
 }
 
 /// A fresh temporary directory.
