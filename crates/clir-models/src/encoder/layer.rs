@@ -1,10 +1,11 @@
 //! One post-LN transformer layer: `h' = FFN(Attn(h))` with
-//! `FFN(x) = LN(x + GELU(x W_1 + b_1) W_2 + b_2)` (exact, erf-based GELU).
+//! `FFN(x) = LN(x + GELU(x W_1 + b_1) W_2 + b_2)` (exact, erf-based GELU; fused on
+//! the CPU default backend, see [`super::gelu`]).
 
 use burn::nn::{LayerNorm, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
+use super::gelu::gelu;
 use super::{EncoderConfig, SelfAttention};
 use crate::error::Result;
 use crate::weights::{WeightSource, layer_norm_from, layer_norm_init, linear_from};

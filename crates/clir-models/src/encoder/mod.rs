@@ -12,6 +12,7 @@
 
 mod attention;
 mod embeddings;
+pub mod gelu;
 mod layer;
 
 pub use attention::SelfAttention;
