@@ -1,27 +1,28 @@
-//! The exact (erf-based) GELU, `GELU(x) = ½ x (1 + erf(x / √2))`, with a fused CPU kernel.
+//! The exact (erf-based) GELU, `GELU(x) = ½ x (1 + erf(x / √2))`, with fused CPU kernels.
 //!
-//! burn's flex backend evaluates GELU element by element with a scalar `libm::erff` on one
-//! thread; profiling `cargo xtask bench encode` showed that to be ~30 % of e5-small's forward
-//! pass. On flex, for a tensor that does not track gradients and owns its buffer, [`gelu`]
-//! instead rewrites the buffer in place with a branch-free erf that the compiler vectorises,
-//! split across rayon's threads. Everywhere else (wgpu, tch, ndarray, autodiff, shared or
-//! strided tensors) it calls burn's own `gelu`, so gradients and other backends are untouched.
+//! burn's flex backend evaluates GELU (and its gradient) element by element with a scalar
+//! `libm::erff` on one thread; profiling showed that to be ~30 % of e5-small's forward pass
+//! (`cargo xtask bench encode`) and ~15 % of a training step. On flex, [`gelu`] instead runs
+//! a branch-free erf that the compiler vectorises, split across rayon's threads:
+//! - without autodiff, on a tensor that owns its contiguous buffer: in place;
+//! - under autodiff (no gradient checkpointing): as its own autodiff operation whose backward
+//!   pass computes `∂GELU/∂x = Φ(x) + x φ(x)` with the same kernels.
+//!
+//! Everywhere else (wgpu, tch, ndarray, checkpointing, strided tensors) it calls burn's `gelu`.
 //!
 //! The erf is Abramowitz & Stegun 7.1.26, `erf(a) = 1 − (a₁t + a₂t² + a₃t³ + a₄t⁴ + a₅t⁵)
 //! e^{−a²}` with `t = 1/(1 + p a)` for `a = |x| ≥ 0` (odd extension for `x < 0`), whose
 //! absolute error is below 1.5e-7; it is evaluated in f64, with `e^{−a²}` from a range
 //! reduction to `2ⁿ e^r` and a degree-10 Taylor polynomial. The tests bound the error against
-//! an independent f64 erf and compare with burn's libm-based GELU.
+//! an independent f64 erf and compare values and gradients with burn's libm-based GELU.
 
 use burn::prelude::*;
 
 /// `½ x (1 + erf(x / √2))`, fused on the flex backend when possible (see the module docs).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    let x = match flex::try_in_place(x) {
-        Ok(done) => return done,
-        Err(untouched) => untouched,
-    };
+    return flex::gelu(x);
+    #[cfg(not(feature = "flex"))]
     burn::tensor::activation::gelu(x)
 }
 
@@ -84,73 +85,207 @@ pub(crate) fn gelu_scalar(x: f32) -> f32 {
     (0.5 * x * (1.0 + erf_as_f64(x * std::f64::consts::FRAC_1_SQRT_2))) as f32
 }
 
-/// In-place GELU over a slice, split across rayon's threads; each chunk runs the AVX2 build
-/// of the loop where the CPU has it (same arithmetic, no FMA contraction, so the same bits).
-pub fn gelu_slice(values: &mut [f32]) {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 14;
-    values.par_chunks_mut(CHUNK).for_each(gelu_chunk);
+/// `g · ∂GELU/∂x = g (Φ(x) + x φ(x))` with `Φ(x) = ½(1 + erf(x/√2))`, `φ(x) = e^{−x²/2}/√(2π)`.
+#[inline(always)]
+pub(crate) fn gelu_grad_scalar(x: f32, g: f32) -> f32 {
+    const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+    let x = x as f64;
+    let cdf = 0.5 * (1.0 + erf_as_f64(x * std::f64::consts::FRAC_1_SQRT_2));
+    let pdf = INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x);
+    (g as f64 * (cdf + x * pdf)) as f32
 }
 
-fn gelu_chunk(chunk: &mut [f32]) {
+/// Values per rayon task.
+const CHUNK: usize = 1 << 14;
+
+/// In-place GELU over a slice, split across rayon's threads.
+pub fn gelu_slice(values: &mut [f32]) {
+    use rayon::prelude::*;
+    values.par_chunks_mut(CHUNK).for_each(|c| {
+        run_vectorised(c, &[], |v: &mut [f32], _: &[f32]| {
+            v.iter_mut().for_each(|v| *v = gelu_scalar(*v))
+        })
+    });
+}
+
+/// `grad ← grad · ∂GELU/∂x` elementwise, split across rayon's threads.
+pub fn gelu_backward_slice(x: &[f32], grad: &mut [f32]) {
+    use rayon::prelude::*;
+    assert_eq!(
+        x.len(),
+        grad.len(),
+        "GELU backward: input and gradient sizes"
+    );
+    grad.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(g, x)| {
+            run_vectorised(g, x, |g: &mut [f32], x: &[f32]| {
+                g.iter_mut()
+                    .zip(x)
+                    .for_each(|(g, &x)| *g = gelu_grad_scalar(x, *g))
+            })
+        });
+}
+
+/// Runs `kernel` compiled for AVX2 where the CPU has it (same arithmetic and no FMA
+/// contraction, so the same bits as the baseline build), the baseline build otherwise.
+#[inline(always)]
+fn run_vectorised<K: Fn(&mut [f32], &[f32])>(out: &mut [f32], input: &[f32], kernel: K) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is present on this CPU (checked just above).
-        unsafe { gelu_chunk_avx2(chunk) };
+        unsafe { run_avx2(out, input, kernel) };
         return;
     }
-    chunk.iter_mut().for_each(|v| *v = gelu_scalar(*v));
+    kernel(out, input)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn gelu_chunk_avx2(chunk: &mut [f32]) {
-    chunk.iter_mut().for_each(|v| *v = gelu_scalar(*v));
+fn run_avx2<K: Fn(&mut [f32], &[f32])>(out: &mut [f32], input: &[f32], kernel: K) {
+    kernel(out, input)
 }
 
 #[cfg(feature = "flex")]
 mod flex {
-    use burn::tensor::DType;
+    use burn::tensor::{DType, TensorData};
+    use burn_dispatch::backends::autodiff::checkpoint::base::Checkpointer;
+    use burn_dispatch::backends::autodiff::checkpoint::strategy::NoCheckpointing;
+    use burn_dispatch::backends::autodiff::grads::Gradients;
+    use burn_dispatch::backends::autodiff::ops::{Backward, Ops, OpsKind, unary};
     use burn_dispatch::backends::flex::FlexTensor;
+    use burn_dispatch::backends::{Autodiff, Flex};
     use burn_dispatch::{
         BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
+        GradientCheckpointingStrategy,
     };
 
     use super::*;
 
-    /// GELU in place when `x` is an untracked f32 flex tensor owning a contiguous buffer;
-    /// otherwise gives `x` back untouched.
-    pub(super) fn try_in_place<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    /// Calls that took a fused path (in place, autodiff forward, autodiff backward), so the
+    /// tests can tell the fused kernels ran rather than burn's fallback.
+    #[cfg(test)]
+    pub(super) static FUSED: [std::sync::atomic::AtomicUsize; 3] =
+        [const { std::sync::atomic::AtomicUsize::new(0) }; 3];
+
+    fn count(_path: usize) {
+        #[cfg(test)]
+        FUSED[_path].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The fused GELU where it applies (see the module docs), burn's `gelu` otherwise.
+    pub(super) fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+        let fallback = burn::tensor::activation::gelu;
         match x.into_dispatch() {
             DispatchTensor {
                 kind: DispatchTensorKind::Flex(BackendTensor::Float(mut t)),
                 autodiff: DispatchAutodiffContext::Disabled,
-            } if eligible(&t) => {
+            } if dense(&t) && t.is_unique() => {
                 let n = t.layout().num_elements();
                 match t.try_storage_mut::<f32>() {
                     Some(values) => {
                         gelu_slice(&mut values[..n]);
-                        Ok(wrap(t))
+                        count(0);
+                        plain(t)
                     }
-                    None => Err(wrap(t)),
+                    None => fallback(plain(t)),
                 }
             }
-            other => Err(Tensor::from_dispatch(other)),
+            DispatchTensor {
+                kind: DispatchTensorKind::Autodiff(inner),
+                autodiff:
+                    context @ DispatchAutodiffContext::Enabled(GradientCheckpointingStrategy::Disabled),
+            } => match *inner {
+                DispatchTensorKind::Flex(BackendTensor::Autodiff(t)) if dense(t.primitive()) => {
+                    tracked(fused_tracked(t), context)
+                }
+                other => fallback(Tensor::from_dispatch(DispatchTensor {
+                    kind: DispatchTensorKind::Autodiff(Box::new(other)),
+                    autodiff: context,
+                })),
+            },
+            other => fallback(Tensor::from_dispatch(other)),
         }
     }
 
-    fn eligible(t: &FlexTensor) -> bool {
-        t.dtype() == DType::F32
-            && t.is_unique()
-            && t.layout().is_contiguous()
-            && t.layout().start_offset() == 0
+    /// f32, contiguous from the start of its buffer.
+    fn dense(t: &FlexTensor) -> bool {
+        t.dtype() == DType::F32 && t.layout().is_contiguous() && t.layout().start_offset() == 0
     }
 
-    fn wrap<const D: usize>(t: FlexTensor) -> Tensor<D> {
+    fn values(t: &FlexTensor) -> &[f32] {
+        &t.storage::<f32>()[..t.layout().num_elements()]
+    }
+
+    fn plain<const D: usize>(t: FlexTensor) -> Tensor<D> {
         Tensor::from_dispatch(DispatchTensor {
             kind: DispatchTensorKind::Flex(BackendTensor::Float(t)),
             autodiff: DispatchAutodiffContext::Disabled,
         })
+    }
+
+    /// burn_autodiff's tensor over flex (its type is only reachable through the alias).
+    type AutodiffFlexTensor = burn_backend::tensor::FloatTensor<Autodiff<Flex>>;
+
+    fn tracked<const D: usize>(
+        t: AutodiffFlexTensor,
+        context: DispatchAutodiffContext,
+    ) -> Tensor<D> {
+        Tensor::from_dispatch(DispatchTensor {
+            kind: DispatchTensorKind::Autodiff(Box::new(DispatchTensorKind::Flex(
+                BackendTensor::Autodiff(t),
+            ))),
+            autodiff: context,
+        })
+    }
+
+    /// GELU as an autodiff operation of its own; the backward state is the input.
+    #[derive(Debug)]
+    struct FusedGeluBackward;
+
+    impl Backward<Flex, 1> for FusedGeluBackward {
+        type State = FlexTensor;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let input = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |grad| backward(&input, grad));
+        }
+    }
+
+    fn fused_tracked(t: AutodiffFlexTensor) -> AutodiffFlexTensor {
+        let input = t.primitive().clone();
+        let mut out = values(&input).to_vec();
+        gelu_slice(&mut out);
+        count(1);
+        let output = FlexTensor::from_data(TensorData::new(out, input.layout().shape().clone()));
+        match FusedGeluBackward
+            .prepare::<NoCheckpointing>([t.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(input, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    /// `grad · ∂GELU/∂x`, in the gradient's buffer when it owns one.
+    fn backward(input: &FlexTensor, mut grad: FlexTensor) -> FlexTensor {
+        count(2);
+        let shape = input.layout().shape().clone();
+        if dense(&grad) && grad.layout().shape() == &shape {
+            let n = shape.num_elements();
+            if let Some(g) = grad.try_storage_mut::<f32>() {
+                gelu_backward_slice(values(input), &mut g[..n]);
+                return grad;
+            }
+        }
+        let mut g: Vec<f32> = grad
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("an f32 gradient");
+        gelu_backward_slice(values(input), &mut g);
+        FlexTensor::from_data(TensorData::new(g, shape))
     }
 }
 
@@ -263,25 +398,80 @@ mod tests {
         );
     }
 
+    fn fused_calls(path: usize) -> usize {
+        flex::FUSED[path].load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     #[test]
-    fn autodiff_keeps_gradients() {
+    fn in_place_path_runs_without_autodiff() {
+        let before = fused_calls(0);
+        let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 6], [2, 3]), &Device::flex());
+        let y: Vec<f32> = gelu(x).into_data().try_to_vec::<f32>().unwrap();
+        assert!((y[0] - gelu_f64(0.5) as f32).abs() < 1e-7);
+        assert!(fused_calls(0) > before, "the in-place kernel did not run");
+    }
+
+    /// Values and gradients of `Σ w ⊙ GELU(x)` (a non-uniform upstream gradient) against
+    /// burn's own GELU, and the gradient against `Φ(x) + x φ(x)` in f64.
+    #[test]
+    fn autodiff_path_matches_burn_values_and_gradients() {
         let device = Device::flex().autodiff();
-        let x = Tensor::<1>::from_data(TensorData::new(vec![-1.5f32, 0.0, 0.7, 2.0], [4]), &device)
-            .require_grad();
-        let grads = gelu(x.clone()).sum().backward();
-        let g: Vec<f32> = x
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        // d/dx GELU = Φ(x) + x φ(x)
-        for (xv, gv) in [-1.5f64, 0.0, 0.7, 2.0].iter().zip(&g) {
-            let cdf = 0.5 * (1.0 + libm_erf(xv / std::f64::consts::SQRT_2));
-            let pdf = (-0.5 * xv * xv).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let xs: Vec<f32> = (0..4 * 9).map(|i| (i as f32 - 17.0) * 0.31).collect();
+        let ws: Vec<f32> = (0..4 * 9).map(|i| 1.0 + (i % 5) as f32 * 0.25).collect();
+        let w = Tensor::<2>::from_data(TensorData::new(ws.clone(), [4, 9]), &device);
+        let run = |fused: bool| {
+            let x =
+                Tensor::<2>::from_data(TensorData::new(xs.clone(), [4, 9]), &device).require_grad();
+            let y = if fused {
+                gelu(x.clone())
+            } else {
+                burn::tensor::activation::gelu(x.clone())
+            };
+            let values: Vec<f32> = y.clone().into_data().try_to_vec::<f32>().unwrap();
+            let grads = (y * w.clone()).sum().backward();
+            let g: Vec<f32> = x
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            (values, g)
+        };
+        let (forward_before, backward_before) = (fused_calls(1), fused_calls(2));
+        let (v_fused, g_fused) = run(true);
+        assert!(
+            fused_calls(1) > forward_before,
+            "the fused autodiff forward did not run"
+        );
+        assert!(
+            fused_calls(2) > backward_before,
+            "the fused backward did not run"
+        );
+        let (v_burn, g_burn) = run(false);
+        for i in 0..xs.len() {
+            assert!((v_fused[i] - v_burn[i]).abs() <= 1e-6 * (1.0 + v_burn[i].abs()));
+            assert!((g_fused[i] - g_burn[i]).abs() <= 1e-6 * (1.0 + g_burn[i].abs()));
+            let x = xs[i] as f64;
+            let cdf = 0.5 * (1.0 + libm_erf(x / std::f64::consts::SQRT_2));
+            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let exact = ws[i] as f64 * (cdf + x * pdf);
             assert!(
-                (*gv as f64 - (cdf + xv * pdf)).abs() < 1e-5,
-                "grad at {xv}: {gv}"
+                (g_fused[i] as f64 - exact).abs() < 1e-6 * (1.0 + exact.abs()),
+                "grad at {x}: {} vs {exact}",
+                g_fused[i]
+            );
+        }
+    }
+
+    #[test]
+    fn untracked_input_on_an_autodiff_device() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<1>::from_data(TensorData::new(vec![-1.0f32, 0.25, 3.0], [3]), &device);
+        let y: Vec<f32> = gelu(x).into_data().try_to_vec::<f32>().unwrap();
+        for (x, y) in [-1.0f64, 0.25, 3.0].iter().zip(&y) {
+            assert!(
+                (*y as f64 - gelu_f64(*x)).abs() < 2e-7 * (1.0 + x.abs()),
+                "{x}: {y}"
             );
         }
     }
