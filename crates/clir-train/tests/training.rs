@@ -180,7 +180,10 @@ fn optical_training_lowers_the_loss_and_aligns_translations() {
     let after = Embedder::load_path(&f.root.join("run").join("student"), None, &d).unwrap();
     let a0 = translation_alignment(&teacher, &before, &held_out);
     let a1 = translation_alignment(&teacher, &after, &held_out);
-    eprintln!("held-out alignment {a0} → {a1}; last loss {:?}", losses.last());
+    eprintln!(
+        "held-out alignment {a0} → {a1}; last loss {:?}",
+        losses.last()
+    );
     assert!(
         a1 > a0 + 0.3 && a1 > 0.5,
         "student tokens did not move toward their translations: {a0} → {a1}"

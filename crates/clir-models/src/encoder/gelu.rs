@@ -56,13 +56,14 @@ const FACTORIALS: [f64; 10] = [
     1.0, 1.0, 2.0, 6.0, 24.0, 120.0, 720.0, 5040.0, 40320.0, 362_880.0,
 ];
 
-/// erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7), branch-free, evaluated in
-/// f64 so that rounding adds nothing visible in the f32 result.
+/// [`erf_as_f64`] rounded to f32.
 #[cfg(test)]
 fn erf_as(x: f32) -> f32 {
     erf_as_f64(x as f64) as f32
 }
 
+/// erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7), branch-free, evaluated in
+/// f64 so that rounding adds nothing visible in an f32 result.
 #[inline(always)]
 fn erf_as_f64(x: f64) -> f64 {
     const P: f64 = 0.327_591_1;
@@ -78,7 +79,7 @@ fn erf_as_f64(x: f64) -> f64 {
     e.copysign(x)
 }
 
-/// GELU of one value through [`erf_as`].
+/// GELU of one value through [`erf_as_f64`].
 #[inline(always)]
 pub(crate) fn gelu_scalar(x: f32) -> f32 {
     let x = x as f64;
