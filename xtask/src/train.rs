@@ -32,6 +32,13 @@ pub struct TrainArgs {
     /// Documents sampled for --eval (judged ones first; all when omitted).
     #[arg(long)]
     eval_docs: Option<usize>,
+    /// Query split for --eval: dev (the default: a run being tuned), test or all.
+    #[arg(long, default_value = "dev")]
+    eval_split: clir_train::retrieval::Split,
+    /// Token length for --eval, the same for the untrained and the trained student and the
+    /// teacher (default: each encoder's position limit, 512 for e5); never the training length.
+    #[arg(long)]
+    eval_max_len: Option<usize>,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
@@ -69,6 +76,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
                 queries: a.eval_queries,
                 documents: a.eval_docs,
                 seed: cfg.run.seed,
+                split: a.eval_split,
             },
         )?)
     } else {
@@ -76,7 +84,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     };
     let inputs = TrainInputs {
         pairs,
-        vocab_texts: set.as_ref().map(|s| s.docs.clone()).unwrap_or_default(),
+        // The whole target-language collection, not the evaluation sample.
+        vocab_texts: set
+            .as_ref()
+            .map(|s| s.collection.clone())
+            .unwrap_or_default(),
         teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
         stop_after: None,
     };
@@ -85,8 +97,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             eprintln!("eval set: {}", set.note);
             let cpu = clir_train::trainer::staging_device(&device);
             let teacher = clir_models::embedder::load_named(&cfg.model.teacher, None, &cpu)?;
+            let len = a
+                .eval_max_len
+                .unwrap_or(teacher.config.encoder.max_tokens());
+            let teacher = teacher.with_max_len(len)?;
             let untrained = initial_student(&cfg, &inputs, &device)?;
-            let s = evaluate_models(&teacher, &untrained, set, 32)?;
+            let len = a
+                .eval_max_len
+                .unwrap_or(untrained.config.encoder.max_tokens());
+            let s = evaluate_models(&teacher, &untrained.with_max_len(len)?, set, 32)?;
             Some((teacher, s))
         }
         None => None,
@@ -105,7 +124,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         out.join("student").display()
     );
     if let (Some(set), Some((teacher, s0))) = (&set, before) {
-        let s1 = evaluate_models(&teacher, &outcome.student, set, 32)?;
+        let len = a
+            .eval_max_len
+            .unwrap_or(outcome.student.config.encoder.max_tokens());
+        let s1 = evaluate_models(&teacher, &outcome.student.with_max_len(len)?, set, 32)?;
         println!("English→{} on Nave NT ({}):", cfg.data.language, set.note);
         println!(
             "  untrained student: MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",

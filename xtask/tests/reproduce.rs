@@ -1,8 +1,11 @@
-//! `cargo xtask reproduce` end to end on a tiny preset over the real data (two pairs,
-//! zero-shot and two OPTICAL steps): the report files, resuming (finished cells are not
-//! recomputed), `--verify` passing on the measured values and failing on drift, and a bad
-//! preset named in the error. Skipped without the data cache unless
-//! `OPTICAL_REQUIRE_REAL_DATA=1`.
+//! `cargo xtask reproduce` end to end on tiny presets over the real data (two pairs,
+//! zero-shot and two OPTICAL steps under two seeds): the report files (seed means, intervals,
+//! OPTICAL-vs-others tests, provenance), resuming (finished cells are not recomputed),
+//! `--list` and stale cells after a preset change, `--verify` passing on the measured values
+//! and failing on drift, restricted runs writing to their own folder, evaluation parity (a
+//! student whose weights equal the zero-shot model's gives the zero-shot run, on texts longer
+//! than its training length), and a bad preset named in the error. Skipped without the data
+//! cache unless `OPTICAL_REQUIRE_REAL_DATA=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +16,10 @@ description = "test preset"
 pairs = ["swahili", "german"]
 low_resource = ["swahili"]
 methods = ["zero-shot", "optical"]
+seeds = [42, 43]
 
 [eval]
+split = "test"
 queries = 6
 documents = 40
 seed = 3
@@ -58,6 +63,10 @@ fn reproduce(preset: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
         .args(extra)
         .output()
         .unwrap();
+    output(o)
+}
+
+fn output(o: std::process::Output) -> (bool, String) {
     (
         o.status.success(),
         String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
@@ -76,7 +85,12 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
 
     let (ok, log) = reproduce(&preset, &out, &[]);
     assert!(ok, "{log}");
-    assert_eq!(log.matches("16 pairs, 2 steps").count(), 2, "{log}");
+    assert_eq!(log.matches("16 pairs, 2 steps").count(), 4, "{log}");
+    assert!(
+        log.contains("0 of ")
+            && log.contains("evaluation tokens fall outside the trimmed vocabulary"),
+        "{log}"
+    );
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     for want in [
         "## MAP",
@@ -87,6 +101,11 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         "optical",
         "zero-shot",
         "Gap to English",
+        "test split",
+        "95% confidence intervals",
+        "OPTICAL against every other method",
+        "seeds [42, 43]",
+        "Provenance: commit",
     ] {
         assert!(md.contains(want), "results.md lacks {want}:\n{md}");
     }
@@ -96,25 +115,49 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         .skip(1)
         .map(|l| l.split(',').collect())
         .collect();
-    assert_eq!(rows.len(), 5, "{csv}");
+    assert_eq!(rows.len(), 7, "{csv}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(json["cells"].as_array().unwrap().len(), 5);
+    assert_eq!(json["cells"].as_array().unwrap().len(), 7);
+    let aggregates = json["aggregates"].as_array().unwrap();
+    assert_eq!(aggregates.len(), 5);
+    // A table value is the mean of its seeds.
+    let seeds: Vec<f64> = rows
+        .iter()
+        .filter(|r| r[0] == "swahili" && r[1] == "optical")
+        .map(|r| r[3].parse().unwrap())
+        .collect();
+    assert_eq!(seeds.len(), 2);
+    let agg = aggregates
+        .iter()
+        .find(|a| a["pair"] == "swahili" && a["method"] == "optical")
+        .unwrap();
+    assert!((agg["map"].as_f64().unwrap() - (seeds[0] + seeds[1]) / 2.0).abs() < 2e-6);
+    // OPTICAL against zero-shot on both pairs, with p-values.
+    let comparisons = json["comparisons"][0]["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 2, "{comparisons:?}");
+    assert!(comparisons.iter().all(|c| c["p_holm"].as_f64().is_some()));
+    assert!(
+        json["provenance"]["rustc"]
+            .as_str()
+            .unwrap()
+            .starts_with("rustc ")
+    );
     assert!(
         std::fs::read_to_string(out.join("map.svg"))
             .unwrap()
             .contains("<svg")
     );
     let per_query =
-        std::fs::read_to_string(out.join("cells/swahili/optical.per-query.csv")).unwrap();
+        std::fs::read_to_string(out.join("cells/swahili/optical.seed42.per-query.csv")).unwrap();
     assert_eq!(per_query.lines().count(), 7, "{per_query}");
 
-    // Expected values = the measured ones: a rerun skips every cell and verifies.
+    // Expected values = the measured table values: a rerun skips every cell and verifies.
     let mut expected = String::from("tolerance = 1e-6\n");
-    for r in &rows {
+    for a in aggregates {
         expected.push_str(&format!(
-            "[[cell]]\npair = \"{}\"\nmethod = \"{}\"\nmap = {}\nndcg_10 = {}\n",
-            r[0], r[1], r[2], r[3]
+            "[[cell]]\npair = {}\nmethod = {}\nmap = {}\nndcg_10 = {}\n",
+            a["pair"], a["method"], a["map"], a["ndcg_10"]
         ));
     }
     let exp = dir.path().join("expected.toml");
@@ -129,13 +172,182 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
     assert!(log.contains("verify: 10 values within tolerance"), "{log}");
 
     // A drifted cell fails the run and is named.
-    let drifted = expected.replacen(&format!("map = {}", rows[2][2]), "map = 0.999", 1);
+    let mut drifted = String::from("tolerance = 1e-6\n");
+    for (i, a) in aggregates.iter().enumerate() {
+        let map = if i == 2 {
+            serde_json::json!(0.999)
+        } else {
+            a["map"].clone()
+        };
+        drifted.push_str(&format!(
+            "[[cell]]\npair = {}\nmethod = {}\nmap = {map}\nndcg_10 = {}\n",
+            a["pair"], a["method"], a["ndcg_10"]
+        ));
+    }
     std::fs::write(&exp, drifted).unwrap();
     let (ok, log) = reproduce(&preset, &out, &["--verify", "--expected", &exp_arg]);
     assert!(!ok);
+    let named = format!(
+        "{} / {}",
+        aggregates[2]["pair"].as_str().unwrap(),
+        aggregates[2]["method"].as_str().unwrap()
+    );
+    assert!(log.contains("drifted") && log.contains(&named), "{log}");
+
+    // --list: every cell done; after a training change exactly the trained cells are stale,
+    // after an evaluation change every cell is.
+    let states = |preset: &Path| -> Vec<(String, String)> {
+        let (ok, log) = reproduce(preset, &out, &["--list"]);
+        assert!(ok, "{log}");
+        log.lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let state = w
+                    .iter()
+                    .position(|x| ["done", "stale", "missing"].contains(x))?;
+                w[0].parse::<usize>().ok()?;
+                Some((w[1..state].join(" "), w[state].to_string()))
+            })
+            .collect()
+    };
+    let listed = states(&preset);
+    assert_eq!(listed.len(), 7, "{listed:?}");
+    assert!(listed.iter().all(|(_, s)| s == "done"), "{listed:?}");
+    let changed = dir.path().join("tiny-lr.toml");
+    std::fs::write(
+        &changed,
+        PRESET.replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
+    )
+    .unwrap();
+    let listed = states(&changed);
+    for (cell, state) in &listed {
+        let want = if cell.contains("optical") {
+            "stale"
+        } else {
+            "done"
+        };
+        assert_eq!(state, want, "{cell}: {listed:?}");
+    }
+    let (_, log) = reproduce(&changed, &out, &["--list"]);
+    assert!(log.contains("optim.lr"), "the reason is not named:\n{log}");
+    std::fs::write(&changed, PRESET.replace("queries = 6", "queries = 5")).unwrap();
+    assert!(states(&changed).iter().all(|(_, s)| s == "stale"));
+    // A stale cell is recomputed (and says why) unless --reuse-stale.
+    std::fs::write(
+        &changed,
+        PRESET.replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
+    )
+    .unwrap();
+    let (ok, log) = reproduce(&changed, &out, &["--reuse-stale"]);
     assert!(
-        log.contains("drifted") && log.contains(&format!("{} / {}", rows[2][0], rows[2][1])),
+        ok && log.contains("reused (--reuse-stale)") && !log.contains("pairs, 2 steps"),
         "{log}"
+    );
+
+    // A restricted run writes its own folder, never the preset's report.
+    let before = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .current_dir(dir.path())
+        .args(["reproduce", "--preset"])
+        .arg(&preset)
+        .args(["--pairs", "german", "--methods", "zero-shot"])
+        .output()
+        .unwrap();
+    let (ok, log) = output(o);
+    assert!(ok, "{log}");
+    let partial = dir
+        .path()
+        .join("experiments/results/tiny.partial/german_zero-shot/results.md");
+    assert!(partial.is_file(), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("results.md")).unwrap(),
+        before
+    );
+}
+
+/// A "trained" student whose weights are the zero-shot model's (every layer and the
+/// embeddings frozen) gives the zero-shot run exactly, although it was trained on 12-token
+/// inputs and the documents are longer: every cell is evaluated at the same length.
+#[test]
+fn a_student_equal_to_the_zero_shot_model_gives_the_zero_shot_run() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("parity.toml");
+    std::fs::write(
+        &preset,
+        r#"
+name = "parity"
+description = "evaluation parity"
+pairs = ["bengali"]
+low_resource = ["bengali"]
+methods = ["zero-shot", "mse"]
+english_reference = false
+
+[eval]
+split = "dev"
+queries = 4
+documents = 30
+seed = 5
+
+[train.model]
+max_len = 12
+freeze_layers = 12
+freeze_embeddings = true
+
+[train.data]
+max_pairs = 8
+
+[train.optim]
+steps = 1
+warmup_steps = 0
+batch_size = 8
+
+[train.run]
+checkpoint_every = 1
+progress = false
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("results");
+    let (ok, log) = reproduce(&preset, &out, &[]);
+    assert!(ok, "{log}");
+    let strip_tag = |p: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(out.join(p)).unwrap();
+        text.lines()
+            .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+            .collect()
+    };
+    let zero = strip_tag("cells/bengali/zero-shot.run");
+    let trained = strip_tag("cells/bengali/mse.seed42.run");
+    assert!(!zero.is_empty());
+    assert_eq!(
+        zero, trained,
+        "the trained cell was not evaluated like zero-shot"
+    );
+
+    // The documents really are longer than the training length.
+    use clir_data::fetch::cached;
+    let tok =
+        clir_models::TextTokenizer::from_file(&cached::e5_small_tokenizer().unwrap(), 512).unwrap();
+    let db = clir_data::bible::BibleDb::open(&cached::bible_db().unwrap()).unwrap();
+    let version = clir_data::bible::resolve_version("bengali").unwrap();
+    let (verses, _) = db
+        .verses(&version, clir_data::bible::NEW_TESTAMENT)
+        .unwrap();
+    let docids: std::collections::BTreeSet<String> = zero
+        .iter()
+        .map(|l| l.split(' ').nth(2).unwrap().to_string())
+        .collect();
+    let longer = verses
+        .iter()
+        .filter(|v| docids.contains(&v.r.to_string()))
+        .filter(|v| tok.encode(&format!("passage: {}", v.text)).unwrap().len() > 12)
+        .count();
+    assert!(
+        longer > 10,
+        "only {longer} ranked documents exceed 12 tokens"
     );
 }
 

@@ -6,8 +6,10 @@
 //!   semantics (tie order, `-c`, `-M`, `-q`).
 //! * [`dense`]: blocked, parallel, memory-bounded exact top-k (cosine or dot).
 //! * [`bm25`]: lexical baseline / first stage.
-//! * [`stats`]: paired t-test, paired randomization test, Holm–Bonferroni.
-//! * [`disparity`], [`report`]: language-gap analysis and Markdown/CSV/JSON/SVG reports.
+//! * [`stats`]: paired t-test, paired randomization test, Holm–Bonferroni, Student-t
+//!   confidence intervals of a mean.
+//! * [`disparity`], [`report`]: language-gap analysis, Markdown/CSV/JSON/SVG result tables and
+//!   pairwise comparison tables.
 //! * [`cli`], [`bench`]: the `cargo xtask eval` / `cargo xtask bench eval` commands.
 
 pub mod bench;

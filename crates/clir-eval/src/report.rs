@@ -4,7 +4,12 @@
 //! A cell's value is the mean of its per-query values. Every non-baseline cell is tested against
 //! the baseline method on the same language (paired t-test or randomization test over the same
 //! queries); the p-values of all cells of the table are Holm–Bonferroni adjusted together, and a
-//! cell is marked `†` when its adjusted p-value is below `alpha`.
+//! cell is marked `†` when its adjusted p-value is below `alpha`. Each cell also carries the 95%
+//! Student-t confidence interval of its mean over queries ([`ResultsTable::ci`]).
+//!
+//! [`ComparisonTable`] tests chosen (reference, other) method pairs on every language with the
+//! same paired tests: per-query differences `d_i = reference_i − other_i`, their mean and its
+//! 95% confidence interval, and p-values Holm–Bonferroni adjusted over all pairs × languages.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,7 +18,10 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
-use crate::stats::{holm_bonferroni, paired_randomization_test, paired_t_test};
+use crate::stats::{
+    ConfidenceInterval, holm_bonferroni, mean_confidence_interval, paired_randomization_test,
+    paired_t_test,
+};
 
 /// Which paired test marks significance.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -22,6 +30,82 @@ pub enum SigTest {
     TTest,
     /// Paired randomization test with this many sign flips and seed.
     Randomization { permutations: usize, seed: u64 },
+}
+
+impl SigTest {
+    /// Two-sided p-value of the paired test of `a` against `b` (same queries, same order).
+    fn p_value(self, a: &[f64], b: &[f64]) -> Result<f64> {
+        Ok(match self {
+            SigTest::TTest => paired_t_test(a, b)?.p_value,
+            SigTest::Randomization { permutations, seed } => {
+                paired_randomization_test(a, b, permutations, seed)?.p_value
+            }
+        })
+    }
+
+    /// Human-readable name, for table footnotes.
+    fn describe(self) -> String {
+        match self {
+            SigTest::TTest => "paired two-sided t-test".to_string(),
+            SigTest::Randomization { permutations, seed } => {
+                format!("paired randomization test ({permutations} random sign flips, seed {seed})")
+            }
+        }
+    }
+}
+
+/// Level of the confidence intervals in [`ResultsTable::ci`] and [`Comparison::diff_ci`].
+pub const CI_LEVEL: f64 = 0.95;
+
+/// A paired sample of methods `a` and `b` on language `l` (same queries, in the stored order)
+/// and the p-value of `test` of `a` against `b`.
+struct PairedSample {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    p_value: f64,
+}
+
+/// Fetches the per-query values of `a` and `b` on `l`, checks that both exist and cover the
+/// same qids in the same order, and runs `test` (a NaN p-value is an error).
+fn paired_sample(
+    per_query: &PerQuery,
+    a: &str,
+    b: &str,
+    l: &str,
+    test: SigTest,
+) -> Result<PairedSample> {
+    let get = |m: &str| {
+        per_query
+            .get(&(m.to_string(), l.to_string()))
+            .ok_or_else(|| {
+                EvalError::UnknownId(format!(
+                    "no per-query values for {m} / {l} (comparing {a} with {b} on {l})"
+                ))
+            })
+    };
+    let (pa, pb) = (get(a)?, get(b)?);
+    let qa: Vec<&String> = pa.iter().map(|x| &x.0).collect();
+    let qb: Vec<&String> = pb.iter().map(|x| &x.0).collect();
+    if qa != qb {
+        return Err(EvalError::Mismatch(format!(
+            "{a} and {b} cover different queries on {l} ({} vs {} queries)",
+            qa.len(),
+            qb.len()
+        )));
+    }
+    let va: Vec<f64> = pa.iter().map(|x| x.1).collect();
+    let vb: Vec<f64> = pb.iter().map(|x| x.1).collect();
+    let p_value = test.p_value(&va, &vb)?;
+    if p_value.is_nan() {
+        return Err(EvalError::Invalid(format!(
+            "NaN p-value comparing {a} with {b} on {l}"
+        )));
+    }
+    Ok(PairedSample {
+        a: va,
+        b: vb,
+        p_value,
+    })
 }
 
 /// Significance of one cell against the baseline.
@@ -43,6 +127,11 @@ pub struct ResultsTable {
     pub alpha: f64,
     /// `significance[method][language]`, None for the baseline row or without a baseline.
     pub significance: Vec<Vec<Option<CellSignificance>>>,
+    /// `ci[method][language]`: 95% Student-t confidence interval of the cell's mean over its
+    /// per-query values (see [`mean_confidence_interval`]); None for tables built with
+    /// [`ResultsTable::from_values`] and for cells with fewer than 2 queries.
+    #[serde(default)]
+    pub ci: Vec<Vec<Option<ConfidenceInterval>>>,
 }
 
 /// Per-query values keyed by `(method, language)`: `(qid, value)` pairs.
@@ -67,6 +156,7 @@ impl ResultsTable {
             return Err(EvalError::Invalid("non-finite table value".into()));
         }
         let significance = vec![vec![None; languages.len()]; methods.len()];
+        let ci = vec![vec![None; languages.len()]; methods.len()];
         Ok(ResultsTable {
             metric: metric.to_string(),
             methods,
@@ -75,11 +165,13 @@ impl ResultsTable {
             baseline: None,
             alpha: 0.05,
             significance,
+            ci,
         })
     }
 
-    /// Builds the table from per-query values (means per cell) and marks significance against
-    /// `baseline` with Holm–Bonferroni correction over all cells.
+    /// Builds the table from per-query values (means per cell, with their 95% confidence
+    /// intervals in [`ResultsTable::ci`]) and marks significance against `baseline` with
+    /// Holm–Bonferroni correction over all cells.
     pub fn from_per_query(
         metric: &str,
         methods: Vec<String>,
@@ -108,6 +200,17 @@ impl ResultsTable {
         }
         let mut table = Self::from_values(metric, methods, languages, values)?;
         table.alpha = alpha;
+        for (mi, m) in table.methods.iter().enumerate() {
+            for (li, l) in table.languages.iter().enumerate() {
+                let v: Vec<f64> = cell(m, l)?.iter().map(|x| x.1).collect();
+                if v.len() >= 2 {
+                    table.ci[mi][li] = Some(
+                        mean_confidence_interval(&v, CI_LEVEL)
+                            .map_err(|e| EvalError::Invalid(format!("{m} / {l}: {e}")))?,
+                    );
+                }
+            }
+        }
         let Some(base) = baseline else {
             return Ok(table);
         };
@@ -124,25 +227,9 @@ impl ResultsTable {
                 continue;
             }
             for (li, l) in table.languages.iter().enumerate() {
-                let a = cell(m, l)?;
-                let b = cell(base, l)?;
-                let qa: Vec<&String> = a.iter().map(|x| &x.0).collect();
-                let qb: Vec<&String> = b.iter().map(|x| &x.0).collect();
-                if qa != qb {
-                    return Err(EvalError::Mismatch(format!(
-                        "{m} and {base} cover different queries on {l}"
-                    )));
-                }
-                let va: Vec<f64> = a.iter().map(|x| x.1).collect();
-                let vb: Vec<f64> = b.iter().map(|x| x.1).collect();
-                let p = match test {
-                    SigTest::TTest => paired_t_test(&va, &vb)?.p_value,
-                    SigTest::Randomization { permutations, seed } => {
-                        paired_randomization_test(&va, &vb, permutations, seed)?.p_value
-                    }
-                };
+                let sample = paired_sample(per_query, m, base, l, test)?;
                 cells.push((mi, li));
-                pvals.push(p);
+                pvals.push(sample.p_value);
             }
         }
         for ((mi, li), (p, ph)) in cells
@@ -198,6 +285,33 @@ impl ResultsTable {
                 "\n† significantly different from {b} (Holm–Bonferroni adjusted p < {})",
                 self.alpha
             );
+        }
+        s
+    }
+
+    /// Markdown table of the confidence intervals: same rows and columns as
+    /// [`ResultsTable::to_markdown`], each cell `[lower, upper]` with 4 decimals (`–` without
+    /// an interval).
+    pub fn ci_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| {} ({:.0}% CI) | {} |",
+            self.metric,
+            CI_LEVEL * 100.0,
+            self.languages.join(" | ")
+        );
+        let _ = writeln!(s, "|---|{}", "---:|".repeat(self.languages.len()));
+        for (mi, m) in self.methods.iter().enumerate() {
+            let cells: Vec<String> = (0..self.languages.len())
+                .map(
+                    |li| match self.ci.get(mi).and_then(|r| r.get(li)).copied().flatten() {
+                        Some(c) => format!("[{:.4}, {:.4}]", c.lower, c.upper),
+                        None => "–".to_string(),
+                    },
+                )
+                .collect();
+            let _ = writeln!(s, "| {m} | {} |", cells.join(" | "));
         }
         s
     }
@@ -333,6 +447,178 @@ impl ResultsTable {
     }
 }
 
+/// One paired comparison of two methods on one language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub reference: String,
+    pub other: String,
+    pub language: String,
+    /// Number of queries.
+    pub n: usize,
+    /// mean over queries of (reference − other)
+    pub mean_diff: f64,
+    /// 95% CI of the per-query differences' mean
+    pub diff_ci: ConfidenceInterval,
+    /// Raw two-sided p-value of the paired test (reference against other).
+    pub p_value: f64,
+    /// Holm–Bonferroni adjusted p-value, over all comparisons of the table.
+    pub p_holm: f64,
+    /// `p_holm < alpha`.
+    pub significant: bool,
+}
+
+/// Pairwise comparisons (e.g. one method against every other) on every language, with
+/// Holm–Bonferroni correction over the whole table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonTable {
+    pub metric: String,
+    pub test: SigTest,
+    pub alpha: f64,
+    pub languages: Vec<String>,
+    /// Pair-major: every language of the first pair, then of the second, ...
+    pub comparisons: Vec<Comparison>,
+}
+
+impl ComparisonTable {
+    /// `pairs`: (reference, other) method pairs; every pair is tested on every language of
+    /// `languages`, and both methods must have per-query values there over the same qids
+    /// (otherwise an error naming both methods and the language). For each pair and language,
+    /// with `d_i = reference_i − other_i`: `mean_diff = d̄`, `diff_ci = d̄ ± t_{0.975, n−1}·s_d/√n`,
+    /// `p_value` from `test` (paired t-test or randomization test of reference against other);
+    /// the `m = pairs × languages` p-values are Holm–Bonferroni adjusted together and
+    /// `significant = p_holm < alpha`. A pair listed twice, a method paired with itself, an
+    /// `alpha` outside (0, 1) or a NaN p-value are errors.
+    pub fn from_per_query(
+        metric: &str,
+        pairs: &[(String, String)],
+        languages: Vec<String>,
+        per_query: &PerQuery,
+        test: SigTest,
+        alpha: f64,
+    ) -> Result<Self> {
+        if !(alpha > 0.0 && alpha < 1.0) {
+            return Err(EvalError::Invalid(format!(
+                "alpha must be in (0, 1), got {alpha}"
+            )));
+        }
+        for (i, (r, o)) in pairs.iter().enumerate() {
+            if r == o {
+                return Err(EvalError::Invalid(format!("pair compares {r} with itself")));
+            }
+            if pairs[..i].iter().any(|(r2, o2)| r2 == r && o2 == o) {
+                return Err(EvalError::Invalid(format!("pair {r} vs {o} listed twice")));
+            }
+        }
+        let mut comparisons = Vec::with_capacity(pairs.len() * languages.len());
+        for (r, o) in pairs {
+            for l in &languages {
+                let sample = paired_sample(per_query, r, o, l, test)?;
+                let d: Vec<f64> = sample.a.iter().zip(&sample.b).map(|(x, y)| x - y).collect();
+                let diff_ci = mean_confidence_interval(&d, CI_LEVEL)
+                    .map_err(|e| EvalError::Invalid(format!("{r} vs {o} on {l}: {e}")))?;
+                comparisons.push(Comparison {
+                    reference: r.clone(),
+                    other: o.clone(),
+                    language: l.clone(),
+                    n: d.len(),
+                    mean_diff: diff_ci.mean,
+                    diff_ci,
+                    p_value: sample.p_value,
+                    p_holm: f64::NAN,
+                    significant: false,
+                });
+            }
+        }
+        let raw: Vec<f64> = comparisons.iter().map(|c| c.p_value).collect();
+        for (c, ph) in comparisons.iter_mut().zip(holm_bonferroni(&raw)) {
+            c.p_holm = ph;
+            c.significant = ph < alpha;
+        }
+        Ok(ComparisonTable {
+            metric: metric.to_string(),
+            test,
+            alpha,
+            languages,
+            comparisons,
+        })
+    }
+
+    /// The comparison of `reference` against `other` on `language`, if in the table.
+    pub fn get(&self, reference: &str, other: &str, language: &str) -> Option<&Comparison> {
+        self.comparisons
+            .iter()
+            .find(|c| c.reference == reference && c.other == other && c.language == language)
+    }
+
+    /// Markdown table: one row per pair ("reference vs other", in the order given), one column
+    /// per language. A cell is the signed mean difference with 4 decimals (`+0.0123`), then
+    /// `▲` when significantly higher (`p_holm < alpha`, difference > 0) or `▼` when
+    /// significantly lower, then ` (p=…)` with the Holm-adjusted p-value to 3 significant
+    /// digits (`p<0.001` below 0.001). A footnote names the test, the Holm–Bonferroni
+    /// correction over all N comparisons and alpha.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "| {} | {} |", self.metric, self.languages.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---:|".repeat(self.languages.len()));
+        let mut rows: Vec<(&str, &str)> = Vec::new();
+        for c in &self.comparisons {
+            if !rows.contains(&(c.reference.as_str(), c.other.as_str())) {
+                rows.push((&c.reference, &c.other));
+            }
+        }
+        for (r, o) in rows {
+            let cells: Vec<String> = self
+                .languages
+                .iter()
+                .map(|l| match self.get(r, o, l) {
+                    Some(c) => {
+                        let mark = match (c.significant, c.mean_diff) {
+                            (true, d) if d > 0.0 => "▲",
+                            (true, d) if d < 0.0 => "▼",
+                            _ => "",
+                        };
+                        // `+ 0.0` turns −0 into +0.
+                        format!("{:+.4}{mark} ({})", c.mean_diff + 0.0, format_p(c.p_holm))
+                    }
+                    None => "–".to_string(),
+                })
+                .collect();
+            let _ = writeln!(s, "| {r} vs {o} | {} |", cells.join(" | "));
+        }
+        let test = self.test.describe();
+        let mut chars = test.chars();
+        let test: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "\nDifferences are reference − other, mean over queries. {test}; p is \
+             Holm–Bonferroni adjusted over all {} comparisons of the table; ▲/▼: significantly \
+             higher/lower (adjusted p < {}).",
+            self.comparisons.len(),
+            self.alpha
+        );
+        s
+    }
+}
+
+/// `p=` with 3 significant digits (`p=0.0412`, `p=0.500`, `p=1.00`), or `p<0.001`.
+fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        return "p<0.001".to_string();
+    }
+    // Round to 3 significant digits first, so that 0.09996 becomes 0.100, not 0.1000.
+    let sci = format!("{p:.2e}");
+    let Some((_, exp)) = sci.split_once('e') else {
+        return format!("p={p}");
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let rounded: f64 = sci.parse().unwrap_or(p);
+    let decimals = (2 - exp).max(0) as usize;
+    format!("p={rounded:.decimals$}")
+}
+
 /// Smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is ≥ v (1 for v ≤ 0).
 fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
@@ -438,8 +724,31 @@ mod tests {
         assert!(csv.starts_with(
             "metric,method,language,value,p_value,p_holm,significant\nnDCG@10,base,sw,"
         ));
-        let back: ResultsTable = serde_json::from_str(&t.to_json().unwrap()).unwrap();
+        let mut back: ResultsTable = serde_json::from_str(&t.to_json().unwrap()).unwrap();
+        // serde_json without its `float_roundtrip` feature may parse a double 1 ulp off (it
+        // does for one CI bound here): compare the intervals to 1e-15 relative, the rest exactly.
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-15 * x.abs().max(y.abs());
+        assert_eq!(back.ci.len(), t.ci.len());
+        for (rb, rt) in back.ci.iter().zip(&t.ci) {
+            assert_eq!(rb.len(), rt.len());
+            for (cb, ct) in rb.iter().zip(rt) {
+                let (cb, ct) = (cb.unwrap(), ct.unwrap());
+                assert_eq!((cb.n, cb.level), (ct.n, ct.level));
+                for (x, y) in [
+                    (cb.mean, ct.mean),
+                    (cb.lower, ct.lower),
+                    (cb.upper, ct.upper),
+                ] {
+                    assert!(close(x, y), "{cb:?} vs {ct:?}");
+                }
+            }
+        }
+        back.ci = t.ci.clone();
         assert_eq!(back, t);
+        let old_json = t.to_json().unwrap().replace("\"ci\"", "\"ignored_ci\"");
+        let old: ResultsTable = serde_json::from_str(&old_json).unwrap();
+        assert!(old.ci.is_empty(), "`ci` defaults to empty for older JSON");
+        assert!(old.ci_markdown().contains("| base | – | – |"));
         let svg = t.to_svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(

@@ -5,7 +5,9 @@
 //!   `p = 2·P(T_{n−1} ≥ |t|)`;
 //! * paired randomization (sign-flip permutation) test: under H0 each `d_i` is equally likely
 //!   to have either sign; `p = (1 + #{perm : |mean(±d)| ≥ |d̄|}) / (1 + permutations)`;
-//! * Holm–Bonferroni: sort the m p-values ascending, `p̃_(j) = max_{i≤j} min(1, (m − i + 1)·p_(i))`.
+//! * Holm–Bonferroni: sort the m p-values ascending, `p̃_(j) = max_{i≤j} min(1, (m − i + 1)·p_(i))`;
+//! * confidence interval of a mean (Student t): `x̄ ± t_{(1+level)/2, n−1} · s/√n`, `s` the
+//!   sample standard deviation (n − 1).
 
 use std::io::Write;
 
@@ -131,6 +133,64 @@ pub fn paired_randomization_test(
         mean_diff: observed / n,
         permutations,
         p_value: (extreme + 1) as f64 / (permutations + 1) as f64,
+    })
+}
+
+/// A two-sided confidence interval of a mean: `lower ≤ mean ≤ upper` at confidence `level`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceInterval {
+    /// Sample size.
+    pub n: usize,
+    /// Sample mean `x̄`.
+    pub mean: f64,
+    pub lower: f64,
+    pub upper: f64,
+    /// Confidence level, e.g. 0.95.
+    pub level: f64,
+}
+
+/// Student-t confidence interval of the mean of `values`:
+/// `x̄ ± t_{(1+level)/2, n−1} · s/√n`, with `s² = Σ(x_i − x̄)²/(n − 1)` and `t_{q, n−1}` the
+/// q-quantile of Student's t with n − 1 degrees of freedom (statrs).
+///
+/// The mean is computed shifted by the first value (`x̄ = x_1 + Σ(x_i − x_1)/n`), so equal
+/// values give exactly that value and a zero-width interval. Errors for fewer than 2 values,
+/// a `level` outside (0, 1) and non-finite values.
+pub fn mean_confidence_interval(values: &[f64], level: f64) -> Result<ConfidenceInterval> {
+    if values.len() < 2 {
+        return Err(EvalError::Invalid(format!(
+            "a confidence interval needs at least 2 values, got {}",
+            values.len()
+        )));
+    }
+    if !(level > 0.0 && level < 1.0) {
+        return Err(EvalError::Invalid(format!(
+            "confidence level must be in (0, 1), got {level}"
+        )));
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(EvalError::Invalid(format!(
+            "non-finite value {} at index {i} in a confidence interval",
+            values[i]
+        )));
+    }
+    let n = values.len() as f64;
+    let x0 = values[0];
+    let mean = x0 + values.iter().map(|x| x - x0).sum::<f64>() / n;
+    let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let half = if var == 0.0 {
+        0.0
+    } else {
+        let dist = StudentsT::new(0.0, 1.0, n - 1.0)
+            .map_err(|e| EvalError::Invalid(format!("Student t with {} df: {e}", n - 1.0)))?;
+        dist.inverse_cdf((1.0 + level) / 2.0) * (var / n).sqrt()
+    };
+    Ok(ConfidenceInterval {
+        n: values.len(),
+        mean,
+        lower: mean - half,
+        upper: mean + half,
+        level,
     })
 }
 

@@ -275,6 +275,49 @@ impl Embedder {
         })
     }
 
+    /// The same model reading at most `max_len` tokens per text (specials included): how
+    /// every cell of an experiment is put on one evaluation length, whatever length a student
+    /// was trained with. Fails beyond the encoder's position table.
+    pub fn with_max_len(mut self, max_len: usize) -> Result<Self> {
+        let capacity = self.config.encoder.max_tokens();
+        if max_len > capacity {
+            return Err(ModelError::Invalid(format!(
+                "{}: length {max_len} exceeds the encoder's {capacity} positions",
+                self.config.name
+            )));
+        }
+        self.tokenizer = self.tokenizer.with_max_len(max_len)?;
+        self.config.max_len = max_len;
+        Ok(self)
+    }
+
+    /// `(tokens, lost)` over `texts` read as `kind`: how many tokens the model sees and how
+    /// many of them a trimmed vocabulary turns into `<unk>` although the original vocabulary
+    /// knows them (always 0 for an untrimmed model, and 0 when the trimmed vocabulary was
+    /// built from these texts).
+    pub fn trimmed_away_tokens<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        kind: TextKind,
+    ) -> Result<(usize, usize)> {
+        let prefix = self.config.prefix(kind);
+        let unk = self.tokenizer.unk_id();
+        let (mut total, mut lost) = (0usize, 0usize);
+        for t in texts {
+            let ids = self
+                .tokenizer
+                .encode_original(&format!("{prefix}{}", t.as_ref()))?;
+            total += ids.len();
+            if let Some(map) = self.tokenizer.vocab_map() {
+                lost += ids
+                    .iter()
+                    .filter(|&&id| Some(id) != unk && !map.contains(id))
+                    .count();
+            }
+        }
+        Ok((total, lost))
+    }
+
     /// Prefixes and tokenises `texts`.
     pub fn tokenize<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> Result<TokenBatch> {
         let prefix = self.config.prefix(kind);

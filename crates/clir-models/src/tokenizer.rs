@@ -187,6 +187,15 @@ impl TextTokenizer {
         }
     }
 
+    /// The same tokenizer cutting sequences to `max_len` tokens instead (specials included).
+    pub fn with_max_len(mut self, max_len: usize) -> Result<Self> {
+        if max_len < 2 {
+            return Err(ModelError::Invalid(format!("max_len {max_len} < 2")));
+        }
+        self.max_len = max_len;
+        Ok(self)
+    }
+
     /// Ids of the original vocabulary (specials added, truncated to `max_len`).
     pub fn encode_original(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self

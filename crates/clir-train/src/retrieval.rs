@@ -3,8 +3,10 @@
 //! MRR@10 (`recip_rank` over the first 10 documents).
 //!
 //! The default collection is Nave's Topical Bible over New Testament verses (see
-//! `clir_data::naves`); [`nave_set`] builds it for any Bible version, optionally on a seeded
-//! sample of queries and documents (every judged document of a sampled query is kept).
+//! `clir_data::naves`); [`nave_set`] builds it for any Bible version, on the dev or test half
+//! of the queries (a fixed, seeded split of every Nave NT topic, the same for every version),
+//! optionally on a seeded sample of queries and documents (every judged document of a sampled
+//! query is kept).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -29,8 +31,62 @@ pub struct RetrievalSet {
     pub docids: Vec<String>,
     pub docs: Vec<String>,
     pub qrels: Qrels,
+    /// Every NT verse of the version, sampled or not: the whole target-language collection,
+    /// which a trimmed student vocabulary is built from (with the bitext), so that the
+    /// vocabulary never depends on the evaluation sample.
+    pub collection: Vec<String>,
     /// What was sampled or left out, in words (for table headers).
     pub note: String,
+}
+
+/// Which half of the Nave NT queries an evaluation uses: `dev` to choose settings, `test` to
+/// report them, `all` for both halves together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    #[default]
+    All,
+    Dev,
+    Test,
+}
+
+impl std::str::FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "all" => Ok(Split::All),
+            "dev" => Ok(Split::Dev),
+            "test" => Ok(Split::Test),
+            other => Err(format!(
+                "unknown split '{other}': expected dev, test or all"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Split::All => "all",
+            Split::Dev => "dev",
+            Split::Test => "test",
+        })
+    }
+}
+
+/// Seed of the dev/test split of the queries. Fixed for good: changing it would move queries
+/// between the halves and make earlier dev-split choices look at test queries.
+pub const SPLIT_SEED: u64 = 0x5EED_0D57;
+
+/// The dev half of `qids`: sorted, shuffled with [`SPLIT_SEED`], the first ⌈n/2⌉. The rest is
+/// the test half.
+pub fn dev_queries(qids: &[String]) -> BTreeSet<String> {
+    let mut ids: Vec<&String> = qids.iter().collect();
+    ids.sort();
+    ids.dedup();
+    ids.shuffle(&mut ChaCha8Rng::seed_from_u64(SPLIT_SEED));
+    ids.truncate(ids.len().div_ceil(2));
+    ids.into_iter().cloned().collect()
 }
 
 /// Sampling of [`nave_set`].
@@ -43,6 +99,8 @@ pub struct SetSample {
     /// and the set's note says how many); or all.
     pub documents: Option<usize>,
     pub seed: u64,
+    /// The half of the queries sampled from.
+    pub split: Split,
 }
 
 /// Nave's Topical Bible collection with documents in `language` (alias or version code;
@@ -81,6 +139,14 @@ pub fn nave_set(
         .map(|q| (q.id.clone(), q.text.clone()))
         .collect();
     let unjudged = nave.queries.len() - queries.len();
+    // The split is drawn over every Nave topic (not per version), so a query is dev or test
+    // in every language alike.
+    if sample.split != Split::All {
+        let all_ids: Vec<String> = nave.queries.iter().map(|q| q.id.clone()).collect();
+        let dev = dev_queries(&all_ids);
+        let want_dev = sample.split == Split::Dev;
+        queries.retain(|(id, _)| dev.contains(id) == want_dev);
+    }
     let total_queries = queries.len();
     if let Some(n) = sample.queries.filter(|&n| n < queries.len()) {
         queries.shuffle(&mut ChaCha8Rng::seed_from_u64(sample.seed));
@@ -109,12 +175,14 @@ pub fn nave_set(
         }
         qrels.queries.insert(qid.clone(), qq);
     }
+    let collection: Vec<String> = texts.values().cloned().collect();
     let (docids, docs): (Vec<String>, Vec<String>) =
         texts.into_iter().filter(|(d, _)| keep.contains(d)).unzip();
     let note = format!(
-        "{} of {} Nave NT queries, {} of {} {} NT verses; {} judgments of verses missing in this version and {} queries left without judgments were dropped",
+        "{} of {} Nave NT queries ({} split), {} of {} {} NT verses; {} judgments of verses missing in this version and {} queries left without judgments were dropped",
         queries.len(),
         total_queries,
+        sample.split,
         docids.len(),
         total_docs,
         language,
@@ -128,6 +196,7 @@ pub fn nave_set(
         docids,
         docs,
         qrels,
+        collection,
         note,
     })
 }
@@ -242,6 +311,7 @@ mod tests {
             docids: vec!["d0".into(), "d1".into(), "d2".into()],
             docs: vec![String::new(); 3],
             qrels,
+            collection: Vec::new(),
             note: String::new(),
         };
         let q = vec![vec![1.0, 0.0]];
@@ -254,5 +324,25 @@ mod tests {
         assert!((s.map - 1.0 / 3.0).abs() < 1e-12 && (s.mrr_10 - 1.0 / 3.0).abs() < 1e-12);
         assert!((s.ndcg_10 - 0.5).abs() < 1e-12);
         assert_eq!(s.per_query[0].0, "q1");
+    }
+
+    #[test]
+    fn the_query_split_is_fixed_balanced_and_order_free() {
+        let ids: Vec<String> = (0..101).map(|i| format!("q{i}")).collect();
+        let dev = dev_queries(&ids);
+        assert_eq!(dev.len(), 51);
+        let mut reversed = ids.clone();
+        reversed.reverse();
+        assert_eq!(
+            dev_queries(&reversed),
+            dev,
+            "the split depends on input order"
+        );
+        // Neither half is a prefix of the sorted ids: the split is shuffled.
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert!(sorted[..51].iter().any(|q| !dev.contains(q)));
+        assert_eq!("dev".parse::<Split>().unwrap(), Split::Dev);
+        assert!("train".parse::<Split>().is_err());
     }
 }

@@ -228,9 +228,8 @@ pub fn initial_student(
         student.encoder.layers.truncate(depth);
         student.config.encoder.num_layers = depth;
     }
-    student.config.max_len = student.config.max_len.min(cfg.model.max_len);
-    student.tokenizer =
-        clir_models::TextTokenizer::from_file(student.tokenizer.path(), student.config.max_len)?;
+    // The vocabulary is trimmed at the pretrained length, so that it holds every token the
+    // student meets at evaluation, where texts are not cut at the training length.
     if cfg.model.trim_vocab {
         let texts = inputs
             .pairs
@@ -239,6 +238,8 @@ pub fn initial_student(
             .chain(inputs.vocab_texts.iter().map(String::as_str));
         student = student.trim_vocab(texts)?;
     }
+    let train_len = student.config.max_len.min(cfg.model.max_len);
+    student = student.with_max_len(train_len)?;
     if &student.device != device {
         student.encoder = student.encoder.to_device(device);
         student.device = device.clone();
@@ -423,8 +424,12 @@ pub fn train(
             });
         }
         let lr = cfg.learning_rate(step);
-        let grads = GradientsParams::from_grads(loss.backward(), &student.encoder);
-        student.encoder = optim.step(lr, student.encoder, grads);
+        // With the embeddings and every layer frozen nothing is tracked: the step is logged and
+        // the student stays as initialised (how evaluation parity with zero-shot is checked).
+        if loss.is_require_grad() {
+            let grads = GradientsParams::from_grads(loss.backward(), &student.encoder);
+            student.encoder = optim.step(lr, student.encoder, grads);
+        }
         let secs = t0.elapsed().as_secs_f64();
         let entry = StepLog {
             step: step + 1,

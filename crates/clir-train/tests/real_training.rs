@@ -33,6 +33,7 @@ fn optical_steps_on_real_swahili_bitext() {
             queries: Some(8),
             documents: Some(60),
             seed: 1,
+            split: clir_train::retrieval::Split::All,
         },
     )
     .unwrap();

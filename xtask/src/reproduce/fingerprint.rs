@@ -1,0 +1,365 @@
+//! What a finished cell was computed from, so that a cell is reused only when nothing that
+//! shapes its numbers has changed; and the provenance of a report (commit, machine, time).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clir_train::TrainConfig;
+use clir_train::retrieval::{RetrievalSet, Split};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Everything a cell's scores depend on. Two cells with equal fingerprints are the same
+/// computation (up to floating-point differences between machines).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellFingerprint {
+    /// The effective training configuration (bookkeeping keys such as `run.progress` and
+    /// `run.checkpoint_every` left out); `None` for evaluation-only cells.
+    pub train: Option<serde_json::Value>,
+    pub eval: EvalFingerprint,
+    /// The compute backend the cell's documents were encoded (and its student trained) on.
+    pub backend: String,
+    /// `role → name sha256:…` of every model the cell reads (weights and tokenizer files).
+    pub models: BTreeMap<String, String>,
+    /// The workspace version of the code.
+    pub version: String,
+}
+
+/// The evaluation sample and settings of a cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalFingerprint {
+    pub split: Split,
+    /// `None`: every model at its own maximum length.
+    pub max_len: Option<usize>,
+    pub batch_size: usize,
+    pub queries: usize,
+    pub documents: usize,
+    /// SHA-256 of the query ids, document ids and judgments.
+    pub sample_sha256: String,
+}
+
+impl EvalFingerprint {
+    pub fn new(set: &RetrievalSet, split: Split, max_len: Option<usize>, batch: usize) -> Self {
+        let mut h = Sha256::new();
+        for q in &set.qids {
+            h.update(q.as_bytes());
+            h.update(b"\n");
+        }
+        h.update(b"\0");
+        for d in &set.docids {
+            h.update(d.as_bytes());
+            h.update(b"\n");
+        }
+        h.update(b"\0");
+        for (q, qq) in &set.qrels.queries {
+            for (d, g) in &qq.judgments {
+                h.update(format!("{q} {d} {g}\n").as_bytes());
+            }
+        }
+        EvalFingerprint {
+            split,
+            max_len,
+            batch_size: batch,
+            queries: set.qids.len(),
+            documents: set.docids.len(),
+            sample_sha256: hex(&h.finalize()),
+        }
+    }
+}
+
+/// The training configuration as fingerprinted: every key that can change the trained weights.
+pub fn train_fingerprint(cfg: &TrainConfig) -> serde_json::Value {
+    let mut v = serde_json::to_value(cfg).expect("a config serialises");
+    if let Some(run) = v.get_mut("run").and_then(|r| r.as_object_mut()) {
+        run.remove("progress");
+        run.remove("checkpoint_every");
+    }
+    v
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `name sha256:…` of the files behind a model name (`e5-small`, `minilm` or a path), hashed
+/// once per process.
+pub struct ModelHashes {
+    known: BTreeMap<String, String>,
+}
+
+impl ModelHashes {
+    pub fn new() -> Self {
+        ModelHashes {
+            known: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, name: &str) -> anyhow::Result<String> {
+        if let Some(h) = self.known.get(name) {
+            return Ok(h.clone());
+        }
+        let files = model_files(name)?;
+        let mut h = Sha256::new();
+        for f in &files {
+            let bytes = std::fs::read(f).with_context(|| format!("hashing {}", f.display()))?;
+            h.update(
+                f.file_name()
+                    .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec()),
+            );
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+        let s = format!("{name} sha256:{}", &hex(&h.finalize())[..16]);
+        self.known.insert(name.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+fn model_files(name: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let files = match name {
+        "e5-small" | "multilingual-e5-small" => vec![
+            clir_data::fetch::e5_small_weights()?,
+            clir_data::fetch::e5_small_tokenizer()?,
+        ],
+        "minilm" | "all-MiniLM-L6-v2" => files_under(&clir_data::fetch::minilm_dir()?)?,
+        path => {
+            let p = Path::new(path);
+            if p.is_dir() {
+                files_under(p)?
+            } else {
+                vec![p.to_path_buf(), clir_data::fetch::e5_small_tokenizer()?]
+            }
+        }
+    };
+    Ok(files)
+}
+
+fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| d.display().to_string())? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Why `old` (a finished cell's fingerprint) differs from `new`, in short phrases; empty when
+/// equal.
+pub fn differences(old: &CellFingerprint, new: &CellFingerprint) -> Vec<String> {
+    let mut why = Vec::new();
+    match (&old.train, &new.train) {
+        (Some(a), Some(b)) if a != b => {
+            let mut paths = Vec::new();
+            json_diff(a, b, "", &mut paths);
+            why.push(format!("training config ({})", paths.join(", ")));
+        }
+        (None, Some(_)) | (Some(_), None) => why.push("cell kind".into()),
+        _ => {}
+    }
+    let (a, b) = (&old.eval, &new.eval);
+    if a.split != b.split {
+        why.push(format!("split {} → {}", a.split, b.split));
+    }
+    if a.max_len != b.max_len {
+        why.push(format!("eval.max_len {:?} → {:?}", a.max_len, b.max_len));
+    }
+    if a.batch_size != b.batch_size {
+        why.push(format!(
+            "eval.batch_size {} → {}",
+            a.batch_size, b.batch_size
+        ));
+    }
+    if a.sample_sha256 != b.sample_sha256 {
+        why.push(format!(
+            "evaluation sample ({}×{} → {}×{} queries×documents, or other ids)",
+            a.queries, a.documents, b.queries, b.documents
+        ));
+    }
+    if old.backend != new.backend {
+        why.push(format!("backend {} → {}", old.backend, new.backend));
+    }
+    if old.models != new.models {
+        why.push("model weights".into());
+    }
+    if old.version != new.version {
+        why.push(format!("code version {} → {}", old.version, new.version));
+    }
+    why
+}
+
+fn json_diff(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value::Object;
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => json_diff(u, v, &path, out),
+                    (u, v) => out.push(format!("{path} {} → {}", show(u), show(v))),
+                }
+            }
+        }
+        _ if a != b => out.push(format!("{at} {a} → {b}")),
+        _ => {}
+    }
+}
+
+fn show(v: Option<&serde_json::Value>) -> String {
+    v.map_or("absent".into(), |v| v.to_string())
+}
+
+/// Where and from what a report was made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provenance {
+    /// `git describe`-like commit (`-dirty` with uncommitted changes), or the crate version
+    /// outside a git checkout.
+    pub commit: String,
+    /// UTC date and time of the report.
+    pub date: String,
+    pub backend: String,
+    /// Rayon threads (the CPU parallelism of the run).
+    pub threads: usize,
+    pub rustc: String,
+    pub cpu: String,
+    pub version: String,
+}
+
+impl Provenance {
+    pub fn collect(backend: &str) -> Self {
+        Provenance {
+            commit: git_commit().unwrap_or_else(|| format!("v{}", env!("CARGO_PKG_VERSION"))),
+            date: utc_now(),
+            backend: backend.to_string(),
+            threads: rayon::current_num_threads(),
+            rustc: env!("OPTICAL_RUSTC_VERSION").to_string(),
+            cpu: cpu_model(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+fn git_commit() -> Option<String> {
+    let root = super::workspace_root();
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = run(&["rev-parse", "--short=12", "HEAD"])?;
+    // Untracked result files do not make the code dirty.
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp() -> CellFingerprint {
+        CellFingerprint {
+            train: Some(
+                serde_json::json!({"optim": {"lr": 1e-4, "steps": 12}, "run": {"seed": 42}}),
+            ),
+            eval: EvalFingerprint {
+                split: Split::Test,
+                max_len: None,
+                batch_size: 32,
+                queries: 50,
+                documents: 600,
+                sample_sha256: "ab".into(),
+            },
+            backend: "flex".into(),
+            models: BTreeMap::from([("student".into(), "e5-small sha256:00".into())]),
+            version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn differences_name_what_changed() {
+        let a = fp();
+        assert!(differences(&a, &a.clone()).is_empty());
+        let mut b = a.clone();
+        b.train =
+            Some(serde_json::json!({"optim": {"lr": 2e-4, "steps": 12}, "run": {"seed": 42}}));
+        b.backend = "wgpu".into();
+        let why = differences(&a, &b);
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(why[0].contains("optim.lr 0.0001 → 0.0002"), "{why:?}");
+        assert!(why[1].contains("backend flex → wgpu"), "{why:?}");
+        let mut c = a.clone();
+        c.eval.sample_sha256 = "cd".into();
+        c.eval.split = Split::Dev;
+        let why = differences(&a, &c);
+        assert!(
+            why.iter().any(|w| w.contains("split test → dev")),
+            "{why:?}"
+        );
+        assert!(
+            why.iter().any(|w| w.contains("evaluation sample")),
+            "{why:?}"
+        );
+    }
+
+    #[test]
+    fn the_date_is_civil_utc() {
+        let d = utc_now();
+        assert_eq!(d.len(), 20, "{d}");
+        assert!(d.starts_with("20") && d.ends_with('Z'), "{d}");
+    }
+}

@@ -1,0 +1,850 @@
+//! `cargo xtask reproduce`: the experiment matrix of a preset (language pairs × methods ×
+//! variants × seeds, plus the English→English reference), resumable cell by cell, with the
+//! result tables, confidence intervals, paired tests (against zero-shot, and OPTICAL against
+//! every other method), the low/high-resource gap and charts written to
+//! `experiments/results/<preset>/`.
+//!
+//! Every cell shares one evaluation setting (split, sample, length, batch size). A finished
+//! cell records a [`fingerprint::CellFingerprint`] and is reused only while it matches.
+
+mod fingerprint;
+mod preset;
+mod report;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clir_data::bible::BibleDb;
+use clir_models::{Embedder, TextKind};
+use clir_train::bitext::load_bitext;
+use clir_train::retrieval::{
+    RetrievalScores, RetrievalSet, check_finite, nave_set, score_embeddings,
+};
+use clir_train::trainer::{TrainInputs, train};
+use clir_train::{Method, TrainConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use ot_core::backend::select_device;
+use serde::{Deserialize, Serialize};
+
+pub use fingerprint::CellFingerprint;
+use fingerprint::{EvalFingerprint, ModelHashes, differences, train_fingerprint};
+pub use preset::{Preset, Variant};
+
+/// The method name of the untrained multilingual model.
+pub const ZERO_SHOT: &str = "zero-shot";
+/// The label of the English→English reference (teacher on English documents).
+pub const ENGLISH: &str = "english";
+
+#[derive(clap::Args)]
+pub struct ReproduceArgs {
+    /// A preset name under experiments/ (quick, full, ot-vs-kl, …) or a TOML path.
+    #[arg(long, default_value = "quick")]
+    preset: String,
+    /// Compute backend (flex, ndarray, wgpu, tch); default: $OPTICAL_BACKEND or flex.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Only these language pairs (comma separated; default: the preset's).
+    #[arg(long, value_delimiter = ',')]
+    pairs: Option<Vec<String>>,
+    /// Only these methods (comma separated; default: the preset's).
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
+    /// Training seeds (comma separated; default: the preset's `seeds`).
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Print every cell with its state (done / stale / missing) and estimated cost; run nothing.
+    #[arg(long)]
+    list: bool,
+    /// Reuse finished cells whose fingerprint no longer matches (default: recompute them).
+    #[arg(long)]
+    reuse_stale: bool,
+    /// Compare the results with experiments/expected/<preset>.toml and fail on drift.
+    #[arg(long)]
+    verify: bool,
+    /// Expected scores for --verify (default experiments/expected/<preset>.toml).
+    #[arg(long)]
+    expected: Option<PathBuf>,
+    /// Results directory (default experiments/results/<preset>; a run restricted by --pairs,
+    /// --methods or --seeds defaults to its own experiments/results/<preset>.partial/<subset>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub(crate) fn workspace_root() -> PathBuf {
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    clir_data::fetch::find_workspace_root(&here).unwrap_or(here)
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone)]
+struct Cell {
+    pair: String,
+    /// Row label: method, or `method/variant`.
+    label: String,
+    kind: CellKind,
+    /// The training seed (trained cells).
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+enum CellKind {
+    ZeroShot,
+    English,
+    Trained(Method, Variant),
+}
+
+impl Cell {
+    /// `cells/<pair>/<label>[.seed<N>]` without extension.
+    fn stem(&self, out: &Path) -> PathBuf {
+        let mut name = self.label.replace('/', "__");
+        if let Some(s) = self.seed {
+            name.push_str(&format!(".seed{s}"));
+        }
+        out.join("cells").join(&self.pair).join(name)
+    }
+
+    fn json_path(&self, out: &Path) -> PathBuf {
+        let stem = self.stem(out);
+        let name = stem.file_name().expect("a file name").to_string_lossy();
+        stem.with_file_name(format!("{name}.json"))
+    }
+
+    fn run_dir(&self, out: &Path) -> PathBuf {
+        let mut d = out
+            .join("runs")
+            .join(&self.pair)
+            .join(self.label.replace('/', "__"));
+        if let Some(s) = self.seed {
+            d = d.join(format!("seed{s}"));
+        }
+        d
+    }
+
+    fn name(&self) -> String {
+        match self.seed {
+            Some(s) => format!("{} / {} (seed {s})", self.pair, self.label),
+            None => format!("{} / {}", self.pair, self.label),
+        }
+    }
+}
+
+/// What is stored per finished cell (`cells/<pair>/<label>[.seed<N>].json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellResult {
+    pub pair: String,
+    pub method: String,
+    /// Training seed (trained cells).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub scores: RetrievalScores,
+    /// Wall time of the cell (training and evaluation).
+    pub seconds: f64,
+    pub collection: String,
+    /// First and last training loss (trained cells).
+    pub loss: Option<(f64, f64)>,
+    /// Evaluation length the documents were encoded with.
+    #[serde(default)]
+    pub eval_max_len: Option<usize>,
+    /// `(tokens, lost)`: document tokens at evaluation, and how many of them the student's
+    /// trimmed vocabulary turned into `<unk>` (must be 0).
+    #[serde(default)]
+    pub trimmed_away: Option<(usize, usize)>,
+    /// Start time (UTC) of the invocation that computed the cell.
+    #[serde(default)]
+    pub computed_by: String,
+    /// Commit the cell was computed at.
+    #[serde(default)]
+    pub commit: String,
+    /// What the cell was computed from (absent in files of older versions: always stale).
+    #[serde(default)]
+    pub fingerprint: Option<CellFingerprint>,
+}
+
+/// State of a cell on disk.
+#[derive(Debug, Clone, PartialEq)]
+enum CellState {
+    Done,
+    Stale(Vec<String>),
+    Missing,
+}
+
+/// One invocation that computed cells (`cells/invocations.jsonl`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invocation {
+    pub started: String,
+    pub commit: String,
+    pub backend: String,
+    pub wall_s: f64,
+    pub computed: usize,
+}
+
+/// Every cell of a preset, in table order: English, then per pair its methods, variants and
+/// seeds.
+fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
+    let mut cells = Vec::new();
+    if preset.english_reference {
+        cells.push(Cell {
+            pair: ENGLISH.into(),
+            label: ENGLISH.into(),
+            kind: CellKind::English,
+            seed: None,
+        });
+    }
+    for pair in &preset.pairs {
+        for m in &preset.methods {
+            if m == ZERO_SHOT {
+                cells.push(Cell {
+                    pair: pair.clone(),
+                    label: ZERO_SHOT.into(),
+                    kind: CellKind::ZeroShot,
+                    seed: None,
+                });
+                continue;
+            }
+            let method: Method = m.parse().map_err(anyhow::Error::msg)?;
+            for v in preset.variant_list() {
+                let label = if v.name.is_empty() {
+                    method.name().to_string()
+                } else {
+                    format!("{}/{}", method.name(), v.name)
+                };
+                for &seed in &preset.seeds {
+                    cells.push(Cell {
+                        pair: pair.clone(),
+                        label: label.clone(),
+                        kind: CellKind::Trained(method, v.clone()),
+                        seed: Some(seed),
+                    });
+                }
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// What the run knows before computing anything: the sets, the models' hashes, backends.
+struct Matrix<'a> {
+    preset: &'a Preset,
+    base: TrainConfig,
+    /// The run's backend (students) and the backend the pretrained models run on.
+    backend: String,
+    cpu_backend: String,
+    sets: BTreeMap<String, RetrievalSet>,
+    hashes: ModelHashes,
+}
+
+impl Matrix<'_> {
+    fn set(&self, pair: &str) -> &RetrievalSet {
+        &self.sets[pair]
+    }
+
+    fn fingerprint(&mut self, cell: &Cell) -> anyhow::Result<CellFingerprint> {
+        let e = &self.preset.eval;
+        let eval = EvalFingerprint::new(self.set(&cell.pair), e.split, e.max_len, e.batch_size);
+        let mut models = BTreeMap::new();
+        let (train, backend) = match &cell.kind {
+            CellKind::English => {
+                models.insert("teacher".into(), self.hashes.get(&self.base.model.teacher)?);
+                (None, self.cpu_backend.clone())
+            }
+            CellKind::ZeroShot => {
+                let student = self.base.model.student.clone();
+                models.insert("student".into(), self.hashes.get(&student)?);
+                let backend = if student == self.base.model.teacher {
+                    self.cpu_backend.clone()
+                } else {
+                    self.backend.clone()
+                };
+                (None, backend)
+            }
+            CellKind::Trained(m, v) => {
+                let cfg = self.preset.train_config(&cell.pair, *m, v, cell.seed)?;
+                models.insert("teacher".into(), self.hashes.get(&cfg.model.teacher)?);
+                models.insert("student".into(), self.hashes.get(&cfg.model.student)?);
+                (Some(train_fingerprint(&cfg)), self.backend.clone())
+            }
+        };
+        Ok(CellFingerprint {
+            train,
+            eval,
+            backend,
+            models,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+}
+
+fn read_cell(path: &Path) -> anyhow::Result<Option<CellResult>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let r = serde_json::from_str(&text)
+        .with_context(|| format!("{} (delete it to recompute the cell)", path.display()))?;
+    Ok(Some(r))
+}
+
+fn state_of(found: &Option<CellResult>, want: &CellFingerprint) -> CellState {
+    match found {
+        None => CellState::Missing,
+        Some(r) => match &r.fingerprint {
+            None => CellState::Stale(vec!["no fingerprint (written by an older version)".into()]),
+            Some(old) => {
+                let why = differences(old, want);
+                if why.is_empty() {
+                    CellState::Done
+                } else {
+                    CellState::Stale(why)
+                }
+            }
+        },
+    }
+}
+
+/// Rough seconds for a cell not computed yet: the mean of finished cells of the same method
+/// in this results directory, else a rule of thumb measured on a 2-core CPU (e5-small, flex:
+/// about 60 verses/s to encode, 2.1 s per optimiser step of 16 pairs, joint ×1.6).
+fn estimate_seconds(
+    cell: &Cell,
+    set: &RetrievalSet,
+    preset: &Preset,
+    finished: &[CellResult],
+) -> f64 {
+    let same: Vec<f64> = finished
+        .iter()
+        .filter(|r| r.method == cell.label && (r.pair == ENGLISH) == (cell.pair == ENGLISH))
+        .map(|r| r.seconds)
+        .collect();
+    if !same.is_empty() {
+        return same.iter().sum::<f64>() / same.len() as f64;
+    }
+    let encode = (set.docs.len() + set.queries.len()) as f64 / 60.0;
+    match &cell.kind {
+        CellKind::Trained(m, v) => preset
+            .train_config(&cell.pair, *m, v, cell.seed)
+            .map(|c| {
+                let per_step = 2.1 * c.optim.batch_size as f64 / 16.0;
+                let factor = if *m == Method::Joint { 1.6 } else { 1.0 };
+                encode + c.optim.steps as f64 * per_step * factor
+            })
+            .unwrap_or(encode),
+        _ => encode,
+    }
+}
+
+fn print_list(cells: &[Cell], states: &[CellState], estimates: &[f64]) {
+    println!("{:>4}  {:<44} {:<8} cost", "#", "cell", "state");
+    let (mut done, mut stale, mut missing, mut todo) = (0, 0, 0, 0.0);
+    for (i, ((c, s), e)) in cells.iter().zip(states).zip(estimates).enumerate() {
+        let (state, cost, why) = match s {
+            CellState::Done => {
+                done += 1;
+                ("done", format!("{e:.0} s (measured)"), String::new())
+            }
+            CellState::Stale(w) => {
+                stale += 1;
+                todo += e;
+                (
+                    "stale",
+                    format!("~{e:.0} s"),
+                    format!("  [{}]", w.join("; ")),
+                )
+            }
+            CellState::Missing => {
+                missing += 1;
+                todo += e;
+                ("missing", format!("~{e:.0} s"), String::new())
+            }
+        };
+        println!("{i:>4}  {:<44} {state:<8} {cost}{why}", c.name());
+    }
+    println!(
+        "{} cells: {done} done, {stale} stale, {missing} missing; about {:.0} min to compute the rest",
+        cells.len(),
+        todo / 60.0
+    );
+}
+
+/// Removes a training run directory whose saved configuration is not `cfg` (a run of an
+/// earlier preset), so that the cell trains afresh instead of failing or resuming it.
+fn clear_mismatched_run(run_dir: &Path, cfg: &TrainConfig, why: &str) -> anyhow::Result<()> {
+    let saved = run_dir.join(clir_train::trainer::RUN_CONFIG);
+    let mismatched = saved.is_file() && TrainConfig::load(&saved).map_or(true, |s| &s != cfg);
+    if mismatched || (!why.is_empty() && run_dir.exists()) {
+        eprintln!(
+            "  removing the earlier training run {} ({})",
+            run_dir.display(),
+            if why.is_empty() {
+                "another configuration"
+            } else {
+                why
+            }
+        );
+        std::fs::remove_dir_all(run_dir).with_context(|| run_dir.display().to_string())?;
+    }
+    Ok(())
+}
+
+pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
+    let (mut preset, preset_path) = Preset::load(&a.preset)?;
+    let mut subset = Vec::new();
+    if let Some(p) = a.pairs {
+        preset.low_resource.retain(|l| p.contains(l));
+        subset.push(p.join("-"));
+        preset.pairs = p;
+    }
+    if let Some(m) = a.methods {
+        for name in &m {
+            if name != ZERO_SHOT {
+                name.parse::<Method>().map_err(anyhow::Error::msg)?;
+            }
+        }
+        subset.push(m.join("-"));
+        preset.methods = m;
+    }
+    if let Some(s) = a.seeds {
+        if s.is_empty() {
+            bail!("--seeds needs at least one seed");
+        }
+        subset.push(format!(
+            "seeds-{}",
+            s.iter().map(u64::to_string).collect::<Vec<_>>().join("-")
+        ));
+        preset.seeds = s;
+    }
+    let (backend, device) = select_device(a.backend.as_deref())?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let root = workspace_root().join("experiments/results");
+        if subset.is_empty() {
+            root.join(&preset.name)
+        } else {
+            // Never a partial report over the committed results of the whole preset.
+            root.join(format!("{}.partial", preset.name))
+                .join(subset.join("_"))
+        }
+    });
+    eprintln!(
+        "reproduce: preset {} ({}) on {backend}: {} pairs × {} methods × {} seeds, {} split -> {}",
+        preset.name,
+        preset_path.display(),
+        preset.pairs.len(),
+        preset.methods.len(),
+        preset.seeds.len(),
+        preset.eval.split,
+        out.display()
+    );
+
+    let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
+    let naves = clir_data::fetch::naves_module_dir()?;
+    let cells = build_cells(&preset)?;
+    let base = preset.train_config(
+        preset.pairs.first().map_or("swahili", String::as_str),
+        Method::Optical,
+        &preset.variant_list()[0],
+        None,
+    )?;
+    let cpu = clir_train::trainer::staging_device(&device);
+    let cpu_backend = ot_core::backend::Backend::cpu_default().to_string();
+    let mut ctx = Matrix {
+        preset: &preset,
+        base,
+        backend: backend.to_string(),
+        cpu_backend,
+        sets: BTreeMap::new(),
+        hashes: ModelHashes::new(),
+    };
+    for c in &cells {
+        if !ctx.sets.contains_key(&c.pair) {
+            let set = nave_set(&db, &naves, &c.pair, preset.eval.sample())?;
+            ctx.sets.insert(c.pair.clone(), set);
+        }
+    }
+    let mut fingerprints = Vec::new();
+    let mut found = Vec::new();
+    let mut states = Vec::new();
+    for c in &cells {
+        let fp = ctx.fingerprint(c)?;
+        let r = read_cell(&c.json_path(&out))?;
+        states.push(state_of(&r, &fp));
+        found.push(r);
+        fingerprints.push(fp);
+    }
+    if a.list {
+        let finished: Vec<CellResult> = found.iter().flatten().cloned().collect();
+        let estimates: Vec<f64> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match (&states[i], &found[i]) {
+                (CellState::Done, Some(r)) => r.seconds,
+                _ => estimate_seconds(c, ctx.set(&c.pair), &preset, &finished),
+            })
+            .collect();
+        print_list(&cells, &states, &estimates);
+        return Ok(());
+    }
+    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
+    let provenance = fingerprint::Provenance::collect(&backend.to_string());
+
+    // Queries, English documents and zero-shot documents are encoded by the untrimmed
+    // pretrained models on the CPU default backend (their 250k-row vocabulary tables need not
+    // fit a GPU buffer); training and the trained students run on the chosen backend. Every
+    // model reads at most the preset's evaluation length (default: the pretrained maximum).
+    let eval_len = preset.eval.max_len;
+    let teacher = clir_models::embedder::load_named(&ctx.base.model.teacher, None, &cpu)?;
+    let teacher_len = eval_len.unwrap_or(teacher.config.max_len);
+    let teacher = teacher.with_max_len(teacher_len)?;
+    let zero_shot = if ctx.base.model.student == ctx.base.model.teacher {
+        None
+    } else {
+        Some(clir_models::embedder::load_named(
+            &ctx.base.model.student,
+            None,
+            &device,
+        )?)
+    };
+    let student_len = eval_len.unwrap_or(zero_shot.as_ref().unwrap_or(&teacher).config.max_len);
+    let zero_shot = zero_shot.map(|z| z.with_max_len(student_len)).transpose()?;
+
+    let bar = ProgressBar::new(cells.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("cells {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}")
+            .expect("valid template"),
+    );
+    let started = Instant::now();
+    let invocation = fingerprint::utc_now();
+    let mut query_cache: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
+    let mut results = Vec::new();
+    let mut computed = 0usize;
+    for ((cell, state), (fp, old)) in cells
+        .iter()
+        .zip(&states)
+        .zip(fingerprints.into_iter().zip(found))
+    {
+        bar.set_message(cell.name());
+        let path = cell.json_path(&out);
+        match (state, old) {
+            (CellState::Done, Some(r)) => {
+                results.push(r);
+                bar.inc(1);
+                continue;
+            }
+            (CellState::Stale(why), Some(r)) if a.reuse_stale => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: stale ({}), reused (--reuse-stale)",
+                        cell.name(),
+                        why.join("; ")
+                    )
+                });
+                results.push(r);
+                bar.inc(1);
+                continue;
+            }
+            (CellState::Stale(why), _) => bar
+                .suspend(|| eprintln!("{}: stale ({}), recomputing", cell.name(), why.join("; "))),
+            _ => {}
+        }
+        // A training run made under other weights, code or backend is not resumed.
+        let retrain_why = match (state, &read_cell(&path)?) {
+            (
+                CellState::Stale(_),
+                Some(CellResult {
+                    fingerprint: Some(old),
+                    ..
+                }),
+            ) if old.train != fp.train
+                || old.backend != fp.backend
+                || old.models != fp.models
+                || old.version != fp.version =>
+            {
+                "its cell is stale"
+            }
+            (
+                CellState::Stale(_),
+                Some(CellResult {
+                    fingerprint: None, ..
+                }),
+            ) => "its cell is stale",
+            _ => "",
+        };
+        let set = ctx.set(&cell.pair);
+        if !query_cache.contains_key(&cell.pair) {
+            let q = teacher.embed(&set.queries, TextKind::Query, preset.eval.batch_size)?;
+            query_cache.insert(cell.pair.clone(), q);
+        }
+        let queries = &query_cache[&cell.pair];
+        let t0 = Instant::now();
+        let (docs, loss, doc_len, trimmed_away) = match &cell.kind {
+            CellKind::English => (
+                teacher.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
+                None,
+                teacher_len,
+                None,
+            ),
+            CellKind::ZeroShot => (
+                zero_shot.as_ref().unwrap_or(&teacher).embed(
+                    &set.docs,
+                    TextKind::Passage,
+                    preset.eval.batch_size,
+                )?,
+                None,
+                student_len,
+                None,
+            ),
+            CellKind::Trained(method, v) => {
+                let cfg = preset.train_config(&cell.pair, *method, v, cell.seed)?;
+                let run_dir = cell.run_dir(&out);
+                clear_mismatched_run(&run_dir, &cfg, retrain_why)?;
+                let inputs = TrainInputs {
+                    pairs: load_bitext(&cfg.data, cfg.run.seed)?,
+                    // The whole target-language collection, never the evaluation sample: the
+                    // trimmed vocabulary is the same whatever is sampled.
+                    vocab_texts: set.collection.clone(),
+                    teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
+                    stop_after: None,
+                };
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: {} pairs, {} steps",
+                        cell.name(),
+                        inputs.pairs.len(),
+                        cfg.optim.steps
+                    )
+                });
+                let outcome = train(&cfg, &inputs, &run_dir, &device)
+                    .with_context(|| format!("training {}", cell.name()))?;
+                let loss = read_losses(&run_dir)?;
+                // Evaluated at the preset's evaluation length, not the training length.
+                let student: Embedder = outcome.student.with_max_len(student_len)?;
+                let (tokens, lost) = student.trimmed_away_tokens(&set.docs, TextKind::Passage)?;
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: {lost} of {tokens} evaluation tokens fall outside the trimmed vocabulary",
+                        cell.name()
+                    )
+                });
+                if lost > 0 {
+                    bail!(
+                        "{}: {lost} of {tokens} evaluation tokens would become <unk> under the trimmed vocabulary",
+                        cell.name()
+                    );
+                }
+                (
+                    student.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
+                    loss,
+                    student_len,
+                    Some((tokens, lost)),
+                )
+            }
+        };
+        check_finite(&format!("{} document embeddings", cell.name()), &docs)?;
+        let (scores, run) = score_embeddings(queries, &docs, set, 1000)?;
+        let result = CellResult {
+            pair: cell.pair.clone(),
+            method: cell.label.clone(),
+            seed: cell.seed,
+            scores,
+            seconds: t0.elapsed().as_secs_f64(),
+            collection: set.note.clone(),
+            loss,
+            eval_max_len: Some(doc_len),
+            trimmed_away,
+            computed_by: invocation.clone(),
+            commit: provenance.commit.clone(),
+            fingerprint: Some(fp),
+        };
+        write_cell(&cell.stem(&out), &result, &run)?;
+        computed += 1;
+        bar.suspend(|| {
+            eprintln!(
+                "{}: MAP {:.4} nDCG@10 {:.4} MRR@10 {:.4} ({:.0}s)",
+                cell.name(),
+                result.scores.map,
+                result.scores.ndcg_10,
+                result.scores.mrr_10,
+                result.seconds
+            )
+        });
+        results.push(result);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let log = out.join("cells").join("invocations.jsonl");
+    if computed > 0 {
+        let inv = Invocation {
+            started: invocation,
+            commit: provenance.commit.clone(),
+            backend: backend.to_string(),
+            wall_s: started.elapsed().as_secs_f64(),
+            computed,
+        };
+        use std::io::Write as _;
+        std::fs::create_dir_all(out.join("cells"))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| log.display().to_string())?;
+        writeln!(f, "{}", serde_json::to_string(&inv)?)?;
+    }
+    let invocations = read_invocations(&log, &results)?;
+    let md = report::write_report(&preset, &results, &out, &provenance, &invocations)?;
+    println!("{md}");
+    println!("results in {}", out.display());
+    if a.verify {
+        let path = a.expected.unwrap_or_else(|| {
+            workspace_root()
+                .join("experiments/expected")
+                .join(format!("{}.toml", preset.name))
+        });
+        verify(&path, &report::aggregate(&results)?)?;
+    }
+    Ok(())
+}
+
+/// The invocations that computed the reported cells.
+fn read_invocations(log: &Path, results: &[CellResult]) -> anyhow::Result<Vec<Invocation>> {
+    if !log.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(log).with_context(|| log.display().to_string())?;
+    let used: std::collections::BTreeSet<&str> =
+        results.iter().map(|r| r.computed_by.as_str()).collect();
+    let mut out = Vec::new();
+    for (no, line) in text.lines().enumerate() {
+        let inv: Invocation = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {}", log.display(), no + 1))?;
+        if used.contains(inv.started.as_str()) {
+            out.push(inv);
+        }
+    }
+    Ok(out)
+}
+
+fn read_losses(run_dir: &Path) -> anyhow::Result<Option<(f64, f64)>> {
+    let path = run_dir.join(clir_train::trainer::RUN_LOG);
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let losses: Vec<f64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<clir_train::trainer::StepLog>(l).map(|e| e.loss))
+        .collect::<Result<_, _>>()
+        .with_context(|| path.display().to_string())?;
+    Ok(losses.first().zip(losses.last()).map(|(a, b)| (*a, *b)))
+}
+
+/// Writes `<stem>.per-query.csv`, `<stem>.run` and, last and atomically, `<stem>.json`, whose
+/// presence marks the cell as finished.
+fn write_cell(stem: &Path, r: &CellResult, run: &clir_eval::Run) -> anyhow::Result<()> {
+    let dir = stem.parent().expect("cells live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let name = stem.file_name().expect("a file name").to_string_lossy();
+    let mut csv = String::from("qid,map,ndcg_cut_10,recip_rank_10\n");
+    for (q, v) in &r.scores.per_query {
+        csv.push_str(&format!("{q},{:.6},{:.6},{:.6}\n", v[0], v[1], v[2]));
+    }
+    std::fs::write(dir.join(format!("{name}.per-query.csv")), csv)?;
+    let mut trec = Vec::new();
+    run.write_trec(&mut trec, &r.method)?;
+    std::fs::write(dir.join(format!("{name}.run")), trec)?;
+    clir_train::trainer::write_atomic(
+        &dir.join(format!("{name}.json")),
+        serde_json::to_string_pretty(r)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Expected scores with tolerances (`experiments/expected/<preset>.toml`): the table values,
+/// i.e. the mean over seeds of each method and pair.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    /// Default absolute tolerance.
+    tolerance: f64,
+    cell: Vec<ExpectedCell>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedCell {
+    pair: String,
+    method: String,
+    map: f64,
+    ndcg_10: Option<f64>,
+    tolerance: Option<f64>,
+}
+
+fn verify(path: &Path, results: &[report::Aggregate]) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let expected: Expected = toml::from_str(&text).with_context(|| path.display().to_string())?;
+    let mut drift = Vec::new();
+    let mut checked = 0;
+    for e in &expected.cell {
+        let Some(r) = results
+            .iter()
+            .find(|r| r.pair == e.pair && r.method == e.method)
+        else {
+            drift.push(format!("{} / {}: not in the results", e.pair, e.method));
+            continue;
+        };
+        let tol = e.tolerance.unwrap_or(expected.tolerance);
+        let mut check = |name: &str, want: f64, got: f64| {
+            checked += 1;
+            if (want - got).abs() > tol {
+                drift.push(format!(
+                    "{} / {} {name}: {got:.4}, expected {want:.4} ± {tol}",
+                    e.pair, e.method
+                ));
+            }
+        };
+        check("MAP", e.map, r.map);
+        if let Some(n) = e.ndcg_10 {
+            check("nDCG@10", n, r.ndcg_10);
+        }
+    }
+    if drift.is_empty() {
+        println!(
+            "verify: {checked} values within tolerance of {}",
+            path.display()
+        );
+        Ok(())
+    } else {
+        bail!(
+            "verify: {} of {} values drifted ({}):\n  {}",
+            drift.len(),
+            checked.max(drift.len()),
+            path.display(),
+            drift.join("\n  ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every preset under experiments/ parses, names known methods, and yields a valid
+    /// training configuration for every variant.
+    #[test]
+    fn every_shipped_preset_loads() {
+        let dir = workspace_root().join("experiments");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let Some(stem) = p.file_stem().map(|s| s.to_string_lossy().to_string()) else {
+                continue;
+            };
+            if p.extension().is_none_or(|x| x != "toml") || stem.starts_with("train-") {
+                continue;
+            }
+            let (preset, _) = Preset::load(&stem).unwrap_or_else(|e| panic!("{stem}: {e:#}"));
+            assert_eq!(preset.name, stem, "{}", p.display());
+            for pair in &preset.pairs {
+                clir_data::bible::resolve_version(pair).unwrap();
+            }
+            n += 1;
+        }
+        assert!(n >= 7, "only {n} presets found in {}", dir.display());
+    }
+}

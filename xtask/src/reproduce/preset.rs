@@ -1,0 +1,215 @@
+//! Experiment presets (`experiments/<name>.toml`): which pairs, methods, variants and seeds,
+//! the evaluation settings every cell shares, and the training overrides.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clir_train::retrieval::{SetSample, Split};
+use clir_train::{Method, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+use super::{ZERO_SHOT, workspace_root};
+
+/// Evaluation settings of a preset: the same for every cell (zero-shot, English and every
+/// trained student), so that cells differ only in the model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// The half of the Nave NT queries evaluated on: `dev` for presets that choose settings,
+    /// `test` for those that report results (`all`: both halves).
+    pub split: Split,
+    /// Queries sampled per pair from the split (all when absent).
+    pub queries: Option<usize>,
+    /// Documents per pair (judged first, then seeded distractors; all when absent).
+    pub documents: Option<usize>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Longest tokenised query or document (specials included) at evaluation, for every cell;
+    /// absent: the pretrained model's own maximum (512 for e5). Training lengths
+    /// (`train.model.max_len`) never apply here.
+    pub max_len: Option<usize>,
+    /// `t-test` or `randomization`.
+    #[serde(default = "default_test")]
+    pub test: String,
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+fn default_seed() -> u64 {
+    13
+}
+fn default_test() -> String {
+    "t-test".into()
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_batch() -> usize {
+    32
+}
+
+impl EvalSection {
+    /// The sample of [`clir_train::retrieval::nave_set`].
+    pub fn sample(&self) -> SetSample {
+        SetSample {
+            queries: self.queries,
+            documents: self.documents,
+            seed: self.seed,
+            split: self.split,
+        }
+    }
+}
+
+/// A named change to the training configuration (e.g. a bitext budget or a depth).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub train: toml::Table,
+}
+
+/// An experiment preset (`experiments/<name>.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub name: String,
+    pub description: String,
+    /// Target languages of the documents (English queries).
+    pub pairs: Vec<String>,
+    /// The low-resource group (the others are high-resource).
+    pub low_resource: Vec<String>,
+    /// `zero-shot`, `optical`, `mse`, `kl`, `joint`.
+    pub methods: Vec<String>,
+    /// Evaluate the teacher on English documents too (the upper bound).
+    #[serde(default = "yes")]
+    pub english_reference: bool,
+    /// Training seeds: every trained cell runs once per seed (the seed drives the bitext sample
+    /// and the batch order; the evaluation sample stays fixed). Absent: `train.run.seed` only.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    pub eval: EvalSection,
+    /// Overrides of the training configuration for every trained cell (same keys as
+    /// `cargo xtask train` files).
+    #[serde(default)]
+    pub train: toml::Table,
+    /// Variants of every trained method (default: one, unnamed).
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    /// What a full run costs, in words (shown in results.md).
+    #[serde(default)]
+    pub cost: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Preset {
+    pub fn load(name_or_path: &str) -> anyhow::Result<(Self, PathBuf)> {
+        let p = Path::new(name_or_path);
+        let path = if p.extension().is_some_and(|e| e == "toml") {
+            p.to_path_buf()
+        } else {
+            workspace_root()
+                .join("experiments")
+                .join(format!("{name_or_path}.toml"))
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading preset {}", path.display()))?;
+        let mut preset: Preset =
+            toml::from_str(&text).with_context(|| format!("parsing preset {}", path.display()))?;
+        for m in &preset.methods {
+            if m != ZERO_SHOT {
+                m.parse::<Method>()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+        }
+        for l in &preset.low_resource {
+            if !preset.pairs.contains(l) {
+                bail!(
+                    "{}: low-resource pair '{l}' is not among the pairs",
+                    path.display()
+                );
+            }
+        }
+        if preset.eval.max_len.is_some_and(|n| n < 2) {
+            bail!("{}: eval.max_len must be at least 2", path.display());
+        }
+        // Every cell's configuration must parse before hours are spent on the first ones.
+        for v in preset.variant_list() {
+            preset
+                .train_config("swahili", Method::Optical, &v, None)
+                .with_context(|| format!("{}: variant '{}'", path.display(), v.name))?;
+        }
+        if preset.seeds.is_empty() {
+            let base =
+                preset.train_config("swahili", Method::Optical, &preset.variant_list()[0], None)?;
+            preset.seeds = vec![base.run.seed];
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(s) = preset.seeds.iter().find(|s| !seen.insert(**s)) {
+            bail!("{}: seed {s} is listed twice", path.display());
+        }
+        Ok((preset, path))
+    }
+
+    pub fn variant_list(&self) -> Vec<Variant> {
+        if self.variants.is_empty() {
+            vec![Variant {
+                name: String::new(),
+                train: toml::Table::new(),
+            }]
+        } else {
+            self.variants.clone()
+        }
+    }
+
+    /// The training configuration of one cell: defaults ← preset ← variant ← cell (its pair,
+    /// method and, when given, seed).
+    pub fn train_config(
+        &self,
+        pair: &str,
+        method: Method,
+        v: &Variant,
+        seed: Option<u64>,
+    ) -> anyhow::Result<TrainConfig> {
+        let mut t = toml::Table::new();
+        overlay(&mut t, &self.train);
+        overlay(&mut t, &v.train);
+        let mut data = toml::Table::new();
+        data.insert("language".into(), toml::Value::String(pair.into()));
+        let mut loss = toml::Table::new();
+        loss.insert("method".into(), toml::Value::String(format!("{method:?}")));
+        let mut cell = toml::Table::new();
+        cell.insert("data".into(), toml::Value::Table(data));
+        cell.insert("loss".into(), toml::Value::Table(loss));
+        if let Some(seed) = seed {
+            let mut run = toml::Table::new();
+            run.insert(
+                "seed".into(),
+                toml::Value::Integer(i64::try_from(seed).context("seed too large")?),
+            );
+            cell.insert("run".into(), toml::Value::Table(run));
+        }
+        overlay(&mut t, &cell);
+        let text = toml::to_string(&t)?;
+        Ok(TrainConfig::from_toml(
+            &text,
+            Path::new(&format!("preset {}", self.name)),
+        )?)
+    }
+}
+
+fn overlay(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => overlay(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! The report of a matrix: cells averaged over seeds, tables with 95% confidence intervals,
+//! paired tests against zero-shot and of OPTICAL against every other method, the gap to
+//! English→English, charts, CSV and JSON, with the provenance of the run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clir_eval::disparity::disparity;
+use clir_eval::report::{ComparisonTable, PerQuery, ResultsTable, SigTest};
+use clir_train::retrieval::MEASURES;
+use serde::Serialize;
+
+use super::fingerprint::Provenance;
+use super::{CellResult, ENGLISH, Invocation, Preset, ZERO_SHOT};
+
+/// The method OPTICAL is compared against every other method as.
+pub const OPTICAL: &str = "optical";
+
+/// Measure names in tables, in the order of `RetrievalScores::per_query`.
+const METRICS: [&str; 3] = ["MAP", "nDCG@10", "MRR@10"];
+
+/// One table cell: a method on a pair, over its seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Aggregate {
+    pub pair: String,
+    pub method: String,
+    /// Training seeds (empty for evaluation-only cells).
+    pub seeds: Vec<u64>,
+    /// Means over seeds.
+    pub map: f64,
+    pub ndcg_10: f64,
+    pub mrr_10: f64,
+    /// Sample standard deviation over seeds of `[map, ndcg_10, mrr_10]` (two seeds or more).
+    pub seed_sd: Option<[f64; 3]>,
+    /// Per-query values averaged over seeds, in qid order.
+    pub per_query: Vec<(String, [f64; 3])>,
+    pub collection: String,
+}
+
+/// Groups the cells by (pair, method), in order of first appearance.
+pub fn aggregate(results: &[CellResult]) -> anyhow::Result<Vec<Aggregate>> {
+    let mut groups: Vec<Vec<&CellResult>> = Vec::new();
+    for r in results {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].pair == r.pair && g[0].method == r.method)
+        {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|g| {
+            let first = g[0];
+            let qids: Vec<&String> = first.scores.per_query.iter().map(|q| &q.0).collect();
+            for r in &g[1..] {
+                if r.scores
+                    .per_query
+                    .iter()
+                    .map(|q| &q.0)
+                    .ne(qids.iter().copied())
+                {
+                    bail!(
+                        "{} / {}: seeds {:?} and {:?} were evaluated on different queries",
+                        r.pair,
+                        r.method,
+                        first.seed,
+                        r.seed
+                    );
+                }
+            }
+            let n = g.len() as f64;
+            let per_query = (0..qids.len())
+                .map(|i| {
+                    let mut v = [0.0; 3];
+                    for r in &g {
+                        for (k, x) in v.iter_mut().enumerate() {
+                            *x += r.scores.per_query[i].1[k] / n;
+                        }
+                    }
+                    (qids[i].clone(), v)
+                })
+                .collect();
+            let per_seed: Vec<[f64; 3]> = g
+                .iter()
+                .map(|r| [r.scores.map, r.scores.ndcg_10, r.scores.mrr_10])
+                .collect();
+            let mean: [f64; 3] =
+                std::array::from_fn(|k| per_seed.iter().map(|v| v[k]).sum::<f64>() / n);
+            let seed_sd = (g.len() >= 2).then(|| {
+                std::array::from_fn(|k| {
+                    (per_seed
+                        .iter()
+                        .map(|v| (v[k] - mean[k]).powi(2))
+                        .sum::<f64>()
+                        / (n - 1.0))
+                        .sqrt()
+                })
+            });
+            Ok(Aggregate {
+                pair: first.pair.clone(),
+                method: first.method.clone(),
+                seeds: g.iter().filter_map(|r| r.seed).collect(),
+                map: mean[0],
+                ndcg_10: mean[1],
+                mrr_10: mean[2],
+                seed_sd,
+                per_query,
+                collection: first.collection.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The variant part of a row label (`optical/100` → `100`; `` without one).
+fn variant(label: &str) -> &str {
+    label.split_once('/').map_or("", |(_, v)| v)
+}
+
+/// `(reference, other)` pairs: every OPTICAL row against every other row of its variant and
+/// against the rows without variants (zero-shot).
+pub fn optical_pairs(methods: &[String]) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for r in methods
+        .iter()
+        .filter(|m| m.split('/').next() == Some(OPTICAL))
+    {
+        for o in methods {
+            let is_optical = o.split('/').next() == Some(OPTICAL);
+            if o != r && !is_optical && (variant(o) == variant(r) || variant(o).is_empty()) {
+                pairs.push((r.clone(), o.clone()));
+            }
+        }
+    }
+    pairs
+}
+
+fn sig_test(preset: &Preset) -> SigTest {
+    match preset.eval.test.as_str() {
+        "randomization" => SigTest::Randomization {
+            permutations: 10_000,
+            seed: preset.eval.seed,
+        },
+        _ => SigTest::TTest,
+    }
+}
+
+fn test_name(t: SigTest) -> String {
+    match t {
+        SigTest::TTest => "paired two-sided t-test".into(),
+        SigTest::Randomization { permutations, .. } => {
+            format!("paired randomization test ({permutations} sign flips)")
+        }
+    }
+}
+
+/// Writes results.md, results.csv, results.json and the charts; returns the Markdown.
+pub fn write_report(
+    preset: &Preset,
+    results: &[CellResult],
+    out: &Path,
+    provenance: &Provenance,
+    invocations: &[Invocation],
+) -> anyhow::Result<String> {
+    let aggs = aggregate(results)?;
+    let rows: Vec<&Aggregate> = aggs.iter().filter(|a| a.pair != ENGLISH).collect();
+    let mut methods: Vec<String> = Vec::new();
+    for a in &rows {
+        if !methods.contains(&a.method) {
+            methods.push(a.method.clone());
+        }
+    }
+    let pairs: Vec<String> = preset
+        .pairs
+        .iter()
+        .filter(|p| rows.iter().any(|a| &a.pair == *p))
+        .cloned()
+        .collect();
+    let test = sig_test(preset);
+    let baseline = methods.iter().any(|m| m == ZERO_SHOT).then_some(ZERO_SHOT);
+    let seeded = aggs.iter().map(|a| a.seeds.len()).max().unwrap_or(0);
+
+    let mut md = String::new();
+    md.push_str(&format!("# {} — {}\n\n", preset.name, preset.description));
+    md.push_str(&format!(
+        "English queries against target-language New Testament verses (Nave's Topical Bible judgments), **{} split** of the queries.\n\n",
+        preset.eval.split
+    ));
+    let computed_wall: f64 = invocations.iter().map(|i| i.wall_s).sum();
+    let cell_seconds: f64 = results.iter().map(|r| r.seconds).sum();
+    md.push_str(&format!(
+        "Provenance: commit `{}`, report made {}, backend {}, {} threads, {}, CPU {}. The cells were computed by {} invocation(s) of `cargo xtask reproduce` taking {:.0} s of wall time in all (the cells' own wall times sum to {:.0} s); see `results.json` for each cell's time and commit.\n\n",
+        provenance.commit,
+        provenance.date,
+        provenance.backend,
+        provenance.threads,
+        provenance.rustc,
+        provenance.cpu,
+        invocations.len(),
+        computed_wall,
+        cell_seconds
+    ));
+    md.push_str(&format!(
+        "Every cell encodes queries and documents with the same settings: at most {} tokens, batches of {}. ",
+        preset
+            .eval
+            .max_len
+            .map_or("the pretrained model's maximum number of".to_string(), |n| n.to_string()),
+        preset.eval.batch_size
+    ));
+    if seeded > 1 {
+        md.push_str(&format!(
+            "Trained cells ran with seeds {:?} (bitext sample and batch order); a table value is the mean over seeds, and the tests use per-query values averaged over seeds.\n\n",
+            preset.seeds
+        ));
+    } else {
+        md.push_str(&format!(
+            "Trained cells ran with one seed ({:?}).\n\n",
+            preset.seeds
+        ));
+    }
+    md.push_str("Evaluation samples (seeded, the same for every method and seed of a pair):\n\n");
+    let mut seen = std::collections::BTreeSet::new();
+    for a in &aggs {
+        if seen.insert(a.pair.clone()) {
+            md.push_str(&format!("- {}: {}\n", a.pair, a.collection));
+        }
+    }
+    md.push('\n');
+    if !preset.train.is_empty() {
+        md.push_str(&format!(
+            "Training settings of every trained cell (on top of the defaults of `cargo xtask train`):\n\n```toml\n{}```\n\n",
+            toml::to_string(&preset.train)?
+        ));
+    }
+
+    let comparison_pairs = optical_pairs(&methods);
+    let mut tables = Vec::new();
+    let mut comparisons = Vec::new();
+    for (mi, metric) in METRICS.iter().enumerate() {
+        let mut per_query: PerQuery = BTreeMap::new();
+        for a in &rows {
+            per_query.insert(
+                (a.method.clone(), a.pair.clone()),
+                a.per_query
+                    .iter()
+                    .map(|(q, v)| (q.clone(), v[mi]))
+                    .collect(),
+            );
+        }
+        let table = ResultsTable::from_per_query(
+            metric,
+            methods.clone(),
+            pairs.clone(),
+            &per_query,
+            baseline,
+            test,
+            preset.eval.alpha,
+        )
+        .with_context(|| format!("building the {metric} table"))?;
+        md.push_str(&format!("## {metric}\n\n{}\n", table.to_markdown()));
+        let svg = out.join(format!("{}.svg", MEASURES[mi].replace('@', "_at_")));
+        std::fs::write(&svg, table.to_svg())?;
+        if mi < 2 {
+            md.push_str(&format!(
+                "### {metric}: 95% confidence intervals over queries{}\n\n{}\n",
+                if seeded > 1 {
+                    ", ± standard deviation over seeds"
+                } else {
+                    ""
+                },
+                interval_table(&table, &rows, mi)
+            ));
+            if !comparison_pairs.is_empty() {
+                let c = ComparisonTable::from_per_query(
+                    metric,
+                    &comparison_pairs,
+                    pairs.clone(),
+                    &per_query,
+                    test,
+                    preset.eval.alpha,
+                )
+                .with_context(|| format!("comparing OPTICAL on {metric}"))?;
+                md.push_str(&format!(
+                    "### {metric}: OPTICAL against every other method (OPTICAL − other)\n\n{}\n",
+                    c.to_markdown()
+                ));
+                comparisons.push(c);
+            }
+        }
+        tables.push(table);
+    }
+    md.push_str(&format!(
+        "Statistics: {} over the same queries of each pair (per-query values averaged over seeds); † marks a difference from zero-shot, Holm–Bonferroni adjusted over all cells of the table; ▲/▼ mark OPTICAL significantly above/below the other method, Holm–Bonferroni adjusted over all comparisons of its table; α = {}. Intervals are Student-t 95% intervals of the mean over queries. A difference without a mark is not distinguishable from noise at this sample size.\n\n",
+        test_name(test),
+        preset.eval.alpha
+    ));
+
+    // The gap to English→English, per method, for the MAP table.
+    let english = aggs.iter().find(|a| a.pair == ENGLISH);
+    let mut gaps = serde_json::Map::new();
+    if let Some(en) = english {
+        md.push_str(&format!(
+            "## Gap to English→English\n\nTeacher on English (WEB) documents: MAP {:.4}, nDCG@10 {:.4}, MRR@10 {:.4}. Gap = (English − pair) / English, MAP.\n\n",
+            en.map, en.ndcg_10, en.mrr_10
+        ));
+        let high: Vec<String> = pairs
+            .iter()
+            .filter(|p| !preset.low_resource.contains(p))
+            .cloned()
+            .collect();
+        let low: Vec<String> = pairs
+            .iter()
+            .filter(|p| preset.low_resource.contains(p))
+            .cloned()
+            .collect();
+        md.push_str("| method | low-resource mean MAP | high-resource mean MAP | low gap | high gap |\n|---|---|---|---|---|\n");
+        let map = &tables[0];
+        for (mi, m) in map.methods.iter().enumerate() {
+            let mut scores: BTreeMap<String, f64> = map
+                .languages
+                .iter()
+                .zip(&map.values[mi])
+                .map(|(l, v)| (l.clone(), *v))
+                .collect();
+            scores.insert(ENGLISH.into(), en.map);
+            let d = disparity(&scores, ENGLISH, &low, &high)?;
+            let mean = |g: &[String]| {
+                (!g.is_empty()).then(|| g.iter().map(|p| scores[p]).sum::<f64>() / g.len() as f64)
+            };
+            let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
+            md.push_str(&format!(
+                "| {m} | {} | {} | {} | {} |\n",
+                f(mean(&low)),
+                f(mean(&high)),
+                f(d.low_resource_mean),
+                f(d.high_resource_mean)
+            ));
+            gaps.insert(m.clone(), serde_json::to_value(&d)?);
+        }
+        md.push('\n');
+    }
+    if !preset.cost.is_empty() {
+        md.push_str(&format!("Cost: {}\n", preset.cost));
+    }
+    std::fs::write(out.join("results.md"), &md)?;
+
+    // CSV: one row per computed cell (per seed); the p-values are those of its table cell.
+    let mut csv = String::from(
+        "pair,method,seed,map,ndcg_cut_10,recip_rank_10,p_holm_map_vs_zero_shot,p_holm_map_optical_vs_this,seconds,first_loss,last_loss,eval_max_len\n",
+    );
+    for r in results {
+        let p = tables[0]
+            .methods
+            .iter()
+            .position(|m| m == &r.method)
+            .zip(tables[0].languages.iter().position(|l| l == &r.pair))
+            .and_then(|(mi, li)| tables[0].significance[mi][li])
+            .map_or(String::new(), |s| format!("{:.6}", s.p_holm));
+        let po = comparisons
+            .first()
+            .and_then(|c| {
+                comparison_pairs
+                    .iter()
+                    .find(|(_, o)| o == &r.method)
+                    .and_then(|(rf, o)| c.get(rf, o, &r.pair))
+            })
+            .map_or(String::new(), |c| format!("{:.6}", c.p_holm));
+        let (l0, l1) = r.loss.map_or((String::new(), String::new()), |(a, b)| {
+            (format!("{a:.6}"), format!("{b:.6}"))
+        });
+        csv.push_str(&format!(
+            "{},{},{},{:.6},{:.6},{:.6},{p},{po},{:.1},{l0},{l1},{}\n",
+            r.pair,
+            r.method,
+            r.seed.map_or(String::new(), |s| s.to_string()),
+            r.scores.map,
+            r.scores.ndcg_10,
+            r.scores.mrr_10,
+            r.seconds,
+            r.eval_max_len.map_or(String::new(), |n| n.to_string())
+        ));
+    }
+    std::fs::write(out.join("results.csv"), csv)?;
+    let json = serde_json::json!({
+        "preset": preset,
+        "provenance": provenance,
+        "invocations": invocations,
+        "statistics": {
+            "test": test_name(test),
+            "alpha": preset.eval.alpha,
+            "correction": "Holm–Bonferroni over each table (vs zero-shot) and over each comparison table (OPTICAL vs others)",
+            "confidence_intervals": "Student-t 95% over queries of the seed-averaged per-query values",
+        },
+        "cells": results,
+        "aggregates": aggs,
+        "tables": tables,
+        "comparisons": comparisons,
+        "gaps": gaps,
+    });
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    Ok(md)
+}
+
+/// `[lower, upper] ±sd` per cell of `table` (its CI over queries, the seed spread of `rows`).
+fn interval_table(table: &ResultsTable, rows: &[&Aggregate], metric: usize) -> String {
+    let mut s = format!(
+        "| {} (95% CI) | {} |\n|---|{}\n",
+        table.metric,
+        table.languages.join(" | "),
+        "---:|".repeat(table.languages.len())
+    );
+    for (mi, m) in table.methods.iter().enumerate() {
+        let cells: Vec<String> = table
+            .languages
+            .iter()
+            .enumerate()
+            .map(|(li, l)| {
+                let ci = table
+                    .ci
+                    .get(mi)
+                    .and_then(|r| r.get(li))
+                    .copied()
+                    .flatten()
+                    .map_or("–".to_string(), |c| {
+                        format!("[{:.4}, {:.4}]", c.lower, c.upper)
+                    });
+                let sd = rows
+                    .iter()
+                    .find(|a| &a.method == m && &a.pair == l)
+                    .and_then(|a| a.seed_sd)
+                    .map_or(String::new(), |sd| format!(" ±{:.4}", sd[metric]));
+                format!("{ci}{sd}")
+            })
+            .collect();
+        s.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optical_is_compared_with_every_other_method_of_its_variant() {
+        let m: Vec<String> = ["zero-shot", "optical", "mse", "kl"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let p = optical_pairs(&m);
+        let others: Vec<&str> = p.iter().map(|(_, o)| o.as_str()).collect();
+        assert_eq!(others, ["zero-shot", "mse", "kl"]);
+        let m: Vec<String> = [
+            "zero-shot",
+            "optical/100",
+            "optical/1000",
+            "mse/100",
+            "mse/1000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let p = optical_pairs(&m);
+        assert_eq!(
+            p,
+            [
+                ("optical/100".to_string(), "zero-shot".to_string()),
+                ("optical/100".to_string(), "mse/100".to_string()),
+                ("optical/1000".to_string(), "zero-shot".to_string()),
+                ("optical/1000".to_string(), "mse/1000".to_string()),
+            ]
+        );
+        assert!(optical_pairs(&["zero-shot".to_string(), "mse".to_string()]).is_empty());
+    }
+}
