@@ -103,6 +103,8 @@ struct Student {
     plain: Device,
     specials: HashSet<u32>,
     prefix: Vec<u32>,
+    /// Whether any parameter is trained (not every layer and the embeddings frozen).
+    trainable: bool,
 }
 
 impl Student {
@@ -126,6 +128,7 @@ impl Student {
             encoder.embeddings = encoder.embeddings.no_grad();
         }
         let frozen = cfg.model.freeze_layers.min(encoder.layers.len());
+        let trainable = !(cfg.model.freeze_embeddings && frozen == encoder.layers.len());
         for layer in encoder.layers.iter_mut().take(frozen) {
             *layer = layer.clone().no_grad();
         }
@@ -139,6 +142,7 @@ impl Student {
             plain,
             specials,
             prefix,
+            trainable,
         })
     }
 
@@ -426,7 +430,7 @@ pub fn train(
         let lr = cfg.learning_rate(step);
         // With the embeddings and every layer frozen nothing is tracked: the step is logged and
         // the student stays as initialised (how evaluation parity with zero-shot is checked).
-        if loss.is_require_grad() {
+        if student.trainable {
             let grads = GradientsParams::from_grads(loss.backward(), &student.encoder);
             student.encoder = optim.step(lr, student.encoder, grads);
         }
