@@ -523,7 +523,19 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         .zip(fingerprints.into_iter().zip(found))
     {
         bar.set_message(cell.name());
-        let path = cell.json_path(&out);
+        // A training run made under other weights, code or backend is not resumed.
+        let retrain_why = match old.as_ref().map(|r| r.fingerprint.as_ref()) {
+            Some(Some(o))
+                if o.train != fp.train
+                    || o.backend != fp.backend
+                    || o.models != fp.models
+                    || o.version != fp.version =>
+            {
+                "its cell is stale"
+            }
+            Some(None) => "its cell is stale",
+            _ => "",
+        };
         match (state, old) {
             (CellState::Done, Some(r)) => {
                 results.push(r);
@@ -546,29 +558,6 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 .suspend(|| eprintln!("{}: stale ({}), recomputing", cell.name(), why.join("; "))),
             _ => {}
         }
-        // A training run made under other weights, code or backend is not resumed.
-        let retrain_why = match (state, &read_cell(&path)?) {
-            (
-                CellState::Stale(_),
-                Some(CellResult {
-                    fingerprint: Some(old),
-                    ..
-                }),
-            ) if old.train != fp.train
-                || old.backend != fp.backend
-                || old.models != fp.models
-                || old.version != fp.version =>
-            {
-                "its cell is stale"
-            }
-            (
-                CellState::Stale(_),
-                Some(CellResult {
-                    fingerprint: None, ..
-                }),
-            ) => "its cell is stale",
-            _ => "",
-        };
         let set = ctx.set(&cell.pair);
         if !query_cache.contains_key(&cell.pair) {
             let q = teacher.embed(&set.queries, TextKind::Query, preset.eval.batch_size)?;
