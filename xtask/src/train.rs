@@ -91,12 +91,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
         teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
         stop_after: None,
+        models: clir_models::embedder::ModelCache::default(),
     };
     let before = match &set {
         Some(set) => {
             eprintln!("eval set: {}", set.note);
             let cpu = clir_train::trainer::staging_device(&device);
-            let teacher = clir_models::embedder::load_named(&cfg.model.teacher, None, &cpu)?;
+            let teacher = inputs.models.load(&cfg.model.teacher, &cpu)?;
             let len = a
                 .eval_max_len
                 .unwrap_or(teacher.config.encoder.max_tokens());
@@ -196,6 +197,7 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
             vocab_texts: Vec::new(),
             teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
             stop_after: None,
+            models: Default::default(),
         };
         let out = train(&cfg, &inputs, &dir, &device)?;
         let _ = std::fs::remove_dir_all(&dir);

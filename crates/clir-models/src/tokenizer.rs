@@ -138,6 +138,24 @@ impl TextTokenizer {
         &self.path
     }
 
+    /// This tokenizer, recorded as read from `copy`: a byte-for-byte copy of [`Self::path`]
+    /// (checked by length), so that it need not be parsed again.
+    pub fn relocated(mut self, copy: &Path) -> Result<Self> {
+        let len = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.len())
+                .map_err(|e| ModelError::io(p, e))
+        };
+        if len(copy)? != len(&self.path)? {
+            return Err(ModelError::Tokenizer {
+                path: copy.to_path_buf(),
+                msg: format!("is not a copy of {}", self.path.display()),
+            });
+        }
+        self.path = copy.to_path_buf();
+        Ok(self)
+    }
+
     /// The wrapped Hugging Face tokenizer.
     pub fn inner(&self) -> &Tokenizer {
         &self.inner

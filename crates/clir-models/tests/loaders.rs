@@ -518,3 +518,108 @@ fn tokenizer_truncates_keeping_the_closing_special() {
     let err = TextTokenizer::from_file(&dir.join("nope.json"), 8).unwrap_err();
     assert!(err.to_string().contains("nope.json"), "{err}");
 }
+
+// ------------------------------------------------------------------- frozen prefix reuse
+/// A copy of `e` (same weights, tokenizer and config).
+fn copy_of(e: &Embedder) -> Embedder {
+    Embedder {
+        config: e.config.clone(),
+        encoder: e.encoder.clone(),
+        tokenizer: e.tokenizer.clone(),
+        device: e.device.clone(),
+    }
+}
+
+fn three_layer_embedder(dir: &Path) -> Embedder {
+    let mut e = tiny_embedder(dir);
+    e.config.encoder.num_layers = 3;
+    e.encoder = e.config.encoder.init(&e.device);
+    e
+}
+
+fn bits(v: &[Vec<f32>]) -> Vec<Vec<u32>> {
+    v.iter()
+        .map(|r| r.iter().map(|x| x.to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn prefix_reuse_equals_a_full_forward_bit_for_bit() {
+    let dir = tempdir("prefix");
+    let source = three_layer_embedder(&dir);
+    let texts = [
+        "the river rose after rain",
+        "bread is warm",
+        "at dawn the bread is warm after rain",
+        "rain",
+        "the river",
+    ];
+    let states = source
+        .prefix_states(&texts, TextKind::Passage, 2, 2)
+        .unwrap();
+    assert_eq!((states.layers(), states.len()), (2, texts.len()));
+    // the source itself
+    let direct = source.embed(&texts, TextKind::Passage, 2).unwrap();
+    let reused = source
+        .embed_from_prefix(&texts, TextKind::Passage, &states, &source)
+        .unwrap();
+    assert_eq!(bits(&direct), bits(&reused));
+
+    // a "trained" student: trimmed vocabulary, its top layer changed
+    let other = three_layer_embedder(&dir);
+    let mut student = copy_of(&source).trim_vocab(texts.iter().copied()).unwrap();
+    student.encoder.layers[2] = other.encoder.layers[2].clone();
+    let direct = student.embed(&texts, TextKind::Passage, 2).unwrap();
+    let reused = student
+        .embed_from_prefix(&texts, TextKind::Passage, &states, &source)
+        .unwrap();
+    assert_eq!(bits(&direct), bits(&reused));
+    // and its embeddings really differ from the source's (the top layer runs)
+    let src = source.embed(&texts, TextKind::Passage, 2).unwrap();
+    assert!(max_abs_diff(&src[0], &reused[0]) > 1e-4);
+
+    // a change inside the prefix is refused, naming the layer
+    let mut changed = copy_of(&source);
+    changed.encoder.layers[1] = other.encoder.layers[1].clone();
+    let err = changed
+        .embed_from_prefix(&texts, TextKind::Passage, &states, &source)
+        .unwrap_err();
+    assert!(err.to_string().contains("layer 2 differs"), "{err}");
+    // so is a changed embedding table
+    let mut changed = copy_of(&source);
+    changed.encoder.embeddings.word = other.encoder.embeddings.word.clone();
+    let err = changed
+        .embed_from_prefix(&texts, TextKind::Passage, &states, &source)
+        .unwrap_err();
+    assert!(err.to_string().contains("word embeddings"), "{err}");
+    // a text with a token outside the student's trimmed vocabulary
+    let narrow = copy_of(&source).trim_vocab(["the river"]).unwrap();
+    let err = narrow
+        .embed_from_prefix(&texts, TextKind::Passage, &states, &source)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("outside the trimmed vocabulary"),
+        "{err}"
+    );
+    // other texts or another kind than the states were computed for
+    let err = source
+        .embed_from_prefix(&texts[..2], TextKind::Passage, &states, &source)
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot embed"), "{err}");
+    let err = source
+        .embed_from_prefix(&texts, TextKind::Query, &states, &source)
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot embed"), "{err}");
+    let mut swapped = texts;
+    swapped.swap(0, 1);
+    let err = source
+        .embed_from_prefix(&swapped, TextKind::Passage, &states, &source)
+        .unwrap_err();
+    assert!(err.to_string().contains("other ids"), "{err}");
+    // a prefix deeper than the encoder
+    assert!(
+        source
+            .prefix_states(&texts, TextKind::Passage, 2, 4)
+            .is_err()
+    );
+}

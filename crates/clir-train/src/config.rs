@@ -168,6 +168,12 @@ pub struct OptimConfig {
     pub steps: usize,
     #[config(default = 16)]
     pub batch_size: usize,
+    /// Length bucketing: each epoch's shuffled pairs are taken `length_pool` batches at a
+    /// time, sorted by the student-side token count, cut into batches, and the batches of the
+    /// epoch shuffled (seeded). Batches then hold sentences of similar length, so less of the
+    /// encoder's work is padding. `1` = plain random batches.
+    #[config(default = 50)]
+    pub length_pool: usize,
     /// Gradient clipping by L2 norm, per parameter tensor (`None` = off).
     #[config(default = "Some(1.0)")]
     pub grad_clip: Option<f64>,

@@ -51,6 +51,9 @@ pub struct TrainInputs {
     /// Stop after this many steps in this call, leaving a checkpoint (tests simulate a
     /// killed run with it).
     pub stop_after: Option<usize>,
+    /// Pretrained teacher and student, loaded once and shared by the runs given the same
+    /// cache (`Default`: a fresh cache, loaded on first use).
+    pub models: clir_models::embedder::ModelCache,
 }
 
 /// One line of `log.jsonl`.
@@ -115,11 +118,7 @@ impl Student {
         if e.tokenizer.path() != tok_path {
             std::fs::copy(e.tokenizer.path(), &tok_path)
                 .map_err(|err| TrainError::io(&tok_path, err))?;
-            let mut tok = TextTokenizer::from_file(&tok_path, e.tokenizer.max_len())?;
-            if let Some(map) = e.tokenizer.vocab_map() {
-                tok = tok.with_vocab_map(map.clone());
-            }
-            e.tokenizer = tok;
+            e.tokenizer = e.tokenizer.relocated(&tok_path)?;
         }
         let plain = e.device.clone();
         let device = plain.clone().autodiff();
@@ -220,8 +219,9 @@ pub fn initial_student(
     device: &Device,
 ) -> Result<Embedder> {
     // Loaded and trimmed on the CPU, then moved: the untrimmed table may not fit a GPU buffer.
-    let mut student =
-        clir_models::embedder::load_named(&cfg.model.student, None, &staging_device(device))?;
+    let mut student = inputs
+        .models
+        .load(&cfg.model.student, &staging_device(device))?;
     if let Some(depth) = cfg.model.student_depth {
         let have = student.encoder.layers.len();
         if depth == 0 || depth > have {
@@ -320,11 +320,12 @@ pub fn train(
     let side: TextKind = cfg.model.student_side.into();
     // The teacher only produces cached states: it runs on the CPU default backend, so that its
     // untrimmed vocabulary (250k × 384 for e5) never has to fit a GPU buffer.
-    let teacher =
-        clir_models::embedder::load_named(&cfg.model.teacher, None, &staging_device(device))?;
+    let teacher = inputs
+        .models
+        .load(&cfg.model.teacher, &staging_device(device))?;
     let teacher_max = teacher.config.max_len.min(cfg.model.max_len);
     let teacher = Embedder {
-        tokenizer: TextTokenizer::from_file(teacher.tokenizer.path(), teacher_max)?,
+        tokenizer: teacher.tokenizer.clone().with_max_len(teacher_max)?,
         config: clir_models::EmbedderConfig {
             max_len: teacher_max,
             ..teacher.config
@@ -404,7 +405,25 @@ pub fn train(
     } else {
         ProgressBar::hidden()
     };
-    let order = BatchOrder::new(inputs.pairs.len(), cfg.optim.batch_size, cfg.run.seed);
+    let order = {
+        let prefix = student.config.prefix(side);
+        let lengths = inputs
+            .pairs
+            .iter()
+            .map(|p| {
+                Ok(student
+                    .tokenizer
+                    .encode(&format!("{prefix}{}", p.tgt))?
+                    .len())
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        BatchOrder::bucketed(
+            lengths,
+            cfg.optim.batch_size,
+            cfg.run.seed,
+            cfg.optim.length_pool,
+        )
+    };
     let started = Instant::now();
     let mut log = Vec::new();
     for step in start..end {
@@ -688,19 +707,36 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
 
 /// The pairs of each step: epoch `e` is a permutation seeded by `(seed, e)`, cut into full
 /// batches (a trailing partial batch is left out of that epoch unless it is the only one).
+/// With lengths and a pool of `p > 1` batches, each run of `p · batch` pairs of the permutation
+/// is sorted by length (longest first, stable) before it is cut, and the epoch's batches are
+/// then shuffled by a second seeded permutation: every epoch still uses the same pairs once.
 #[derive(Debug, Clone)]
 pub struct BatchOrder {
     n: usize,
     batch: usize,
     seed: u64,
+    lengths: Option<Vec<usize>>,
+    pool: usize,
 }
 
 impl BatchOrder {
+    /// Plain random batches of `n` pairs.
     pub fn new(n: usize, batch: usize, seed: u64) -> Self {
         BatchOrder {
             n,
             batch: batch.min(n).max(1),
             seed,
+            lengths: None,
+            pool: 1,
+        }
+    }
+
+    /// Length-bucketed batches of the pairs with these token counts.
+    pub fn bucketed(lengths: Vec<usize>, batch: usize, seed: u64, pool: usize) -> Self {
+        BatchOrder {
+            pool: pool.max(1),
+            lengths: Some(lengths.clone()),
+            ..BatchOrder::new(lengths.len(), batch, seed)
         }
     }
 
@@ -708,17 +744,32 @@ impl BatchOrder {
         (self.n / self.batch).max(1)
     }
 
+    fn epoch_seed(&self, epoch: usize) -> u64 {
+        self.seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(epoch as u64)
+    }
+
     /// Pair indices of optimiser step `step` (0-based).
     pub fn batch(&self, step: usize) -> Vec<usize> {
         let per = self.batches_per_epoch();
         let (epoch, k) = (step / per, step % per);
         let mut idx: Vec<usize> = (0..self.n).collect();
-        let seed = self
-            .seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(epoch as u64);
-        idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        idx[k * self.batch..(k + 1) * self.batch].to_vec()
+        idx.shuffle(&mut ChaCha8Rng::seed_from_u64(self.epoch_seed(epoch)));
+        let used = &mut idx[..per * self.batch];
+        match &self.lengths {
+            Some(len) if self.pool > 1 => {
+                for window in used.chunks_mut(self.pool * self.batch) {
+                    window.sort_by_key(|&i| std::cmp::Reverse(len[i]));
+                }
+                let mut batches: Vec<usize> = (0..per).collect();
+                let seed = self.epoch_seed(epoch) ^ 0xB5AD_4ECE_DA1C_E2A9;
+                batches.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+                let b = batches[k];
+                used[b * self.batch..(b + 1) * self.batch].to_vec()
+            }
+            _ => used[k * self.batch..(k + 1) * self.batch].to_vec(),
+        }
     }
 }
 
@@ -869,5 +920,44 @@ mod tests {
         assert_eq!(o.batch(4), BatchOrder::new(10, 3, 5).batch(4));
         assert_ne!(o.batch(0), o.batch(3), "epochs reshuffle");
         assert_eq!(BatchOrder::new(2, 8, 1).batch(0).len(), 2);
+    }
+
+    #[test]
+    fn bucketed_batches_use_every_pair_once_with_less_padding() {
+        // 64 pairs of lengths 5..=68 in a scrambled order, batches of 8
+        let lengths: Vec<usize> = (0..64).map(|i| 5 + (i * 37) % 64).collect();
+        let padding = |o: &BatchOrder, steps: std::ops::Range<usize>| -> usize {
+            steps
+                .map(|s| {
+                    let b = o.batch(s);
+                    let max = b.iter().map(|&i| lengths[i]).max().unwrap();
+                    b.iter().map(|&i| max - lengths[i]).sum::<usize>()
+                })
+                .sum()
+        };
+        let plain = BatchOrder::new(64, 8, 7);
+        let bucketed = BatchOrder::bucketed(lengths.clone(), 8, 7, 50);
+        for epoch in 0..2 {
+            let steps = epoch * 8..(epoch + 1) * 8;
+            let mut seen: Vec<usize> = steps.clone().flat_map(|s| bucketed.batch(s)).collect();
+            seen.sort();
+            assert_eq!(seen, (0..64).collect::<Vec<_>>(), "epoch {epoch}");
+            assert!(
+                padding(&bucketed, steps.clone()) * 4 < padding(&plain, steps.clone()),
+                "bucketing should remove most padding"
+            );
+        }
+        // deterministic, reshuffled per epoch, and a pool of 1 is the plain order
+        let again = BatchOrder::bucketed(lengths.clone(), 8, 7, 50);
+        assert_eq!(bucketed.batch(3), again.batch(3));
+        assert_ne!(
+            (0..8).map(|s| bucketed.batch(s)).collect::<Vec<_>>(),
+            (8..16).map(|s| bucketed.batch(s)).collect::<Vec<_>>()
+        );
+        let one = BatchOrder::bucketed(lengths, 8, 7, 1);
+        assert_eq!(
+            (0..16).map(|s| one.batch(s)).collect::<Vec<_>>(),
+            (0..16).map(|s| plain.batch(s)).collect::<Vec<_>>()
+        );
     }
 }

@@ -58,6 +58,7 @@ fn optical_steps_on_real_swahili_bitext() {
         vocab_texts: set.docs.clone(),
         teacher_store: Some(dir.path().join("store")),
         stop_after: None,
+        models: Default::default(),
     };
     let out = train(&cfg, &inputs, &dir.path().join("run"), &device).unwrap();
     assert_eq!(out.log.len(), 3);

@@ -19,6 +19,7 @@ mod config;
 mod error;
 pub mod problem;
 pub mod reference;
+pub mod sharpness;
 pub mod tensor;
 
 pub use config::{GradientMode, SinkhornConfig};

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clir_data::bible::BibleDb;
-use clir_models::{Embedder, TextKind};
+use clir_models::{Embedder, PrefixStates, TextKind};
 use clir_train::bitext::load_bitext;
 use clir_train::retrieval::{
     RetrievalScores, RetrievalSet, check_finite, nave_set, score_embeddings,
@@ -492,17 +492,14 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     // fit a GPU buffer); training and the trained students run on the chosen backend. Every
     // model reads at most the preset's evaluation length (default: the pretrained maximum).
     let eval_len = preset.eval.max_len;
-    let teacher = clir_models::embedder::load_named(&ctx.base.model.teacher, None, &cpu)?;
+    let models = clir_models::embedder::ModelCache::default();
+    let teacher = models.load(&ctx.base.model.teacher, &cpu)?;
     let teacher_len = eval_len.unwrap_or(teacher.config.max_len);
     let teacher = teacher.with_max_len(teacher_len)?;
     let zero_shot = if ctx.base.model.student == ctx.base.model.teacher {
         None
     } else {
-        Some(clir_models::embedder::load_named(
-            &ctx.base.model.student,
-            None,
-            &device,
-        )?)
+        Some(models.load(&ctx.base.model.student, &device)?)
     };
     let student_len = eval_len.unwrap_or(zero_shot.as_ref().unwrap_or(&teacher).config.max_len);
     let zero_shot = zero_shot.map(|z| z.with_max_len(student_len)).transpose()?;
@@ -515,6 +512,11 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let invocation = fingerprint::utc_now();
     let mut query_cache: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
+    // hᵏ of one pair's evaluation documents under the zero-shot model: shared by that pair's
+    // zero-shot cell and every student whose embeddings and lowest k layers stayed frozen
+    // (each reuse first checks that they did, bit for bit). One pair is held at a time.
+    let mut prefix: Option<(String, PrefixStates)> = None;
+    let base_prefix = frozen_prefix(&ctx.base, &ctx.base.model.student);
     let mut results = Vec::new();
     let mut computed = 0usize;
     for ((cell, state), (fp, old)) in cells
@@ -572,16 +574,17 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 teacher_len,
                 None,
             ),
-            CellKind::ZeroShot => (
-                zero_shot.as_ref().unwrap_or(&teacher).embed(
-                    &set.docs,
-                    TextKind::Passage,
-                    preset.eval.batch_size,
-                )?,
-                None,
-                student_len,
-                None,
-            ),
+            CellKind::ZeroShot => {
+                let zs = zero_shot.as_ref().unwrap_or(&teacher);
+                let docs = match base_prefix {
+                    Some(k) => {
+                        let states = shared_prefix(&mut prefix, zs, set, cell, k, &preset.eval)?;
+                        zs.embed_from_prefix(&set.docs, TextKind::Passage, states, zs)?
+                    }
+                    None => zs.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
+                };
+                (docs, None, student_len, None)
+            }
             CellKind::Trained(method, v) => {
                 let cfg = preset.train_config(&cell.pair, *method, v, cell.seed)?;
                 let run_dir = cell.run_dir(&out);
@@ -593,6 +596,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                     vocab_texts: set.collection.clone(),
                     teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
                     stop_after: None,
+                    models: models.clone(),
                 };
                 bar.suspend(|| {
                     eprintln!(
@@ -620,12 +624,26 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                         cell.name()
                     );
                 }
-                (
-                    student.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
-                    loss,
-                    student_len,
-                    Some((tokens, lost)),
-                )
+                let docs = match (
+                    zero_shot.as_ref().unwrap_or(&teacher),
+                    frozen_prefix(&cfg, &ctx.base.model.student),
+                ) {
+                    (zs, Some(k)) => {
+                        let states = shared_prefix(&mut prefix, zs, set, cell, k, &preset.eval)?;
+                        student
+                            .embed_from_prefix(&set.docs, TextKind::Passage, states, zs)
+                            .with_context(|| {
+                                format!(
+                                    "{}: the student's frozen prefix of {k} layers",
+                                    cell.name()
+                                )
+                            })?
+                    }
+                    (_, None) => {
+                        student.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?
+                    }
+                };
+                (docs, loss, student_len, Some((tokens, lost)))
             }
         };
         check_finite(&format!("{} document embeddings", cell.name()), &docs)?;
@@ -691,6 +709,37 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         verify(&path, &report::aggregate(&results)?)?;
     }
     Ok(())
+}
+
+/// Layers `k ≥ 1` of the zero-shot model that a student trained under `cfg` keeps unchanged
+/// (its embeddings and lowest `k` layers frozen, started from `zero_shot_model`), if any.
+fn frozen_prefix(cfg: &TrainConfig, zero_shot_model: &str) -> Option<usize> {
+    let m = &cfg.model;
+    let k = match m.student_depth {
+        Some(depth) => m.freeze_layers.min(depth),
+        None => m.freeze_layers,
+    };
+    (m.student == zero_shot_model && m.freeze_embeddings && k > 0).then_some(k)
+}
+
+/// The zero-shot model's `hᵏ` of `set`'s documents, computed on first use per pair and `k`.
+/// `k` beyond the model's depth is cut to it (every layer frozen).
+fn shared_prefix<'p>(
+    slot: &'p mut Option<(String, PrefixStates)>,
+    zero_shot: &Embedder,
+    set: &RetrievalSet,
+    cell: &Cell,
+    k: usize,
+    eval: &preset::EvalSection,
+) -> anyhow::Result<&'p PrefixStates> {
+    let k = k.min(zero_shot.encoder.num_layers());
+    let fresh = !matches!(slot, Some((pair, s)) if *pair == cell.pair && s.layers() == k);
+    if fresh {
+        *slot = None; // the previous pair's states are freed before the next are computed
+        let states = zero_shot.prefix_states(&set.docs, TextKind::Passage, eval.batch_size, k)?;
+        *slot = Some((cell.pair.clone(), states));
+    }
+    Ok(&slot.as_ref().expect("just filled").1)
 }
 
 /// The invocations that computed the reported cells.

@@ -202,6 +202,30 @@ impl Encoder {
         Ok(h)
     }
 
+    /// Runs layers `from+1 ..= to` on token states `h` = `hᶠʳᵒᵐ` computed under `mask`:
+    /// returns `hᵗᵒ`. `forward_layer(ids, mask, k)` followed by
+    /// `forward_layers(h, mask, k, N)` performs exactly the operations of `forward_last`.
+    pub fn forward_layers(
+        &self,
+        h: Tensor<3>,
+        mask: Tensor<2>,
+        from: usize,
+        to: usize,
+    ) -> Result<Tensor<3>> {
+        if from > to || to > self.layers.len() {
+            return Err(ModelError::Invalid(format!(
+                "layers {from}..{to} requested but the encoder has {} layers",
+                self.layers.len()
+            )));
+        }
+        let bias = attention_bias(mask);
+        let mut h = h;
+        for layer in &self.layers[from..to] {
+            h = layer.forward(h, bias.clone());
+        }
+        Ok(h)
+    }
+
     /// The last layer's token states `hᴺ` (no intermediate states kept alive).
     pub fn forward_last(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
         let n = self.layers.len();
