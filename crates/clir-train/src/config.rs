@@ -144,6 +144,11 @@ pub struct LossConfig {
     pub optical: OpticalLossConfig,
     #[config(default = "Marginal::Uniform")]
     pub marginal: Marginal,
+    /// `Mse` as make_multilingual defines it (Reimers & Gurevych 2020): the student's
+    /// embeddings of the translation *and* of the English sentence are both pulled onto the
+    /// teacher's embedding of the English. `false` keeps only the translation term.
+    #[config(default = true)]
+    pub mse_english_term: bool,
     /// Softmax temperature of the KL baseline.
     #[config(default = 0.05)]
     pub kl_temperature: f64,

@@ -16,6 +16,7 @@
 use burn::config::Config;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Tensor};
+use ot_core::sharpness::PlanSharpness;
 use ot_core::tensor::{CostKind, Diagnostics, Marginals, ot_loss, pairwise_cost};
 use ot_core::{OtError, SinkhornConfig};
 
@@ -47,7 +48,8 @@ pub struct OpticalLossConfig {
     pub cost: CostKind,
 }
 
-/// The OPTICAL loss (scalar, batch mean) and the solver's diagnostics.
+/// The OPTICAL loss (scalar, batch mean), the solver's diagnostics and the batch mean of
+/// the plans' sharpness.
 ///
 /// `weights`, when given, are `(teacher (B, n), student (B, m))` token weights.
 pub fn optical_loss(
@@ -55,7 +57,7 @@ pub fn optical_loss(
     student: &TokenStates,
     weights: Option<(Tensor<2>, Tensor<2>)>,
     config: &OpticalLossConfig,
-) -> Result<(Tensor<1>, Diagnostics), OtError> {
+) -> Result<(Tensor<1>, Diagnostics, PlanSharpness), OtError> {
     let cost = pairwise_cost(
         teacher.states.clone().detach(),
         student.states.clone(),
@@ -65,8 +67,35 @@ pub fn optical_loss(
         None => Marginals::uniform(teacher.mask.clone(), student.mask.clone()),
         Some((wt, ws)) => Marginals::weighted(wt, ws, teacher.mask.clone(), student.mask.clone()),
     };
-    let (per_item, solution) = ot_loss(cost, &marginals, &config.sinkhorn)?;
-    Ok((per_item.mean(), solution.diagnostics))
+    let (per_item, solution) = ot_loss(cost.clone(), &marginals, &config.sinkhorn)?;
+    let sharpness = plan_sharpness(&solution.plan, &cost, &marginals)?;
+    Ok((per_item.mean(), solution.diagnostics, sharpness))
+}
+
+/// Batch mean of the plans' sharpness ([`ot_core::sharpness`]), read back to the host.
+fn plan_sharpness(
+    plan: &Tensor<3>,
+    cost: &Tensor<3>,
+    marginals: &Marginals,
+) -> Result<PlanSharpness, OtError> {
+    let dims = plan.dims();
+    let host = |t: Tensor<3>| -> Result<Vec<f32>, OtError> {
+        t.detach()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| OtError::BadParameter(format!("reading a plan back: {e:?}")))
+    };
+    let host2 = |t: Tensor<2>| host(t.unsqueeze_dim::<3>(0));
+    let items = ot_core::sharpness::batch_sharpness(
+        &host(plan.clone())?,
+        &host(cost.clone())?,
+        &host2(marginals.a.clone())?,
+        &host2(marginals.b.clone())?,
+        dims,
+    )?;
+    ot_core::sharpness::mean_sharpness(&items)
+        .ok_or_else(|| OtError::BadParameter("an empty batch has no plan sharpness".into()))
 }
 
 /// Sentence-level MSE: `mean over batch and dimensions of (s − t)²`.
@@ -145,10 +174,42 @@ mod tests {
                 .with_epsilon(0.01)
                 .with_max_iter(2_000),
         );
-        let (loss, diag) = optical_loss(&teacher, &student, None, &config).unwrap();
+        let (loss, diag, sharp) = optical_loss(&teacher, &student, None, &config).unwrap();
         assert!(diag.all_converged());
+        assert!(
+            diag.iterations_needed()
+                .is_some_and(|k| k <= diag.iterations)
+        );
         let loss = scalar(loss);
         assert!(loss < 1e-3, "loss {loss}");
+        // The plan is the permutation: entropy log 3 of log 9, all row mass on one token.
+        assert!((sharp.entropy_ratio - 0.5).abs() < 0.02, "{sharp:?}");
+        assert!(sharp.best_match_mass > 0.99, "{sharp:?}");
+        assert!(sharp.transport_cost < 0.01 * sharp.mean_cost, "{sharp:?}");
+        // A large ε spreads the mass: nearly uniform, ⟨P, C⟩ near the mean cost.
+        let blunt =
+            OpticalLossConfig::new().with_sinkhorn(SinkhornConfig::new().with_epsilon(50.0));
+        let (_, _, spread) = optical_loss(&teacher, &student, None, &blunt).unwrap();
+        assert!(spread.entropy_ratio > 0.99, "{spread:?}");
+        assert!(
+            (spread.best_match_mass - 1.0 / 3.0).abs() < 0.01,
+            "{spread:?}"
+        );
+        assert!(
+            (spread.transport_cost - spread.mean_cost).abs() < 0.01,
+            "{spread:?}"
+        );
+        // ε relative to the mean cost is solved as ε · mean(C) over the valid pairs.
+        let relative = OpticalLossConfig::new().with_sinkhorn(
+            SinkhornConfig::new()
+                .with_epsilon(0.015)
+                .with_epsilon_scale(ot_core::EpsilonScale::MeanCost)
+                .with_max_iter(2_000),
+        );
+        let (_, rdiag, rsharp) = optical_loss(&teacher, &student, None, &relative).unwrap();
+        let expected = 0.015 * sharp.mean_cost;
+        assert!((rdiag.epsilon[0] - expected).abs() < 1e-6, "{rdiag:?}");
+        assert!(rsharp.best_match_mass > 0.99, "{rsharp:?}");
         // A student whose tokens all point elsewhere pays the full cosine distance.
         let away = TokenStates {
             states: t3(
@@ -158,7 +219,7 @@ mod tests {
             ),
             mask: mask(vec![true, true, true, false], [1, 4], &d),
         };
-        let (far, _) = optical_loss(&teacher, &away, None, &config).unwrap();
+        let (far, _, _) = optical_loss(&teacher, &away, None, &config).unwrap();
         let far = scalar(far);
         assert!(far > 1.0, "loss {far}");
     }
@@ -176,7 +237,8 @@ mod tests {
             states: student_states.clone(),
             mask: mask(vec![true; 3], [1, 3], &d),
         };
-        let (loss, _) = optical_loss(&teacher, &student, None, &OpticalLossConfig::new()).unwrap();
+        let (loss, _, _) =
+            optical_loss(&teacher, &student, None, &OpticalLossConfig::new()).unwrap();
         let grads = loss.backward();
         assert!(
             teacher_states.grad(&grads).is_none(),
@@ -208,7 +270,7 @@ mod tests {
                 states: states.clone(),
                 mask: mask(vec![true; 3], [1, 3], &d),
             };
-            let (loss, _) = optical_loss(&teacher, &student, None, &config).unwrap();
+            let (loss, _, _) = optical_loss(&teacher, &student, None, &config).unwrap();
             losses.push(scalar(loss.clone().detach()));
             let g = states.grad(&loss.backward()).unwrap();
             let g = g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();

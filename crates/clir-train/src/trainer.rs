@@ -28,6 +28,7 @@ use crate::config::{Marginal, Method, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::losses::{TokenStates, joint_loss, kl_loss, mse_loss, optical_loss};
 use crate::teacher::{TeacherEntry, TeacherStates, teacher_states};
+use ot_core::sharpness::PlanSharpness;
 
 /// Files of a run directory.
 pub const RUN_CONFIG: &str = "config.toml";
@@ -62,15 +63,83 @@ pub struct StepLog {
     pub step: usize,
     pub loss: f64,
     pub lr: f64,
-    /// Sinkhorn iterations (OT methods; 0 otherwise).
+    /// Sinkhorn iterations run (OT methods; 0 otherwise).
     pub ot_iterations: usize,
+    /// Iterations the slowest item of the batch needed to meet the tolerance, exactly (not
+    /// rounded up to the check interval); `None` if one never did or for non-OT methods.
+    #[serde(default)]
+    pub ot_iterations_needed: Option<usize>,
     /// Largest marginal error in the batch (OT methods).
     pub ot_marginal_error: f64,
     pub ot_converged: bool,
+    /// Mean ε (cost units) the batch's plans were solved with (OT methods).
+    #[serde(default)]
+    pub ot_epsilon: Option<f64>,
+    /// Batch means of the cross-lingual plan's sharpness (OT methods, see
+    /// `ot_core::sharpness`): `H(P)/log(n·m)`, the share of each teacher token's mass on its
+    /// best student token, `⟨P, C⟩` and the mean cost of the same matrices.
+    #[serde(default)]
+    pub plan_entropy: Option<f64>,
+    #[serde(default)]
+    pub plan_best_mass: Option<f64>,
+    #[serde(default)]
+    pub ot_transport_cost: Option<f64>,
+    #[serde(default)]
+    pub ot_mean_cost: Option<f64>,
     /// Student tokens processed in the step (padding excluded).
     pub tokens: usize,
     pub tokens_per_s: f64,
     pub elapsed_s: f64,
+}
+
+/// A run's log in a few numbers (stored with each `reproduce` cell).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub first_loss: f64,
+    pub last_loss: f64,
+    /// Steps whose Sinkhorn solve missed its tolerance for some batch item (OT methods): a
+    /// counted event, not only a log line.
+    pub ot_unconverged_steps: usize,
+    /// Means over the steps of the [`StepLog`] fields of the same names (OT methods);
+    /// `ot_iterations_needed` over the converged steps.
+    pub ot_iterations_needed: Option<f64>,
+    pub ot_epsilon: Option<f64>,
+    pub plan_entropy: Option<f64>,
+    pub plan_best_mass: Option<f64>,
+    pub ot_transport_cost: Option<f64>,
+    pub ot_mean_cost: Option<f64>,
+}
+
+impl TrainSummary {
+    /// `None` for an empty log.
+    pub fn from_log(log: &[StepLog]) -> Option<Self> {
+        let (first, last) = (log.first()?, log.last()?);
+        let mean = |f: fn(&StepLog) -> Option<f64>| {
+            let v: Vec<f64> = log.iter().filter_map(f).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let ot = log.iter().any(|l| l.ot_iterations > 0);
+        Some(TrainSummary {
+            steps: log.len(),
+            first_loss: first.loss,
+            last_loss: last.loss,
+            ot_unconverged_steps: log
+                .iter()
+                .filter(|l| l.ot_iterations > 0 && !l.ot_converged)
+                .count(),
+            ot_iterations_needed: if ot {
+                mean(|l| l.ot_iterations_needed.map(|k| k as f64))
+            } else {
+                None
+            },
+            ot_epsilon: mean(|l| l.ot_epsilon),
+            plan_entropy: mean(|l| l.plan_entropy),
+            plan_best_mass: mean(|l| l.plan_best_mass),
+            ot_transport_cost: mean(|l| l.ot_transport_cost),
+            ot_mean_cost: mean(|l| l.ot_mean_cost),
+        })
+    }
 }
 
 /// What [`train`] leaves behind.
@@ -151,6 +220,17 @@ impl Student {
             encoder: self.encoder.valid(),
             tokenizer: self.tokenizer.clone(),
             device: self.plain.clone(),
+        }
+    }
+
+    /// Pooled (and, if the model says so, L2-normalised) sentence embeddings `(B, d)`.
+    fn sentence_embeddings(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        let h = self.encoder.forward_last(ids, mask.clone());
+        let e = pool(h, mask, self.config.pooling);
+        if self.config.normalize {
+            l2_normalize(e)
+        } else {
+            e
         }
     }
 
@@ -438,7 +518,12 @@ pub fn train(
             idf: idf.as_ref(),
             side,
         };
-        let (loss, diag, tokens) = step_loss(&student, &ctx)?;
+        let StepLoss {
+            loss,
+            diag,
+            sharpness,
+            tokens,
+        } = step_loss(&student, &ctx)?;
         let loss_value = scalar(loss.clone())?;
         if !loss_value.is_finite() {
             return Err(TrainError::Diverged {
@@ -459,8 +544,16 @@ pub fn train(
             loss: loss_value,
             lr,
             ot_iterations: diag.as_ref().map_or(0, |d| d.iterations),
+            ot_iterations_needed: diag.as_ref().and_then(|d| d.iterations_needed()),
             ot_marginal_error: diag.as_ref().map_or(0.0, |d| d.max_marginal_error() as f64),
             ot_converged: diag.as_ref().is_none_or(|d| d.all_converged()),
+            ot_epsilon: diag
+                .as_ref()
+                .map(|d| d.epsilon.iter().sum::<f64>() / d.epsilon.len().max(1) as f64),
+            plan_entropy: sharpness.map(|s| s.entropy_ratio),
+            plan_best_mass: sharpness.map(|s| s.best_match_mass),
+            ot_transport_cost: sharpness.map(|s| s.transport_cost),
+            ot_mean_cost: sharpness.map(|s| s.mean_cost),
             tokens,
             tokens_per_s: tokens as f64 / secs.max(1e-9),
             elapsed_s: started.elapsed().as_secs_f64(),
@@ -540,11 +633,20 @@ struct StepInputs<'a> {
     side: TextKind,
 }
 
-/// The batch loss, the OT diagnostics (OT methods) and the student tokens processed.
-fn step_loss(
-    student: &Student,
-    x: &StepInputs<'_>,
-) -> Result<(Tensor<1>, Option<ot_core::tensor::Diagnostics>, usize)> {
+/// What one step's loss computation returns.
+struct StepLoss {
+    loss: Tensor<1>,
+    /// OT diagnostics (OT methods).
+    diag: Option<ot_core::tensor::Diagnostics>,
+    /// Batch mean of the cross-lingual plan's sharpness (OT methods).
+    sharpness: Option<PlanSharpness>,
+    /// Student tokens processed.
+    tokens: usize,
+}
+
+/// The batch loss, the OT diagnostics and plan sharpness (OT methods) and the student tokens
+/// processed.
+fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
     let cfg = x.cfg;
     let tgt: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].tgt.as_str()).collect();
     let batch = student.tokenize(&tgt, x.side)?;
@@ -556,13 +658,18 @@ fn step_loss(
     match cfg.loss.method {
         Method::Optical | Method::Joint => {
             let teacher = teacher_tokens(&entries, x, dev);
-            let (cross, diag) = ot_term(student, &batch, ids, mask, &teacher, x)?;
+            let (cross, diag, sharpness) = ot_term(student, &batch, ids, mask, &teacher, x)?;
             if cfg.loss.method == Method::Optical {
-                return Ok((cross, Some(diag), tokens));
+                return Ok(StepLoss {
+                    loss: cross,
+                    diag: Some(diag),
+                    sharpness: Some(sharpness),
+                    tokens,
+                });
             }
             let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
             let en = student.tokenize(&src, x.side)?;
-            let (mono, diag_mono) = ot_term(
+            let (mono, diag_mono, _) = ot_term(
                 student,
                 &en,
                 en.ids_tensor(dev),
@@ -572,32 +679,45 @@ fn step_loss(
             )?;
             let diag = merge_diagnostics(diag, diag_mono);
             let tokens = tokens + en.lengths.iter().sum::<usize>();
-            Ok((
-                joint_loss(cross, mono, cfg.loss.joint_lambda),
-                Some(diag),
+            Ok(StepLoss {
+                loss: joint_loss(cross, mono, cfg.loss.joint_lambda),
+                diag: Some(diag),
+                sharpness: Some(sharpness),
                 tokens,
-            ))
+            })
         }
         Method::Mse | Method::Kl => {
-            let h = student.encoder.forward_last(ids, mask.clone());
-            let e = pool(h, mask, student.config.pooling);
-            let s = if student.config.normalize {
-                l2_normalize(e)
-            } else {
-                e
-            };
+            let s = student.sentence_embeddings(ids, mask);
             let d = x.teacher.dim;
             let flat: Vec<f32> = entries
                 .iter()
                 .flat_map(|e| e.sentence.iter().copied())
                 .collect();
             let t = Tensor::<2>::from_data(TensorData::new(flat, [entries.len(), d]), dev);
-            let loss = if cfg.loss.method == Method::Mse {
-                mse_loss(t, s)
-            } else {
-                kl_loss(t, s, cfg.loss.kl_temperature)
-            };
-            Ok((loss, None, tokens))
+            if cfg.loss.method == Method::Kl {
+                return Ok(StepLoss {
+                    loss: kl_loss(t, s, cfg.loss.kl_temperature),
+                    diag: None,
+                    sharpness: None,
+                    tokens,
+                });
+            }
+            let mut loss = mse_loss(t.clone(), s);
+            let mut tokens = tokens;
+            if cfg.loss.mse_english_term {
+                // make_multilingual's second term: the student's English onto the teacher's.
+                let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
+                let en = student.tokenize(&src, x.side)?;
+                tokens += en.lengths.iter().sum::<usize>();
+                let s_en = student.sentence_embeddings(en.ids_tensor(dev), en.mask_tensor(dev));
+                loss = loss + mse_loss(t, s_en);
+            }
+            Ok(StepLoss {
+                loss,
+                diag: None,
+                sharpness: None,
+                tokens,
+            })
         }
     }
 }
@@ -610,7 +730,7 @@ fn ot_term(
     mask: Tensor<2>,
     teacher: &(TokenStates, Option<Tensor<2>>),
     x: &StepInputs<'_>,
-) -> Result<(Tensor<1>, ot_core::tensor::Diagnostics)> {
+) -> Result<(Tensor<1>, ot_core::tensor::Diagnostics, PlanSharpness)> {
     let layer = x
         .cfg
         .model
@@ -687,6 +807,8 @@ fn merge_diagnostics(
 ) -> ot_core::tensor::Diagnostics {
     ot_core::tensor::Diagnostics {
         iterations: a.iterations.max(b.iterations),
+        converged_at: a.converged_at.into_iter().chain(b.converged_at).collect(),
+        epsilon: a.epsilon.into_iter().chain(b.epsilon).collect(),
         marginal_error: a
             .marginal_error
             .into_iter()

@@ -13,15 +13,56 @@ pub enum GradientMode {
     Envelope,
 }
 
+/// What ε is measured in.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum EpsilonScale {
+    /// Cost units: the ε used is `epsilon`.
+    Absolute,
+    /// Relative to each problem's mean cost over its valid pairs (`aᵢ > 0`, `bⱼ > 0`): the
+    /// ε used is `epsilon · mean(C)`, as OTT-JAX's `relative_epsilon="mean"`.
+    MeanCost,
+    /// Relative to each problem's median valid cost: `epsilon · median(C)`.
+    MedianCost,
+}
+
+impl EpsilonScale {
+    /// The scale of a problem's valid cost entries (1 for [`EpsilonScale::Absolute`]). A
+    /// problem whose scale is not positive (every cost zero) is solved at ε in cost units.
+    pub fn scale_of(self, mut valid_costs: Vec<f64>) -> f64 {
+        let s = match self {
+            EpsilonScale::Absolute => return 1.0,
+            EpsilonScale::MeanCost => {
+                valid_costs.iter().sum::<f64>() / valid_costs.len().max(1) as f64
+            }
+            EpsilonScale::MedianCost => {
+                if valid_costs.is_empty() {
+                    return 1.0;
+                }
+                valid_costs.sort_by(f64::total_cmp);
+                let k = valid_costs.len();
+                if k % 2 == 1 {
+                    valid_costs[k / 2]
+                } else {
+                    0.5 * (valid_costs[k / 2 - 1] + valid_costs[k / 2])
+                }
+            }
+        };
+        if s.is_finite() && s > 0.0 { s } else { 1.0 }
+    }
+}
+
 /// Entropic optimal-transport hyperparameters.
 ///
 /// The plan `P_ij = a_i b_j exp((f_i + g_j − C_ij)/ε)` minimises
 /// `⟨P, C⟩ + ε KL(P ‖ a⊗b) [+ τ KL(P1 ‖ a) + τ KL(Pᵀ1 ‖ b)]`.
 #[derive(Config, Debug, PartialEq)]
 pub struct SinkhornConfig {
-    /// Entropic regularisation ε (in cost units).
+    /// Entropic regularisation ε (in cost units, or relative: see `epsilon_scale`).
     #[config(default = 0.05)]
     pub epsilon: f64,
+    /// Whether `epsilon` is in cost units or relative to each problem's cost scale.
+    #[config(default = "EpsilonScale::Absolute")]
+    pub epsilon_scale: EpsilonScale,
     /// Marginal relaxation τ for unbalanced OT; `None` enforces the marginals exactly.
     #[config(default = "None")]
     pub tau: Option<f64>,
@@ -73,5 +114,15 @@ impl SinkhornConfig {
     /// The exponent `λ = τ / (τ + ε)` applied to each potential update (1 when balanced).
     pub fn damping(&self) -> f64 {
         self.tau.map_or(1.0, |tau| tau / (tau + self.epsilon))
+    }
+
+    /// This configuration with ε in cost units for one problem whose valid cost entries are
+    /// `valid_costs` (unchanged when ε is already absolute).
+    pub fn absolute_for(&self, valid_costs: Vec<f64>) -> SinkhornConfig {
+        SinkhornConfig {
+            epsilon: self.epsilon * self.epsilon_scale.scale_of(valid_costs),
+            epsilon_scale: EpsilonScale::Absolute,
+            ..self.clone()
+        }
     }
 }

@@ -22,5 +22,5 @@ pub mod reference;
 pub mod sharpness;
 pub mod tensor;
 
-pub use config::{GradientMode, SinkhornConfig};
+pub use config::{EpsilonScale, GradientMode, SinkhornConfig};
 pub use error::OtError;

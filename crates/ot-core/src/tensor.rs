@@ -68,8 +68,15 @@ fn normalise(w: Tensor<2>) -> Tensor<2> {
 /// Per-item diagnostics of a batched solve, read back to the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostics {
-    /// Iterations run (shared by the whole batch).
+    /// Iterations run (shared by the whole batch; the loop stops when every item has met the
+    /// tolerance at a check, so this can exceed what an item needed).
     pub iterations: usize,
+    /// Per item, the number of iterations after which it first met the tolerance (balanced:
+    /// exact, the row error is evaluated after every iteration; unbalanced: the shared stop),
+    /// `None` if it never did.
+    pub converged_at: Vec<Option<usize>>,
+    /// The ε each item was solved with, in cost units.
+    pub epsilon: Vec<f64>,
     /// `‖P1 − a‖₁ + ‖Pᵀ1 − b‖₁` per item.
     pub marginal_error: Vec<f32>,
     /// Balanced: `‖P1 − a‖₁ ≤ tol` per item at the last check. Unbalanced: the potential
@@ -86,6 +93,13 @@ impl Diagnostics {
     /// Largest marginal error in the batch.
     pub fn max_marginal_error(&self) -> f32 {
         self.marginal_error.iter().copied().fold(0.0, f32::max)
+    }
+
+    /// Iterations the slowest item needed to meet the tolerance (`None` if one never did).
+    pub fn iterations_needed(&self) -> Option<usize> {
+        self.converged_at
+            .iter()
+            .try_fold(0, |m, at| at.map(|a| m.max(a)))
     }
 }
 
@@ -136,43 +150,91 @@ pub fn sinkhorn_batched(
         .log()
         .mask_fill(padding_b, LOG_ZERO);
 
-    let eps = config.epsilon;
-    let inv_eps = 1.0 / eps;
-    let step = -config.damping() * eps;
-    let balanced = config.tau.is_none();
     let device = cost.device();
+    // ε per item: `epsilon` in cost units, or times the item's cost scale (relative ε).
+    let eps: Vec<f64> = match config.epsilon_scale {
+        crate::EpsilonScale::Absolute => vec![config.epsilon; batch],
+        _ => {
+            let c = read_vec(solve_cost.clone().reshape([batch * n * m]))?;
+            let av = read_vec(a.clone().reshape([batch * n]))?;
+            let bv = read_vec(b.clone().reshape([batch * m]))?;
+            (0..batch)
+                .map(|k| {
+                    let valid = (0..n)
+                        .filter(|&i| av[k * n + i] > 0.0)
+                        .flat_map(|i| {
+                            let (c, bv) = (&c, &bv);
+                            (0..m)
+                                .filter(move |&j| bv[k * m + j] > 0.0)
+                                .map(move |j| f64::from(c[(k * n + i) * m + j]))
+                        })
+                        .collect();
+                    config.absolute_for(valid).epsilon
+                })
+                .collect()
+        }
+    };
+    let per_item = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [batch]), &device);
+    let inv_eps = per_item(eps.iter().map(|&e| (1.0 / e) as f32).collect());
+    let inv_eps2 = inv_eps.clone().reshape([batch, 1]);
+    let inv_eps3 = inv_eps.reshape([batch, 1, 1]);
+    // The potential update `−λ ε LSE`, with `λ = τ/(τ + ε)` per item (1 when balanced).
+    let step = per_item(
+        eps.iter()
+            .map(|&e| (-config.tau.map_or(1.0, |tau| tau / (tau + e)) * e) as f32)
+            .collect(),
+    )
+    .reshape([batch, 1]);
+    let balanced = config.tau.is_none();
     let mut f = Tensor::<2>::zeros([batch, n], &device);
     let mut g = Tensor::<2>::zeros([batch, m], &device);
     let mut iterations = 0;
     let mut converged = vec![false; batch];
+    // Balanced: the iteration after which each item first met the tolerance. The row error
+    // is computed at every iteration but read back only at checks, so the count is exact.
+    let mut converged_at: Vec<Option<usize>> = vec![None; batch];
+    let mut pending: Vec<(usize, Tensor<1>)> = Vec::new();
 
     for it in 1..=config.max_iter {
         let check = it % config.check_every == 0 || it == config.max_iter;
         // f step: LSE over columns, (B, n).
         let x = log_b.clone().unsqueeze_dim::<3>(1)
-            + (g.clone().unsqueeze_dim::<3>(1) - solve_cost.clone()).mul_scalar(inv_eps);
+            + (g.clone().unsqueeze_dim::<3>(1) - solve_cost.clone()) * inv_eps3.clone();
         let lse_rows = logsumexp(x, 2).reshape([batch, n]);
-        if balanced && check && it > 1 {
-            // Row sums of the current plan, P1_i = a_i exp(f_i/ε + lse_i).
-            let rows = (log_a.clone() + f.clone().mul_scalar(inv_eps) + lse_rows.clone())
+        if balanced && it > 1 {
+            // Row sums of the plan after `it − 1` iterations, P1_i = a_i exp(f_i/ε + lse_i).
+            let rows = (log_a.clone() + f.clone() * inv_eps2.clone() + lse_rows.clone())
                 .exp()
                 .mask_fill(padding_a.clone(), 0.0);
-            let error = read_vec((rows - a.clone()).abs().sum_dim(1).reshape([batch]))?;
+            pending.push((it - 1, (rows - a.clone()).abs().sum_dim(1).reshape([batch])));
+        }
+        if balanced && check && !pending.is_empty() {
+            let k = pending.len();
+            let (done, errors): (Vec<usize>, Vec<Tensor<1>>) = pending.drain(..).unzip();
+            let error = read_vec(Tensor::cat(errors, 0))?;
             if error.iter().any(|e| !e.is_finite()) {
                 return Err(OtError::NonFiniteResult {
                     what: "marginal error",
                 });
             }
-            converged = error.iter().map(|&e| f64::from(e) <= config.tol).collect();
+            for (t, &after) in done.iter().enumerate() {
+                for (item, at) in converged_at.iter_mut().enumerate() {
+                    if at.is_none() && f64::from(error[t * batch + item]) <= config.tol {
+                        *at = Some(after);
+                    }
+                }
+            }
+            let last = &error[(k - 1) * batch..];
+            converged = last.iter().map(|&e| f64::from(e) <= config.tol).collect();
             if converged.iter().all(|&c| c) {
                 break;
             }
         }
-        let f_next = lse_rows.mul_scalar(step);
+        let f_next = lse_rows * step.clone();
         // g step: LSE over rows, (B, m).
         let y = log_a.clone().unsqueeze_dim::<3>(2)
-            + (f_next.clone().unsqueeze_dim::<3>(2) - solve_cost.clone()).mul_scalar(inv_eps);
-        let g_next = logsumexp(y, 1).reshape([batch, m]).mul_scalar(step);
+            + (f_next.clone().unsqueeze_dim::<3>(2) - solve_cost.clone()) * inv_eps3.clone();
+        let g_next = logsumexp(y, 1).reshape([batch, m]) * step.clone();
         iterations = it;
         if !balanced && check {
             let change = read_vec(
@@ -202,7 +264,7 @@ pub fn sinkhorn_batched(
     let log_plan = log_a.unsqueeze_dim::<3>(2)
         + log_b.unsqueeze_dim::<3>(1)
         + (f.clone().unsqueeze_dim::<3>(2) + g.clone().unsqueeze_dim::<3>(1) - solve_cost)
-            .mul_scalar(inv_eps);
+            * inv_eps3;
     let mut plan = log_plan.exp().mask_fill(pair_invalid, 0.0);
     if config.gradient == GradientMode::Envelope {
         plan = plan.detach();
@@ -225,6 +287,15 @@ pub fn sinkhorn_batched(
             .iter()
             .map(|&e| f64::from(e) <= 2.0 * config.tol)
             .collect();
+        for (at, &c) in converged_at.iter_mut().zip(&converged) {
+            if at.is_none() && c {
+                *at = Some(iterations);
+            }
+        }
+    }
+    if !balanced {
+        // Unbalanced runs stop on the potentials' change, shared by the batch.
+        converged_at = converged.iter().map(|&c| c.then_some(iterations)).collect();
     }
     Ok(BatchSolution {
         plan,
@@ -232,6 +303,8 @@ pub fn sinkhorn_batched(
         g,
         diagnostics: Diagnostics {
             iterations,
+            converged_at,
+            epsilon: eps,
             marginal_error,
             converged,
         },

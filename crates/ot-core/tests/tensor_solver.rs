@@ -446,3 +446,96 @@ fn tch_backend_is_built_and_solves() {
     assert!(s.diagnostics.all_converged());
     assert!(to_vec(loss).iter().all(|l| l.is_finite() && *l > 0.0));
 }
+
+#[test]
+fn relative_epsilon_agrees_with_the_reference_and_scales_with_the_cost() {
+    let device = cpu();
+    for scale in [
+        ot_core::EpsilonScale::MeanCost,
+        ot_core::EpsilonScale::MedianCost,
+    ] {
+        let rb = random_batch(11, 4, 6, 8);
+        let (cost, marginals) = rb.tensors(&device);
+        let config = SinkhornConfig::new()
+            .with_epsilon(0.2)
+            .with_epsilon_scale(scale)
+            .with_tol(1e-6)
+            .with_max_iter(5_000);
+        let solution = sinkhorn_batched(cost.clone(), &marginals, &config).unwrap();
+        assert!(solution.diagnostics.all_converged());
+        let plan = to_vec(solution.plan);
+        let ref_config = config.clone().with_tol(1e-12).with_max_iter(1_000_000);
+        for k in 0..rb.batch {
+            let (c, a, b) = rb.item(k);
+            // the ε used is ε × the item's mean / median cost
+            let mut v = c.data().to_vec();
+            v.sort_by(f64::total_cmp);
+            let s = match scale {
+                ot_core::EpsilonScale::MeanCost => v.iter().sum::<f64>() / v.len() as f64,
+                _ => 0.5 * (v[v.len() / 2 - 1] + v[v.len() / 2]),
+            };
+            let used = solution.diagnostics.epsilon[k];
+            assert!(
+                (used - 0.2 * s).abs() < 1e-6,
+                "{scale:?} item {k}: ε {used}"
+            );
+            let r = reference::sinkhorn(&c, &a, &b, &ref_config).unwrap();
+            let expected: Vec<f32> = r.plan.iter().map(|&x| x as f32).collect();
+            let got = &plan[k * rb.n * rb.m..(k + 1) * rb.n * rb.m];
+            let diff = max_abs_diff(got, &expected);
+            assert!(diff < 2e-5, "{scale:?} item {k}: plan differs by {diff:e}");
+            // an absolute solve at that ε gives the same plan
+            let abs = reference::sinkhorn(
+                &c,
+                &a,
+                &b,
+                &ref_config
+                    .clone()
+                    .with_epsilon(used)
+                    .with_epsilon_scale(ot_core::EpsilonScale::Absolute),
+            )
+            .unwrap();
+            let d: f64 = abs
+                .plan
+                .iter()
+                .zip(&r.plan)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(d < 1e-9, "{scale:?} item {k}: {d:e}");
+        }
+        // doubling every cost doubles the relative ε and leaves the plan unchanged
+        let doubled = sinkhorn_batched(cost.mul_scalar(2.0), &marginals, &config).unwrap();
+        assert!(max_abs_diff(&to_vec(doubled.plan), &plan) < 2e-5);
+    }
+}
+
+#[test]
+fn iteration_counts_are_exact_whatever_the_check_interval() {
+    let device = cpu();
+    let rb = random_batch(12, 5, 6, 7);
+    let (cost, marginals) = rb.tensors(&device);
+    let solve = |every: usize| {
+        let config = SinkhornConfig::new()
+            .with_epsilon(0.05)
+            .with_tol(1e-5)
+            .with_max_iter(2_000)
+            .with_check_every(every);
+        sinkhorn_batched(cost.clone(), &marginals, &config)
+            .unwrap()
+            .diagnostics
+    };
+    let every_one = solve(1);
+    let every_ten = solve(10);
+    assert!(every_one.all_converged() && every_ten.all_converged());
+    assert_eq!(every_one.converged_at, every_ten.converged_at);
+    // checking every iteration stops exactly when the slowest item meets the tolerance
+    assert_eq!(every_one.iterations_needed(), Some(every_one.iterations));
+    assert!(every_ten.iterations >= every_one.iterations);
+    assert!(every_ten.iterations % 10 == 9 || every_ten.iterations == 2_000);
+    // items differ in what they need, so the counts are per item
+    let needed: Vec<usize> = every_one.converged_at.iter().map(|c| c.unwrap()).collect();
+    assert!(
+        needed.iter().any(|&k| k < every_one.iterations),
+        "{needed:?}"
+    );
+}

@@ -22,7 +22,7 @@ use clir_train::bitext::load_bitext;
 use clir_train::retrieval::{
     RetrievalScores, RetrievalSet, check_finite, nave_set, score_embeddings,
 };
-use clir_train::trainer::{TrainInputs, train};
+use clir_train::trainer::{TrainInputs, TrainSummary, train};
 use clir_train::{Method, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use ot_core::backend::select_device;
@@ -144,6 +144,10 @@ pub struct CellResult {
     pub collection: String,
     /// First and last training loss (trained cells).
     pub loss: Option<(f64, f64)>,
+    /// The training log in a few numbers: losses, Sinkhorn convergence failures, plan
+    /// sharpness (trained cells).
+    #[serde(default)]
+    pub training: Option<TrainSummary>,
     /// Evaluation length the documents were encoded with.
     #[serde(default)]
     pub eval_max_len: Option<usize>,
@@ -567,7 +571,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         }
         let queries = &query_cache[&cell.pair];
         let t0 = Instant::now();
-        let (docs, loss, doc_len, trimmed_away) = match &cell.kind {
+        let (docs, training, doc_len, trimmed_away) = match &cell.kind {
             CellKind::English => (
                 teacher.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
                 None,
@@ -608,7 +612,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 });
                 let outcome = train(&cfg, &inputs, &run_dir, &device)
                     .with_context(|| format!("training {}", cell.name()))?;
-                let loss = read_losses(&run_dir)?;
+                let training = read_training(&run_dir)?;
                 // Evaluated at the preset's evaluation length, not the training length.
                 let student: Embedder = outcome.student.with_max_len(student_len)?;
                 let (tokens, lost) = student.trimmed_away_tokens(&set.docs, TextKind::Passage)?;
@@ -643,7 +647,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                         student.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?
                     }
                 };
-                (docs, loss, student_len, Some((tokens, lost)))
+                (docs, training, student_len, Some((tokens, lost)))
             }
         };
         check_finite(&format!("{} document embeddings", cell.name()), &docs)?;
@@ -655,7 +659,8 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             scores,
             seconds: t0.elapsed().as_secs_f64(),
             collection: set.note.clone(),
-            loss,
+            loss: training.as_ref().map(|t| (t.first_loss, t.last_loss)),
+            training,
             eval_max_len: Some(doc_len),
             trimmed_away,
             computed_by: invocation.clone(),
@@ -761,15 +766,17 @@ fn read_invocations(log: &Path, results: &[CellResult]) -> anyhow::Result<Vec<In
     Ok(out)
 }
 
-fn read_losses(run_dir: &Path) -> anyhow::Result<Option<(f64, f64)>> {
+fn read_training(run_dir: &Path) -> anyhow::Result<Option<TrainSummary>> {
     let path = run_dir.join(clir_train::trainer::RUN_LOG);
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let losses: Vec<f64> = text
+    let log: Vec<clir_train::trainer::StepLog> = text
         .lines()
-        .map(|l| serde_json::from_str::<clir_train::trainer::StepLog>(l).map(|e| e.loss))
-        .collect::<Result<_, _>>()
-        .with_context(|| path.display().to_string())?;
-    Ok(losses.first().zip(losses.last()).map(|(a, b)| (*a, *b)))
+        .enumerate()
+        .map(|(no, l)| {
+            serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), no + 1))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(TrainSummary::from_log(&log))
 }
 
 /// Writes `<stem>.per-query.csv`, `<stem>.run` and, last and atomically, `<stem>.json`, whose

@@ -342,6 +342,7 @@ pub fn write_report(
         }
         md.push('\n');
     }
+    md.push_str(&plan_table(results));
     if !preset.cost.is_empty() {
         md.push_str(&format!("Cost: {}\n", preset.cost));
     }
@@ -408,6 +409,48 @@ pub fn write_report(
 }
 
 /// `[lower, upper] ±sd` per cell of `table` (its CI over queries, the seed spread of `rows`).
+/// The transport plans of the OT cells (means over training steps, then over seeds): how
+/// far each is from the uniform coupling, whose entropy ratio is 1, best-match mass 1/m and
+/// `⟨P, C⟩` the mean cost.
+fn plan_table(results: &[CellResult]) -> String {
+    let mut rows: BTreeMap<(String, String), Vec<&clir_train::trainer::TrainSummary>> =
+        BTreeMap::new();
+    for r in results {
+        if let Some(t) = &r.training
+            && t.plan_entropy.is_some()
+        {
+            rows.entry((r.pair.clone(), r.method.clone()))
+                .or_default()
+                .push(t);
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "## Transport plans (OT cells)\n\nMeans over training steps and seeds: `H(P)/log(n·m)` (1 = uniform coupling), the share of each teacher token's mass on its best student token, `⟨P, C⟩` over the mean cost of the same matrices (1 = no better than uniform), the ε used (cost units), Sinkhorn iterations needed (exact), and steps whose solve missed its tolerance (all seeds).\n\n| pair | method | entropy ratio | best-match mass | ⟨P, C⟩ / mean C | ε | iterations | unconverged steps |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for ((pair, method), ts) in rows {
+        let mean = |f: fn(&clir_train::trainer::TrainSummary) -> Option<f64>| {
+            let v: Vec<f64> = ts.iter().filter_map(|t| f(t)).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let f = |x: Option<f64>, d: usize| x.map_or("–".to_string(), |v| format!("{v:.d$}"));
+        let ratio = mean(|t| Some(t.ot_transport_cost? / t.ot_mean_cost?));
+        md.push_str(&format!(
+            "| {pair} | {method} | {} | {} | {} | {} | {} | {} |\n",
+            f(mean(|t| t.plan_entropy), 3),
+            f(mean(|t| t.plan_best_mass), 3),
+            f(ratio, 3),
+            f(mean(|t| t.ot_epsilon), 4),
+            f(mean(|t| t.ot_iterations_needed), 1),
+            ts.iter().map(|t| t.ot_unconverged_steps).sum::<usize>()
+        ));
+    }
+    md.push('\n');
+    md
+}
+
 fn interval_table(table: &ResultsTable, rows: &[&Aggregate], metric: usize) -> String {
     let mut s = format!(
         "| {} (95% CI) | {} |\n|---|{}\n",

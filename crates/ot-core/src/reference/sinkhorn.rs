@@ -64,9 +64,27 @@ pub fn sinkhorn_warm(
     config: &SinkhornConfig,
     init: Option<(&[f64], &[f64])>,
 ) -> Result<SinkhornSolution, OtError> {
+    let config = &absolute(cost, a, b, config);
     let problem = Prepared::new(cost, a, b, config, init)?;
     let (f, g, iterations, converged) = super::stabilized::iterate(&problem, config)?;
     problem.finish(config, f, g, iterations, converged)
+}
+
+/// `config` with ε in cost units for this problem (a relative ε times the scale of the
+/// costs between positive-weight rows and columns).
+fn absolute(cost: &CostMatrix, a: &[f64], b: &[f64], config: &SinkhornConfig) -> SinkhornConfig {
+    if config.epsilon_scale == crate::EpsilonScale::Absolute {
+        return config.clone();
+    }
+    let valid = (0..cost.rows())
+        .filter(|&i| a.get(i).is_some_and(|&w| w > 0.0))
+        .flat_map(|i| {
+            (0..cost.cols())
+                .filter(|&j| b.get(j).is_some_and(|&w| w > 0.0))
+                .map(move |j| cost.get(i, j))
+        })
+        .collect();
+    config.absolute_for(valid)
 }
 
 /// Validated inputs shared by both forms of the iteration.
@@ -194,6 +212,7 @@ pub fn sinkhorn_log_domain(
     config: &SinkhornConfig,
     init: Option<(&[f64], &[f64])>,
 ) -> Result<SinkhornSolution, OtError> {
+    let config = &absolute(cost, a, b, config);
     let problem = Prepared::new(cost, a, b, config, init)?;
     let start = (problem.f0.clone(), problem.g0.clone());
     let (f, g, iterations, converged) =
@@ -447,6 +466,9 @@ pub fn sinkhorn_divergence(
             cost_yy.cols()
         )));
     }
+    // One ε for the three terms (a relative ε takes the scale of the cross costs), so that
+    // the self terms debias the cross term.
+    let config = &absolute(cost_xy, a, b, config);
     let xy = sinkhorn(cost_xy, a, b, config)?.entropic_cost;
     let xx = sinkhorn(cost_xx, a, a, config)?.entropic_cost;
     let yy = sinkhorn(cost_yy, b, b, config)?.entropic_cost;
