@@ -242,7 +242,9 @@ impl Student {
 }
 
 /// Special-token ids and the ids of the E5 prefix (without specials) in the emitted id space.
-fn token_roles(tok: &TextTokenizer, prefix: &str) -> Result<(HashSet<u32>, Vec<u32>)> {
+/// The special-token ids and the ids of `prefix` (without specials) of a tokenizer, as
+/// [`content_mask`] takes them.
+pub fn token_roles(tok: &TextTokenizer, prefix: &str) -> Result<(HashSet<u32>, Vec<u32>)> {
     let specials: HashSet<u32> = tok
         .special_ids()
         .into_iter()
