@@ -84,6 +84,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     };
     let inputs = TrainInputs {
         pairs,
+        monolingual: clir_train::monolingual::load_monolingual(&cfg)?,
         // The whole target-language collection, not the evaluation sample.
         vocab_texts: set
             .as_ref()
@@ -194,6 +195,7 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         let inputs = TrainInputs {
             pairs: pairs.clone(),
+            monolingual: clir_train::monolingual::load_monolingual(&cfg)?,
             vocab_texts: Vec::new(),
             teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
             stop_after: None,

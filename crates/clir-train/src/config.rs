@@ -22,8 +22,11 @@ pub enum Method {
     Mse,
     /// KL between the teacher's and the student's in-batch similarity distributions.
     Kl,
-    /// `λ · OPTICAL(translation) + (1 − λ) · OPTICAL(English)`: the second term keeps the
-    /// student's English token states on the teacher's.
+    /// Simultaneous cross-lingual and monolingual optimisation:
+    /// `λ · OPTICAL(bitext) + (1 − λ) · InfoNCE(English queries, English documents)`, the
+    /// second term an in-batch contrastive query–document matching loss on English relevance
+    /// data (Nave subtopics judged only in the Old Testament), the frozen teacher encoding the
+    /// queries and the student the documents.
     Joint,
 }
 
@@ -132,6 +135,10 @@ pub struct DataConfig {
     /// Use at most this many pairs, sampled with the run's seed (the bitext budget).
     #[config(default = "None")]
     pub max_pairs: Option<usize>,
+    /// Joint objective: use at most this many English training queries (Nave subtopics
+    /// judged only in the Old Testament), sampled with the run's seed; all when `None`.
+    #[config(default = "None")]
+    pub monolingual_queries: Option<usize>,
 }
 
 /// Loss hyperparameters.
@@ -155,6 +162,13 @@ pub struct LossConfig {
     /// `λ` of the joint objective (weight of the cross-lingual term).
     #[config(default = 0.5)]
     pub joint_lambda: f64,
+    /// Softmax temperature of the joint objective's monolingual contrastive term.
+    #[config(default = 0.05)]
+    pub joint_temperature: f64,
+    /// Queries per step in the monolingual term (`None`: `optim.batch_size`); each query
+    /// brings one of its relevant documents, the others' documents are its negatives.
+    #[config(default = "None")]
+    pub joint_batch_size: Option<usize>,
 }
 
 /// Optimiser and schedule.
@@ -272,6 +286,14 @@ impl TrainConfig {
         }
         if self.loss.kl_temperature.is_nan() || self.loss.kl_temperature <= 0.0 {
             return Err("loss.kl_temperature must be positive".into());
+        }
+        if self.loss.joint_temperature.is_nan() || self.loss.joint_temperature <= 0.0 {
+            return Err("loss.joint_temperature must be positive".into());
+        }
+        if self.loss.joint_batch_size == Some(0) || self.data.monolingual_queries == Some(0) {
+            return Err(
+                "loss.joint_batch_size and data.monolingual_queries must be positive".into(),
+            );
         }
         self.loss
             .optical

@@ -7,6 +7,7 @@
 //! * [`losses`]: the objectives on burn tensors.
 //! * [`config`]: every hyperparameter of a run, as TOML.
 //! * [`bitext`]: Bible or user-supplied bitext, cut to a seeded budget.
+//! * [`monolingual`]: English relevance data of the joint objective (Nave OT subtopics).
 //! * [`teacher`]: the frozen teacher's token states, cached on disk and shared across runs.
 //! * [`trainer`]: the resumable training loop (AdamW, warm-up/decay, clipping, freezing,
 //!   atomic checkpoints, JSONL log, progress bars).
@@ -18,6 +19,7 @@ pub mod bitext;
 pub mod config;
 pub mod error;
 pub mod losses;
+pub mod monolingual;
 pub mod retrieval;
 pub mod teacher;
 pub mod trainer;

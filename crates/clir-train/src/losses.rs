@@ -8,7 +8,17 @@
 //!   `mean_k ‖s_k − t_k‖² / d`.
 //! - [`kl_loss`]: KL distillation of in-batch similarity distributions:
 //!   `p_i = softmax_j(⟨t_i, t_j⟩/T)`, `q_i = softmax_j(⟨t_i, s_j⟩/T)`,
-//!   loss `= mean_i KL(p_i ‖ q_i)`.
+//!   loss `= mean_i KL(p_i ‖ q_i)`. It is a *sentence-level relational* loss: for each
+//!   English sentence `i` of the batch, the teacher's distribution over the batch's English
+//!   sentences is the target for the distribution of the same teacher query over the
+//!   student's translations (relational / in-batch distillation in the sense of Park et al.
+//!   2019, "Relational Knowledge Distillation", with the teacher's English as anchor). No
+//!   token-level KL is offered: the standard token-level KL losses need the two models to read
+//!   the *same* token sequence (word-level KD over a shared output vocabulary, Kim & Rush
+//!   2016; attention-distribution KL, MiniLM, Wang et al. 2020), which a translation pair
+//!   does not have; aligning the tokens first is exactly what the OT plan does.
+//! - [`contrastive_loss`]: in-batch InfoNCE between query and document embeddings,
+//!   `mean_i −log softmax_j(⟨q_i, d_j⟩/τ)_i` (the joint objective's monolingual term).
 //! - [`joint_loss`]: `λ · cross-lingual + (1 − λ) · monolingual`.
 //!
 //! The teacher side is always detached: only the student receives gradients.
@@ -128,6 +138,21 @@ pub fn kl_loss(teacher_en: Tensor<2>, student_tgt: Tensor<2>, temperature: f64) 
     let log_q = log_softmax(student_logits, 1);
     let kl = (log_p.clone().exp() * (log_p - log_q)).sum_dim(1);
     kl.sum().div_scalar(batch as f64)
+}
+
+/// In-batch contrastive (InfoNCE) query–document matching: row `i` of `queries` `(B, d)` is
+/// matched with row `i` of `docs` `(B, d)`, every other document of the batch is a negative:
+/// `mean_i −log softmax_j(⟨q_i, d_j⟩/τ)_i`. The queries are detached (the frozen teacher's);
+/// only the documents receive gradients.
+pub fn contrastive_loss(queries: Tensor<2>, docs: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let [batch, _] = queries.dims();
+    let logits = queries
+        .detach()
+        .matmul(docs.transpose())
+        .div_scalar(temperature);
+    let log_p = log_softmax(logits, 1);
+    let eye = Tensor::<2>::eye(batch, &log_p.device());
+    (log_p * eye).sum().div_scalar(-(batch as f64))
 }
 
 /// `λ · cross + (1 − λ) · mono`, for `λ ∈ [0, 1]`.
@@ -302,6 +327,112 @@ mod tests {
         // (−1, 1), (0.4, −0.8), (0.6, −0.2): squares sum to 3.2 over 6 entries.
         assert!((scalar(mse_loss(t.clone(), other.clone())) - 3.2 / 6.0).abs() < 1e-6);
         assert!(scalar(kl_loss(t, other, 0.05)) > 0.1);
+    }
+
+    fn t2(v: Vec<f32>, shape: [usize; 2], d: &Device) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(v, shape), d)
+    }
+
+    /// A small step against the gradient of MSE, KL and the contrastive loss moves each student
+    /// row toward its own target: its cosine with the matching teacher row grows.
+    #[test]
+    fn sentence_losses_pull_each_student_row_toward_its_teacher_row() {
+        let d = device().autodiff();
+        let teacher = vec![1., 0., 0., 0., 1., 0., 0., 0., 1.];
+        let student = vec![0.6, 0.8, 0., 0.8, 0., 0.6, 0., 0.6, 0.8];
+        let cos = |s: &[f32], i: usize| {
+            let (a, b) = (&teacher[3 * i..3 * i + 3], &s[3 * i..3 * i + 3]);
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            dot / b.iter().map(|x| x * x).sum::<f32>().sqrt()
+        };
+        type Loss = fn(Tensor<2>, Tensor<2>) -> Tensor<1>;
+        let losses: [(&str, Loss); 3] = [
+            ("mse", |t, s| mse_loss(t, s)),
+            ("kl", |t, s| kl_loss(t, s, 0.1)),
+            ("contrastive", |t, s| contrastive_loss(t, s, 0.1)),
+        ];
+        for (name, loss) in losses {
+            let t = t2(teacher.clone(), [3, 3], &d).require_grad();
+            let s = t2(student.clone(), [3, 3], &d).require_grad();
+            let l = loss(t.clone(), s.clone());
+            let grads = l.backward();
+            assert!(
+                t.grad(&grads).is_none(),
+                "{name}: the teacher must stay frozen"
+            );
+            let g = s
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let moved: Vec<f32> = student
+                .iter()
+                .zip(&g)
+                .map(|(x, gx)| x - 0.05 * gx)
+                .collect();
+            for i in 0..3 {
+                assert!(
+                    cos(&moved, i) > cos(&student, i),
+                    "{name}: row {i} moved away from its target ({g:?})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn contrastive_loss_is_info_nce() {
+        let d = device();
+        // Orthogonal queries, documents equal to them: at τ = 1 each row's logits are
+        // (1, 0, 0) in some order, so the loss is log(e + 2) − 1.
+        let q = t2(vec![1., 0., 0., 0., 1., 0., 0., 0., 1.], [3, 3], &d);
+        let expected = (std::f32::consts::E + 2.0).ln() - 1.0;
+        assert!((scalar(contrastive_loss(q.clone(), q.clone(), 1.0)) - expected).abs() < 1e-5);
+        // Swapped documents: the matching logit is 0, one other is 1.
+        let swapped = t2(vec![0., 1., 0., 1., 0., 0., 0., 0., 1.], [3, 3], &d);
+        let l = scalar(contrastive_loss(q.clone(), swapped, 1.0));
+        let rows = 2.0 * ((std::f32::consts::E + 2.0).ln()) + expected;
+        assert!((l - rows / 3.0).abs() < 1e-5, "{l}");
+        // A sharper temperature drives a matched batch towards zero loss.
+        assert!(scalar(contrastive_loss(q.clone(), q, 0.01)) < 1e-6);
+    }
+
+    /// Padded student tokens carry no mass and receive no gradient, and what sits in a padded
+    /// slot does not change the loss.
+    #[test]
+    fn optical_loss_ignores_masked_tokens() {
+        let d = device().autodiff();
+        let teacher = TokenStates {
+            states: t3(vec![1., 0., 0., 1.], [1, 2, 2], &d),
+            mask: mask(vec![true; 2], [1, 2], &d),
+        };
+        let run = |pad: [f32; 2]| {
+            let states = t3(vec![0.9, 0.1, pad[0], pad[1], 0.2, 0.8], [1, 3, 2], &d).require_grad();
+            let student = TokenStates {
+                states: states.clone(),
+                mask: mask(vec![true, false, true], [1, 3], &d),
+            };
+            let (loss, _, _) =
+                optical_loss(&teacher, &student, None, &OpticalLossConfig::new()).unwrap();
+            let value = scalar(loss.clone().detach());
+            let g = states
+                .grad(&loss.backward())
+                .unwrap()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
+            (value, g)
+        };
+        let (a, ga) = run([5.0, -3.0]);
+        let (b, _) = run([-1.0, 0.0]);
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        assert_eq!(&ga[2..4], &[0.0, 0.0], "{ga:?}");
+        assert!(
+            ga[..2].iter().chain(&ga[4..]).any(|x| x.abs() > 1e-5),
+            "{ga:?}"
+        );
     }
 
     #[test]

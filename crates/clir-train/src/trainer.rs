@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Marginal, Method, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::losses::{TokenStates, joint_loss, kl_loss, mse_loss, optical_loss};
+use crate::losses::{TokenStates, contrastive_loss, joint_loss, kl_loss, mse_loss, optical_loss};
+use crate::monolingual::MonoQuery;
 use crate::teacher::{TeacherEntry, TeacherStates, teacher_states};
 use ot_core::sharpness::PlanSharpness;
 
@@ -44,6 +45,9 @@ const CKPT_OPTIMIZER: &str = "optimizer.bpk";
 pub struct TrainInputs {
     /// The bitext (English first).
     pub pairs: Vec<BitextPair>,
+    /// English queries with relevant English documents: the joint objective's monolingual
+    /// term (required by `joint`, unused otherwise; see [`crate::monolingual`]).
+    pub monolingual: Vec<MonoQuery>,
     /// Extra texts whose tokens the trimmed student vocabulary must keep (e.g. the target
     /// documents it will encode at retrieval time).
     pub vocab_texts: Vec<String>,
@@ -86,6 +90,12 @@ pub struct StepLog {
     pub ot_transport_cost: Option<f64>,
     #[serde(default)]
     pub ot_mean_cost: Option<f64>,
+    /// The joint objective's two terms before weighting: the cross-lingual OT loss and the
+    /// monolingual contrastive loss.
+    #[serde(default)]
+    pub cross_loss: Option<f64>,
+    #[serde(default)]
+    pub mono_loss: Option<f64>,
     /// Student tokens processed in the step (padding excluded).
     pub tokens: usize,
     pub tokens_per_s: f64,
@@ -109,6 +119,12 @@ pub struct TrainSummary {
     pub plan_best_mass: Option<f64>,
     pub ot_transport_cost: Option<f64>,
     pub ot_mean_cost: Option<f64>,
+    /// Joint objective: the two terms' means over the first and the last tenth of the steps
+    /// (at least one step each), `(first, last)`.
+    #[serde(default)]
+    pub cross_loss: Option<(f64, f64)>,
+    #[serde(default)]
+    pub mono_loss: Option<(f64, f64)>,
 }
 
 impl TrainSummary {
@@ -138,8 +154,22 @@ impl TrainSummary {
             plan_best_mass: mean(|l| l.plan_best_mass),
             ot_transport_cost: mean(|l| l.ot_transport_cost),
             ot_mean_cost: mean(|l| l.ot_mean_cost),
+            cross_loss: first_last(log, |l| l.cross_loss),
+            mono_loss: first_last(log, |l| l.mono_loss),
         })
     }
+}
+
+/// Means of `f` over the first and the last tenth of `log` (at least one step each), when
+/// every step has it.
+fn first_last(log: &[StepLog], f: fn(&StepLog) -> Option<f64>) -> Option<(f64, f64)> {
+    let v: Vec<f64> = log.iter().map(f).collect::<Option<_>>()?;
+    let k = (v.len() / 10).max(1).min(v.len());
+    if k == 0 {
+        return None;
+    }
+    let mean = |w: &[f64]| w.iter().sum::<f64>() / w.len() as f64;
+    Some((mean(&v[..k]), mean(&v[v.len() - k..])))
 }
 
 /// What [`train`] leaves behind.
@@ -241,9 +271,8 @@ impl Student {
     }
 }
 
-/// Special-token ids and the ids of the E5 prefix (without specials) in the emitted id space.
-/// The special-token ids and the ids of `prefix` (without specials) of a tokenizer, as
-/// [`content_mask`] takes them.
+/// Special-token ids and the ids of the E5 prefix (without specials) in the emitted id space,
+/// as [`content_mask`] takes them.
 pub fn token_roles(tok: &TextTokenizer, prefix: &str) -> Result<(HashSet<u32>, Vec<u32>)> {
     let specials: HashSet<u32> = tok
         .special_ids()
@@ -321,7 +350,13 @@ pub fn initial_student(
             .pairs
             .iter()
             .flat_map(|p| [p.src.as_str(), p.tgt.as_str()])
-            .chain(inputs.vocab_texts.iter().map(String::as_str));
+            .chain(inputs.vocab_texts.iter().map(String::as_str))
+            .chain(
+                inputs
+                    .monolingual
+                    .iter()
+                    .flat_map(|q| q.docs.iter().map(String::as_str)),
+            );
         student = student.trim_vocab(texts)?;
     }
     let train_len = student.config.max_len.min(cfg.model.max_len);
@@ -445,6 +480,35 @@ pub fn train(
         .iter()
         .map(|e| content_mask(&e.ids, &t_specials, &t_prefix))
         .collect();
+    // The joint objective's queries, encoded once by the frozen teacher.
+    let mono = if cfg.loss.method == Method::Joint {
+        if inputs.monolingual.len() < 2 {
+            return Err(TrainError::Invalid(format!(
+                "the joint objective needs at least 2 monolingual queries (in-batch negatives), got {}",
+                inputs.monolingual.len()
+            )));
+        }
+        if let Some(q) = inputs.monolingual.iter().find(|q| q.docs.is_empty()) {
+            return Err(TrainError::Invalid(format!(
+                "monolingual query {} has no relevant document",
+                q.id
+            )));
+        }
+        let texts: Vec<&str> = inputs.monolingual.iter().map(|q| q.text.as_str()).collect();
+        let queries = teacher.embed(&texts, TextKind::Query, 32)?;
+        let batch = cfg
+            .loss
+            .joint_batch_size
+            .unwrap_or(cfg.optim.batch_size)
+            .min(queries.len());
+        Some(MonoBatches {
+            queries,
+            order: BatchOrder::new(inputs.monolingual.len(), batch, cfg.run.seed ^ MONO_SEED),
+            seed: cfg.run.seed,
+        })
+    } else {
+        None
+    };
     drop(teacher);
 
     let idf = match cfg.loss.marginal {
@@ -519,12 +583,16 @@ pub fn train(
             teacher_masks: &teacher_masks,
             idf: idf.as_ref(),
             side,
+            mono: mono
+                .as_ref()
+                .map(|m| (m, inputs.monolingual.as_slice(), step)),
         };
         let StepLoss {
             loss,
             diag,
             sharpness,
             tokens,
+            terms,
         } = step_loss(&student, &ctx)?;
         let loss_value = scalar(loss.clone())?;
         if !loss_value.is_finite() {
@@ -556,6 +624,8 @@ pub fn train(
             plan_best_mass: sharpness.map(|s| s.best_match_mass),
             ot_transport_cost: sharpness.map(|s| s.transport_cost),
             ot_mean_cost: sharpness.map(|s| s.mean_cost),
+            cross_loss: terms.map(|t| t.0),
+            mono_loss: terms.map(|t| t.1),
             tokens,
             tokens_per_s: tokens as f64 / secs.max(1e-9),
             elapsed_s: started.elapsed().as_secs_f64(),
@@ -633,6 +703,36 @@ struct StepInputs<'a> {
     teacher_masks: &'a [Vec<bool>],
     idf: Option<&'a IdfTables>,
     side: TextKind,
+    /// Joint objective: the query batches, the queries and the step.
+    mono: Option<(&'a MonoBatches, &'a [MonoQuery], usize)>,
+}
+
+/// Seed offset of the monolingual query order (independent of the bitext order).
+const MONO_SEED: u64 = 0x4A4F_494E_545F_4D4F;
+
+/// The joint objective's monolingual batches: teacher query embeddings, a seeded order of
+/// the queries, and at each step one relevant document per query drawn with `(seed, step)`.
+struct MonoBatches {
+    queries: Vec<Vec<f32>>,
+    order: BatchOrder,
+    seed: u64,
+}
+
+impl MonoBatches {
+    /// `(query index, document index)` pairs of step `step`.
+    fn batch(&self, step: usize, queries: &[MonoQuery]) -> Vec<(usize, usize)> {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.seed
+                .wrapping_mul(0xD129_1B5C_4A3F_8E27)
+                .wrapping_add(step as u64),
+        );
+        self.order
+            .batch(step)
+            .into_iter()
+            .map(|q| (q, rng.random_range(0..queries[q].docs.len())))
+            .collect()
+    }
 }
 
 /// What one step's loss computation returns.
@@ -644,6 +744,8 @@ struct StepLoss {
     sharpness: Option<PlanSharpness>,
     /// Student tokens processed.
     tokens: usize,
+    /// Joint objective: `(cross-lingual, monolingual)` terms before weighting.
+    terms: Option<(f64, f64)>,
 }
 
 /// The batch loss, the OT diagnostics and plan sharpness (OT methods) and the student tokens
@@ -667,25 +769,35 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                     diag: Some(diag),
                     sharpness: Some(sharpness),
                     tokens,
+                    terms: None,
                 });
             }
-            let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
-            let en = student.tokenize(&src, x.side)?;
-            let (mono, diag_mono, _) = ot_term(
-                student,
-                &en,
-                en.ids_tensor(dev),
-                en.mask_tensor(dev),
-                &teacher,
-                x,
-            )?;
-            let diag = merge_diagnostics(diag, diag_mono);
-            let tokens = tokens + en.lengths.iter().sum::<usize>();
+            let (mono_state, queries, step) = x.mono.ok_or_else(|| {
+                TrainError::Invalid("the joint objective needs monolingual queries".into())
+            })?;
+            let pairs = mono_state.batch(step, queries);
+            let docs: Vec<&str> = pairs
+                .iter()
+                .map(|&(q, d)| queries[q].docs[d].as_str())
+                .collect();
+            let doc_batch = student.tokenize(&docs, TextKind::Passage)?;
+            let doc_emb =
+                student.sentence_embeddings(doc_batch.ids_tensor(dev), doc_batch.mask_tensor(dev));
+            let d = mono_state.queries[0].len();
+            let flat: Vec<f32> = pairs
+                .iter()
+                .flat_map(|&(q, _)| mono_state.queries[q].iter().copied())
+                .collect();
+            let q_emb = Tensor::<2>::from_data(TensorData::new(flat, [pairs.len(), d]), dev);
+            let mono = contrastive_loss(q_emb, doc_emb, cfg.loss.joint_temperature);
+            let terms = (scalar(cross.clone())?, scalar(mono.clone())?);
+            let tokens = tokens + doc_batch.lengths.iter().sum::<usize>();
             Ok(StepLoss {
                 loss: joint_loss(cross, mono, cfg.loss.joint_lambda),
                 diag: Some(diag),
                 sharpness: Some(sharpness),
                 tokens,
+                terms: Some(terms),
             })
         }
         Method::Mse | Method::Kl => {
@@ -702,14 +814,14 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                     diag: None,
                     sharpness: None,
                     tokens,
+                    terms: None,
                 });
             }
             let mut loss = mse_loss(t.clone(), s);
             let mut tokens = tokens;
             if cfg.loss.mse_english_term {
                 // make_multilingual's second term: the student's English onto the teacher's.
-                let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
-                let en = student.tokenize(&src, x.side)?;
+                let en = english_side(student, x)?;
                 tokens += en.lengths.iter().sum::<usize>();
                 let s_en = student.sentence_embeddings(en.ids_tensor(dev), en.mask_tensor(dev));
                 loss = loss + mse_loss(t, s_en);
@@ -719,9 +831,16 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                 diag: None,
                 sharpness: None,
                 tokens,
+                terms: None,
             })
         }
     }
+}
+
+/// The batch's English sentences, tokenised by the student (two-term MSE).
+fn english_side(student: &Student, x: &StepInputs<'_>) -> Result<TokenBatch> {
+    let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
+    student.tokenize(&src, x.side)
 }
 
 /// OT term between the teacher's English tokens and the student's tokens of `batch`.
@@ -803,23 +922,6 @@ fn teacher_tokens(
     (ts, w)
 }
 
-fn merge_diagnostics(
-    a: ot_core::tensor::Diagnostics,
-    b: ot_core::tensor::Diagnostics,
-) -> ot_core::tensor::Diagnostics {
-    ot_core::tensor::Diagnostics {
-        iterations: a.iterations.max(b.iterations),
-        converged_at: a.converged_at.into_iter().chain(b.converged_at).collect(),
-        epsilon: a.epsilon.into_iter().chain(b.epsilon).collect(),
-        marginal_error: a
-            .marginal_error
-            .into_iter()
-            .chain(b.marginal_error)
-            .collect(),
-        converged: a.converged.into_iter().chain(b.converged).collect(),
-    }
-}
-
 fn scalar(t: Tensor<1>) -> Result<f64> {
     let v = t
         .into_data()
@@ -859,9 +961,14 @@ impl BatchOrder {
     pub fn bucketed(lengths: Vec<usize>, batch: usize, seed: u64, pool: usize) -> Self {
         BatchOrder {
             pool: pool.max(1),
-            lengths: Some(lengths.clone()),
             ..BatchOrder::new(lengths.len(), batch, seed)
         }
+        .with_lengths(lengths)
+    }
+
+    fn with_lengths(mut self, lengths: Vec<usize>) -> Self {
+        self.lengths = Some(lengths);
+        self
     }
 
     pub fn batches_per_epoch(&self) -> usize {

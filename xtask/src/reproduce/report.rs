@@ -120,7 +120,8 @@ fn variant(label: &str) -> &str {
 }
 
 /// `(reference, other)` pairs: every OPTICAL row against every other row of its variant and
-/// against the rows without variants (zero-shot).
+/// against the rows without variants (zero-shot); an OPTICAL row without a variant (a preset
+/// whose variants sweep another method only) against every other row.
 pub fn optical_pairs(methods: &[String]) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     for r in methods
@@ -129,7 +130,9 @@ pub fn optical_pairs(methods: &[String]) -> Vec<(String, String)> {
     {
         for o in methods {
             let is_optical = o.split('/').next() == Some(OPTICAL);
-            if o != r && !is_optical && (variant(o) == variant(r) || variant(o).is_empty()) {
+            let comparable =
+                variant(r).is_empty() || variant(o) == variant(r) || variant(o).is_empty();
+            if o != r && !is_optical && comparable {
                 pairs.push((r.clone(), o.clone()));
             }
         }
@@ -520,5 +523,20 @@ mod tests {
             ]
         );
         assert!(optical_pairs(&["zero-shot".to_string(), "mse".to_string()]).is_empty());
+        // A sweep of another method only (joint-objective): plain OPTICAL meets every λ.
+        let m: Vec<String> = [
+            "zero-shot",
+            "optical",
+            "joint/lambda-0.5",
+            "joint/lambda-0.8",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let others: Vec<String> = optical_pairs(&m).into_iter().map(|(_, o)| o).collect();
+        assert_eq!(
+            others,
+            ["zero-shot", "joint/lambda-0.5", "joint/lambda-0.8"]
+        );
     }
 }
