@@ -91,6 +91,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             .map(|s| s.collection.clone())
             .unwrap_or_default(),
         teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
+        prefix_cache: true,
+        prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
         stop_after: None,
         models: clir_models::embedder::ModelCache::default(),
     };
@@ -158,11 +160,26 @@ pub struct BenchTrainArgs {
     /// Backends to compare, side by side (comma separated).
     #[arg(long, default_value = "flex,wgpu", value_delimiter = ',')]
     backends: Vec<String>,
-    /// Timed optimiser steps per backend (after one untimed warm-up step).
+    /// Frozen-prefix cache settings to compare on each backend, on the same batches: `off`,
+    /// `on` (states computed before the first step, in memory; the time to compute them is
+    /// printed apart from the steps).
+    #[arg(long, default_value = "off,on", value_delimiter = ',')]
+    prefix_cache: Vec<String>,
+    /// Timed optimiser steps per run (after one untimed warm-up step).
     #[arg(long, default_value_t = 5)]
     steps: usize,
+    /// Pairs per step (the quick preset's 16).
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Lowest student layers frozen, with the embeddings (the quick preset's 8).
+    #[arg(long, default_value_t = 8)]
+    freeze_layers: usize,
+    /// Training length in tokens (the quick preset's 64).
+    #[arg(long, default_value_t = 64)]
+    max_len: usize,
+    /// Length bucketing pool in batches (`1` = plain random batches; default as in training).
+    #[arg(long, default_value_t = 50)]
+    length_pool: usize,
     /// Training method.
     #[arg(long, default_value = "optical")]
     method: clir_train::Method,
@@ -174,13 +191,19 @@ pub struct BenchTrainArgs {
 pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
     let mut cfg = TrainConfig::new();
     cfg.loss.method = a.method;
+    cfg.model.freeze_layers = a.freeze_layers;
+    cfg.model.max_len = a.max_len;
     cfg.optim.batch_size = a.batch_size;
+    cfg.optim.length_pool = a.length_pool;
     cfg.optim.steps = a.steps + 1;
     cfg.optim.warmup_steps = 1;
     cfg.data.language = a.language.clone();
     cfg.data.max_pairs = Some(a.batch_size * (a.steps + 1));
+    cfg.data.monolingual_queries = Some(a.batch_size * (a.steps + 1));
     cfg.run.progress = false;
     let pairs = load_bitext(&cfg.data, cfg.run.seed)?;
+    let monolingual = clir_train::monolingual::load_monolingual(&cfg)?;
+    let models = clir_models::embedder::ModelCache::default();
     let mut rows = Vec::new();
     for name in &a.backends {
         let (backend, device) = match select_device(Some(name)) {
@@ -190,45 +213,74 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let dir =
-            std::env::temp_dir().join(format!("optical-bench-train-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let inputs = TrainInputs {
-            pairs: pairs.clone(),
-            monolingual: clir_train::monolingual::load_monolingual(&cfg)?,
-            vocab_texts: Vec::new(),
-            teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
-            stop_after: None,
-            models: Default::default(),
-        };
-        let out = train(&cfg, &inputs, &dir, &device)?;
-        let _ = std::fs::remove_dir_all(&dir);
-        let timed = &out.log[1..];
-        let secs: f64 = timed.iter().map(|l| l.tokens as f64 / l.tokens_per_s).sum();
-        let tokens: usize = timed.iter().map(|l| l.tokens).sum();
-        rows.push((
-            backend.to_string(),
-            timed.len() as f64 / secs,
-            tokens as f64 / secs,
-        ));
+        for cache in &a.prefix_cache {
+            let on = match cache.as_str() {
+                "on" => true,
+                "off" => false,
+                other => anyhow::bail!("--prefix-cache takes off and on, not '{other}'"),
+            };
+            let dir = std::env::temp_dir().join(format!(
+                "optical-bench-train-{}-{name}-{cache}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let inputs = TrainInputs {
+                pairs: pairs.clone(),
+                monolingual: monolingual.clone(),
+                vocab_texts: Vec::new(),
+                teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
+                prefix_cache: on,
+                prefix_store: None,
+                stop_after: None,
+                models: models.clone(),
+            };
+            let out = train(&cfg, &inputs, &dir, &device)?;
+            let _ = std::fs::remove_dir_all(&dir);
+            let timed = &out.log[1..];
+            let secs: f64 = timed.iter().map(|l| l.tokens as f64 / l.tokens_per_s).sum();
+            let tokens: usize = timed.iter().map(|l| l.tokens).sum();
+            let label = match out.prefix {
+                Some((k, _, _)) => format!("prefix h{k}"),
+                None if on => "none (nothing frozen)".to_string(),
+                None => "off".to_string(),
+            };
+            rows.push((
+                backend.to_string(),
+                label,
+                timed.len() as f64 / secs,
+                tokens as f64 / secs,
+                out.prefix_seconds,
+                out.log.iter().map(|l| l.loss).collect::<Vec<f64>>(),
+            ));
+        }
     }
     println!(
-        "bench train: {} on e5-small (trimmed vocabulary), {} {} pairs, batch {}, {} timed steps",
+        "bench train: {} on e5-small (trimmed vocabulary), {} {} pairs, batch {}, {} timed steps, \
+         embeddings + {} layers frozen, max_len {}, length pool {}",
         a.method.name(),
         pairs.len(),
         a.language,
         a.batch_size,
-        a.steps
+        a.steps,
+        a.freeze_layers,
+        a.max_len,
+        a.length_pool
     );
     println!(
-        "{:<10} {:>12} {:>14} {:>10}",
-        "backend", "steps/s", "tokens/s", "vs first"
+        "{:<8} {:<14} {:>10} {:>12} {:>16} {:>9} {:>16}",
+        "backend", "cache", "steps/s", "tokens/s", "cache fill (s)", "vs first", "max |Δ loss|"
     );
-    let base = rows.first().map(|r| r.1);
-    for (name, sps, tps) in &rows {
+    let base = rows.first().map(|r| (r.2, r.5.clone()));
+    for (name, cache, sps, tps, fill, losses) in &rows {
+        let drift = base.as_ref().map_or(0.0, |(_, l0)| {
+            l0.iter()
+                .zip(losses)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+        });
         println!(
-            "{name:<10} {sps:>12.3} {tps:>14.1} {:>9.2}x",
-            base.map_or(1.0, |b| sps / b)
+            "{name:<8} {cache:<14} {sps:>10.3} {tps:>12.1} {fill:>16.2} {:>8.2}x {drift:>16.2e}",
+            base.as_ref().map_or(1.0, |(b, _)| sps / b)
         );
     }
     Ok(())

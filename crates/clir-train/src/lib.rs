@@ -8,9 +8,11 @@
 //! * [`config`]: every hyperparameter of a run, as TOML.
 //! * [`bitext`]: Bible or user-supplied bitext, cut to a seeded budget.
 //! * [`monolingual`]: English relevance data of the joint objective (Nave OT subtopics).
+//! * [`prefix_cache`]: the student's frozen-prefix states, computed once per sentence.
 //! * [`teacher`]: the frozen teacher's token states, cached on disk and shared across runs.
 //! * [`trainer`]: the resumable training loop (AdamW, warm-up/decay, clipping, freezing,
 //!   atomic checkpoints, JSONL log, progress bars).
+//! * [`store`]: per-text arrays on disk (teacher states, frozen-prefix states), read on demand.
 //! * [`retrieval`]: evaluating a teacher/student pair on a CLIR collection.
 //! * [`bench`]: training throughput (`cargo xtask bench train`).
 
@@ -20,7 +22,9 @@ pub mod config;
 pub mod error;
 pub mod losses;
 pub mod monolingual;
+pub mod prefix_cache;
 pub mod retrieval;
+pub mod store;
 pub mod teacher;
 pub mod trainer;
 

@@ -28,6 +28,7 @@ use crate::config::{Marginal, Method, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::losses::{TokenStates, contrastive_loss, joint_loss, kl_loss, mse_loss, optical_loss};
 use crate::monolingual::MonoQuery;
+use crate::prefix_cache::PrefixCache;
 use crate::teacher::{TeacherEntry, TeacherStates, teacher_states};
 use ot_core::sharpness::PlanSharpness;
 
@@ -41,7 +42,7 @@ const CKPT_STATE: &str = "state.json";
 const CKPT_OPTIMIZER: &str = "optimizer.bpk";
 
 /// What a run needs besides its configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TrainInputs {
     /// The bitext (English first).
     pub pairs: Vec<BitextPair>,
@@ -53,12 +54,34 @@ pub struct TrainInputs {
     pub vocab_texts: Vec<String>,
     /// Where teacher states are kept between runs (`None`: recompute every time).
     pub teacher_store: Option<PathBuf>,
+    /// With the embeddings and the lowest `k ≥ 1` layers frozen, compute the student's `hᵏ`
+    /// once per sentence and run only the layers above it at each step
+    /// ([`crate::prefix_cache`]; default on). The losses equal the uncached ones to f32
+    /// rounding; `false` is for measuring the difference.
+    pub prefix_cache: bool,
+    /// Where those states are kept between runs (`None`: in memory, for this run only).
+    pub prefix_store: Option<PathBuf>,
     /// Stop after this many steps in this call, leaving a checkpoint (tests simulate a
     /// killed run with it).
     pub stop_after: Option<usize>,
     /// Pretrained teacher and student, loaded once and shared by the runs given the same
     /// cache (`Default`: a fresh cache, loaded on first use).
     pub models: clir_models::embedder::ModelCache,
+}
+
+impl Default for TrainInputs {
+    fn default() -> Self {
+        TrainInputs {
+            pairs: Vec::new(),
+            monolingual: Vec::new(),
+            vocab_texts: Vec::new(),
+            teacher_store: None,
+            prefix_cache: true,
+            prefix_store: None,
+            stop_after: None,
+            models: Default::default(),
+        }
+    }
 }
 
 /// One line of `log.jsonl`.
@@ -186,6 +209,11 @@ pub struct TrainOutcome {
     pub log: Vec<StepLog>,
     /// Teacher sentences read from the disk store rather than computed.
     pub teacher_reused: usize,
+    /// Frozen-prefix cache: `(layers k, sentences computed, sentences read from the store)`;
+    /// `None` when the run does not use one.
+    pub prefix: Option<(usize, usize, usize)>,
+    /// Seconds spent filling the frozen-prefix cache (not part of any step's time).
+    pub prefix_seconds: f64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -253,9 +281,9 @@ impl Student {
         }
     }
 
-    /// Pooled (and, if the model says so, L2-normalised) sentence embeddings `(B, d)`.
-    fn sentence_embeddings(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        let h = self.encoder.forward_last(ids, mask.clone());
+    /// Pooled (and, if the model says so, L2-normalised) sentence embeddings `(B, d)` of the
+    /// last layer's states `h`.
+    fn sentence_embeddings(&self, h: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
         let e = pool(h, mask, self.config.pooling);
         if self.config.normalize {
             l2_normalize(e)
@@ -265,9 +293,59 @@ impl Student {
     }
 
     fn tokenize(&self, texts: &[&str], kind: TextKind) -> Result<TokenBatch> {
+        Ok(self.tokenizer.encode_batch(&self.prefixed(texts, kind))?)
+    }
+
+    /// `texts` with the model's prefix for `kind`.
+    fn prefixed<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> Vec<String> {
         let prefix = self.config.prefix(kind);
-        let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-        Ok(self.tokenizer.encode_batch(&prefixed)?)
+        texts
+            .iter()
+            .map(|t| format!("{prefix}{}", t.as_ref()))
+            .collect()
+    }
+
+    /// Token states `hˡ` of `texts` read as `kind` (`batch` = their tokenisation): from the
+    /// frozen-prefix cache when there is one below `l` (only layers `k+1 … l` run), else the
+    /// whole forward pass.
+    fn states(
+        &self,
+        texts: &[&str],
+        kind: TextKind,
+        batch: &TokenBatch,
+        layer: usize,
+        cache: Option<&PrefixCache>,
+    ) -> Result<Tensor<3>> {
+        let dev = &self.device;
+        let mask = batch.mask_tensor(dev);
+        match cache {
+            Some(c) if layer >= c.layers() => {
+                let prefixed = self.prefixed(texts, kind);
+                let original = prefixed
+                    .iter()
+                    .map(|t| self.tokenizer.encode_original(t))
+                    .collect::<clir_models::Result<Vec<_>>>()?;
+                let h = c.states(&prefixed, &original, batch, dev)?;
+                Ok(self.encoder.forward_layers(h, mask, c.layers(), layer)?)
+            }
+            _ => Ok(self
+                .encoder
+                .forward_layer(batch.ids_tensor(dev), mask, layer)?),
+        }
+    }
+
+    /// Sentence embeddings of `texts` read as `kind`, through the cache when there is one,
+    /// and the number of tokens read.
+    fn embed(
+        &self,
+        texts: &[&str],
+        kind: TextKind,
+        cache: Option<&PrefixCache>,
+    ) -> Result<(Tensor<2>, usize)> {
+        let batch = self.tokenize(texts, kind)?;
+        let h = self.states(texts, kind, &batch, self.encoder.num_layers(), cache)?;
+        let e = self.sentence_embeddings(h, batch.mask_tensor(&self.device));
+        Ok((e, batch.lengths.iter().sum()))
     }
 }
 
@@ -411,6 +489,8 @@ pub fn train(
             resumed_from: Some(cfg.optim.steps),
             log,
             teacher_reused: 0,
+            prefix: None,
+            prefix_seconds: 0.0,
         });
     }
 
@@ -511,6 +591,36 @@ pub fn train(
     };
     drop(teacher);
 
+    // The student's frozen prefix, computed once per sentence by the pretrained student.
+    let prefix_started = Instant::now();
+    let prefix = match frozen_prefix_layers(cfg, &student) {
+        Some(k) if inputs.prefix_cache => {
+            let source = inputs
+                .models
+                .load(&cfg.model.student, &staging_device(device))?
+                .with_max_len(student.config.max_len)?;
+            student.to_embedder().check_shares_prefix(&source, k)?;
+            let mut cache = PrefixCache::new(source, k, inputs.prefix_store.as_deref())?;
+            let targets: Vec<&str> = inputs.pairs.iter().map(|p| p.tgt.as_str()).collect();
+            let mut texts: Vec<String> = student.prefixed(&targets, side);
+            if cfg.loss.method == Method::Mse && cfg.loss.mse_english_term {
+                texts.extend(student.prefixed(&english, side));
+            }
+            if cfg.loss.method == Method::Joint {
+                let docs: Vec<&str> = inputs
+                    .monolingual
+                    .iter()
+                    .flat_map(|q| q.docs.iter().map(String::as_str))
+                    .collect();
+                texts.extend(student.prefixed(&docs, TextKind::Passage));
+            }
+            cache.fill(&texts, 32, cfg.run.progress)?;
+            Some(cache)
+        }
+        _ => None,
+    };
+    let prefix_seconds = prefix_started.elapsed().as_secs_f64();
+
     let idf = match cfg.loss.marginal {
         Marginal::Uniform => None,
         Marginal::Idf => {
@@ -586,6 +696,7 @@ pub fn train(
             mono: mono
                 .as_ref()
                 .map(|m| (m, inputs.monolingual.as_slice(), step)),
+            prefix: prefix.as_ref(),
         };
         let StepLoss {
             loss,
@@ -669,7 +780,21 @@ pub fn train(
         resumed_from: latest.map(|(s, _)| s),
         log,
         teacher_reused: t_states.reused,
+        prefix: prefix.map(|c| (c.layers(), c.computed, c.reused)),
+        prefix_seconds,
     })
+}
+
+/// The frozen prefix a run may cache: `k` = the frozen layers when the embeddings are frozen
+/// too, capped at the layer the OT methods read; `None` when nothing is frozen below a
+/// trained layer.
+fn frozen_prefix_layers(cfg: &TrainConfig, student: &Student) -> Option<usize> {
+    let n = student.encoder.num_layers();
+    let mut k = cfg.model.freeze_layers.min(n);
+    if matches!(cfg.loss.method, Method::Optical | Method::Joint) {
+        k = k.min(cfg.model.student_layer.unwrap_or(n));
+    }
+    (cfg.model.freeze_embeddings && k > 0).then_some(k)
 }
 
 /// Whether `run_dir` holds a finished run (its final student).
@@ -705,6 +830,8 @@ struct StepInputs<'a> {
     side: TextKind,
     /// Joint objective: the query batches, the queries and the step.
     mono: Option<(&'a MonoBatches, &'a [MonoQuery], usize)>,
+    /// The student's frozen-prefix states, when cached.
+    prefix: Option<&'a PrefixCache>,
 }
 
 /// Seed offset of the monolingual query order (independent of the bitext order).
@@ -756,13 +883,11 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
     let batch = student.tokenize(&tgt, x.side)?;
     let tokens: usize = batch.lengths.iter().sum();
     let dev = &student.device;
-    let ids = batch.ids_tensor(dev);
-    let mask = batch.mask_tensor(dev);
     let entries: Vec<&TeacherEntry> = x.idx.iter().map(|&i| &x.teacher.entries[i]).collect();
     match cfg.loss.method {
         Method::Optical | Method::Joint => {
             let teacher = teacher_tokens(&entries, x, dev);
-            let (cross, diag, sharpness) = ot_term(student, &batch, ids, mask, &teacher, x)?;
+            let (cross, diag, sharpness) = ot_term(student, &tgt, &batch, &teacher, x)?;
             if cfg.loss.method == Method::Optical {
                 return Ok(StepLoss {
                     loss: cross,
@@ -780,9 +905,7 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                 .iter()
                 .map(|&(q, d)| queries[q].docs[d].as_str())
                 .collect();
-            let doc_batch = student.tokenize(&docs, TextKind::Passage)?;
-            let doc_emb =
-                student.sentence_embeddings(doc_batch.ids_tensor(dev), doc_batch.mask_tensor(dev));
+            let (doc_emb, doc_tokens) = student.embed(&docs, TextKind::Passage, x.prefix)?;
             let d = mono_state.queries[0].len();
             let flat: Vec<f32> = pairs
                 .iter()
@@ -791,7 +914,7 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
             let q_emb = Tensor::<2>::from_data(TensorData::new(flat, [pairs.len(), d]), dev);
             let mono = contrastive_loss(q_emb, doc_emb, cfg.loss.joint_temperature);
             let terms = (scalar(cross.clone())?, scalar(mono.clone())?);
-            let tokens = tokens + doc_batch.lengths.iter().sum::<usize>();
+            let tokens = tokens + doc_tokens;
             Ok(StepLoss {
                 loss: joint_loss(cross, mono, cfg.loss.joint_lambda),
                 diag: Some(diag),
@@ -801,7 +924,9 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
             })
         }
         Method::Mse | Method::Kl => {
-            let s = student.sentence_embeddings(ids, mask);
+            let n = student.encoder.num_layers();
+            let h = student.states(&tgt, x.side, &batch, n, x.prefix)?;
+            let s = student.sentence_embeddings(h, batch.mask_tensor(dev));
             let d = x.teacher.dim;
             let flat: Vec<f32> = entries
                 .iter()
@@ -821,9 +946,9 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
             let mut tokens = tokens;
             if cfg.loss.mse_english_term {
                 // make_multilingual's second term: the student's English onto the teacher's.
-                let en = english_side(student, x)?;
-                tokens += en.lengths.iter().sum::<usize>();
-                let s_en = student.sentence_embeddings(en.ids_tensor(dev), en.mask_tensor(dev));
+                let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
+                let (s_en, en_tokens) = student.embed(&src, x.side, x.prefix)?;
+                tokens += en_tokens;
                 loss = loss + mse_loss(t, s_en);
             }
             Ok(StepLoss {
@@ -837,18 +962,11 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
     }
 }
 
-/// The batch's English sentences, tokenised by the student (two-term MSE).
-fn english_side(student: &Student, x: &StepInputs<'_>) -> Result<TokenBatch> {
-    let src: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].src.as_str()).collect();
-    student.tokenize(&src, x.side)
-}
-
 /// OT term between the teacher's English tokens and the student's tokens of `batch`.
 fn ot_term(
     student: &Student,
+    texts: &[&str],
     batch: &TokenBatch,
-    ids: Tensor<2, Int>,
-    mask: Tensor<2>,
     teacher: &(TokenStates, Option<Tensor<2>>),
     x: &StepInputs<'_>,
 ) -> Result<(Tensor<1>, ot_core::tensor::Diagnostics, PlanSharpness)> {
@@ -857,7 +975,7 @@ fn ot_term(
         .model
         .student_layer
         .unwrap_or(student.encoder.num_layers());
-    let states = student.encoder.forward_layer(ids, mask, layer)?;
+    let states = student.states(texts, x.side, batch, layer, x.prefix)?;
     let dev = &student.device;
     let rows: Vec<Vec<bool>> = (0..batch.batch)
         .map(|r| {

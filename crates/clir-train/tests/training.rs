@@ -386,3 +386,68 @@ fn the_joint_objective_adds_a_monolingual_matching_term() {
     .to_string();
     assert!(e.contains("monolingual"), "{e}");
 }
+
+/// The frozen-prefix cache changes how the student's lowest layers are computed, not what:
+/// for every method, cached and uncached runs of the same seed give the same losses and the
+/// same student (to f32 rounding), and a second run reads the states from the store.
+#[test]
+fn the_frozen_prefix_cache_gives_the_uncached_losses() {
+    let f = fixture();
+    let d = device();
+    for method in [Method::Optical, Method::Mse, Method::Kl, Method::Joint] {
+        let mut cfg = config(&f, method, 6);
+        cfg.model.freeze_embeddings = true;
+        cfg.model.freeze_layers = 1;
+        let base = TrainInputs {
+            pairs: bitext(48, 8),
+            monolingual: if method == Method::Joint {
+                monolingual(WORDS)
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        };
+        let plain = TrainInputs {
+            prefix_cache: false,
+            ..base.clone()
+        };
+        let cached = TrainInputs {
+            prefix_store: Some(f.root.join(format!("prefix-{}", method.name()))),
+            ..base.clone()
+        };
+        let name = method.name();
+        let a = train(&cfg, &plain, &f.root.join(format!("{name}-plain")), &d).unwrap();
+        let b = train(&cfg, &cached, &f.root.join(format!("{name}-cached")), &d).unwrap();
+        assert_eq!(a.prefix, None);
+        let (k, computed, reused) = b.prefix.expect("the cached run uses the cache");
+        assert_eq!(k, 1);
+        assert!(
+            computed > 0 && reused < computed,
+            "{method:?}: {computed} {reused}"
+        );
+        for (x, y) in a.log.iter().zip(&b.log) {
+            assert!(
+                (x.loss - y.loss).abs() < 1e-5,
+                "{method:?} step {}: {} vs {}",
+                x.step,
+                x.loss,
+                y.loss
+            );
+            assert_eq!(x.tokens, y.tokens);
+        }
+        let texts = ["t1 t2 t3", "t4 t0 t9 t11", "e3 e5"];
+        let ea = a.student.embed(&texts, TextKind::Passage, 2).unwrap();
+        let eb = b.student.embed(&texts, TextKind::Passage, 2).unwrap();
+        for (u, v) in ea.iter().flatten().zip(eb.iter().flatten()) {
+            assert!((u - v).abs() < 1e-4, "{method:?}: {u} vs {v}");
+        }
+        // A second run with the same store computes nothing.
+        let again = train(&cfg, &cached, &f.root.join(format!("{name}-again")), &d).unwrap();
+        let (_, computed, reused) = again.prefix.unwrap();
+        assert_eq!(computed, 0, "{method:?}");
+        assert!(reused > 0);
+        for (x, y) in b.log.iter().zip(&again.log) {
+            assert_eq!(x.loss, y.loss, "{method:?}: the store changed the states");
+        }
+    }
+}

@@ -672,6 +672,8 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                     // trimmed vocabulary is the same whatever is sampled.
                     vocab_texts: set.collection.clone(),
                     teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
+                    prefix_cache: true,
+                    prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
                     stop_after: None,
                     models: models.clone(),
                 };
