@@ -75,20 +75,44 @@ pub fn train_fingerprint(cfg: &TrainConfig) -> serde_json::Value {
         run.remove("progress");
         run.remove("checkpoint_every");
     }
-    // Keys only the joint objective reads. (`loss.joint_lambda` predates them and stays in
-    // every fingerprint, so that cells computed before them are not made stale.)
-    if cfg.loss.method != clir_train::Method::Joint {
-        for (section, key) in [
+    strip_unread(&mut v);
+    v
+}
+
+/// Removes from a fingerprinted training configuration the keys its method never reads, so
+/// that a setting of one method (λ of `joint`, the OT solver, KL's temperature) does not make
+/// the cells of the others stale. Applied to every fingerprint, old ones read back included.
+pub fn strip_unread(v: &mut serde_json::Value) {
+    let Some(method) = v
+        .pointer("/loss/method")
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let mut unread: Vec<(&str, &str)> = Vec::new();
+    if method != "Joint" {
+        unread.extend([
+            ("loss", "joint_lambda"),
             ("loss", "joint_temperature"),
             ("loss", "joint_batch_size"),
             ("data", "monolingual_queries"),
-        ] {
-            if let Some(s) = v.get_mut(section).and_then(|s| s.as_object_mut()) {
-                s.remove(key);
-            }
+        ]);
+    }
+    if method != "Kl" {
+        unread.push(("loss", "kl_temperature"));
+    }
+    if method != "Mse" {
+        unread.push(("loss", "mse_english_term"));
+    }
+    if method == "Mse" || method == "Kl" {
+        unread.extend([("loss", "optical"), ("loss", "marginal")]);
+    }
+    for (section, key) in unread {
+        if let Some(s) = v.get_mut(section).and_then(|s| s.as_object_mut()) {
+            s.remove(key);
         }
     }
-    v
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -367,6 +391,41 @@ mod tests {
             why.iter().any(|w| w.contains("evaluation sample")),
             "{why:?}"
         );
+    }
+
+    /// A key a method never reads does not enter its fingerprint: λ or the OT solver change
+    /// joint's or OPTICAL's fingerprint, not KL's; KL's temperature changes KL's only.
+    #[test]
+    fn settings_of_other_methods_leave_a_fingerprint_alone() {
+        let mut a = TrainConfig::new();
+        a.loss.method = clir_train::Method::Kl;
+        let mut b = a.clone();
+        b.loss.joint_lambda = 0.9;
+        b.loss.optical.sinkhorn.epsilon = 0.3;
+        b.loss.mse_english_term = false;
+        assert_eq!(train_fingerprint(&a), train_fingerprint(&b));
+        b.loss.kl_temperature = 0.1;
+        assert_ne!(train_fingerprint(&a), train_fingerprint(&b));
+        for m in [clir_train::Method::Joint, clir_train::Method::Optical] {
+            let (mut x, mut y) = (a.clone(), a.clone());
+            x.loss.method = m;
+            y.loss.method = m;
+            y.loss.optical.sinkhorn.epsilon = 0.3;
+            assert_ne!(train_fingerprint(&x), train_fingerprint(&y), "{m:?}");
+            y = x.clone();
+            y.loss.joint_lambda = 0.9;
+            assert_eq!(
+                train_fingerprint(&x) != train_fingerprint(&y),
+                m == clir_train::Method::Joint
+            );
+        }
+        // A fingerprint written with the unread keys compares equal once read back.
+        let mut old = train_fingerprint(&a);
+        old["loss"]["joint_lambda"] = serde_json::json!(0.5);
+        old["loss"]["optical"] = serde_json::json!({"sinkhorn": {"epsilon": 0.05}});
+        assert_ne!(old, train_fingerprint(&a));
+        strip_unread(&mut old);
+        assert_eq!(old, train_fingerprint(&a));
     }
 
     #[test]
