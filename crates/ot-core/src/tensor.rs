@@ -119,7 +119,126 @@ pub struct BatchSolution {
 /// Solve a batch of entropic OT problems.
 ///
 /// Gradients (on an autodiff device) flow to `cost` only; marginals are treated as data.
+///
+/// In [`GradientMode::Envelope`] the iterations need no gradient: they run on the host, each
+/// item in the `f64` kernel-space [`reference`](crate::reference) solver (with absorption), in
+/// parallel over the batch, and only the plan returns to the device as a constant. In
+/// [`GradientMode::Unroll`] they run as tensor operations ([`sinkhorn_batched_tensor`]), so
+/// that the gradient can follow them.
 pub fn sinkhorn_batched(
+    cost: Tensor<3>,
+    marginals: &Marginals,
+    config: &SinkhornConfig,
+) -> Result<BatchSolution, OtError> {
+    match config.gradient {
+        GradientMode::Envelope => sinkhorn_batched_host(cost, marginals, config),
+        GradientMode::Unroll => sinkhorn_batched_tensor(cost, marginals, config),
+    }
+}
+
+/// [`sinkhorn_batched`] with the iterations on the host (see there); the plan is detached.
+/// Padding rows and columns (zero weight) are left out of each item's problem; their plan
+/// entries and potentials are zero.
+pub fn sinkhorn_batched_host(
+    cost: Tensor<3>,
+    marginals: &Marginals,
+    config: &SinkhornConfig,
+) -> Result<BatchSolution, OtError> {
+    use rayon::prelude::*;
+    config.validate()?;
+    let [batch, n, m] = cost.dims();
+    let device = cost.device();
+    let (a, b) = (marginals.a.clone().detach(), marginals.b.clone().detach());
+    check_marginals(&a, &b, [batch, n, m], config.tau.is_none())?;
+    let av = read_vec(a.reshape([batch * n]))?;
+    let bv = read_vec(b.reshape([batch * m]))?;
+    let cv = read_vec(cost.detach().reshape([batch * n * m]))?;
+    type Item = (Vec<f32>, Vec<f32>, Vec<f32>, usize, bool, f64, f64);
+    let items: Vec<Item> = (0..batch)
+        .into_par_iter()
+        .map(|k| -> Result<Item, OtError> {
+            let rows: Vec<usize> = (0..n).filter(|&i| av[k * n + i] > 0.0).collect();
+            let cols: Vec<usize> = (0..m).filter(|&j| bv[k * m + j] > 0.0).collect();
+            let data: Vec<f64> = rows
+                .iter()
+                .flat_map(|&i| cols.iter().map(move |&j| (i, j)))
+                .map(|(i, j)| f64::from(cv[(k * n + i) * m + j]))
+                .collect();
+            let eps = match config.epsilon_scale {
+                crate::EpsilonScale::Absolute => config.epsilon,
+                _ => config.absolute_for(data.clone()).epsilon,
+            };
+            let c = crate::reference::CostMatrix::new(rows.len(), cols.len(), data)?;
+            let wa: Vec<f64> = rows.iter().map(|&i| f64::from(av[k * n + i])).collect();
+            let mut wb: Vec<f64> = cols.iter().map(|&j| f64::from(bv[k * m + j])).collect();
+            if config.tau.is_none() {
+                // f32 masses agree to ~1e-7 (checked above to 1e-4); the f64 solver wants
+                // them equal to 1e-9: b is rescaled to a's mass.
+                let ratio = wa.iter().sum::<f64>() / wb.iter().sum::<f64>();
+                wb.iter_mut().for_each(|w| *w *= ratio);
+            }
+            let sol = crate::reference::sinkhorn(&c, &wa, &wb, config)?;
+            let mut plan = vec![0f32; n * m];
+            let mut f = vec![0f32; n];
+            let mut g = vec![0f32; m];
+            for (r, &i) in rows.iter().enumerate() {
+                f[i] = sol.f[r] as f32;
+                for (q, &j) in cols.iter().enumerate() {
+                    plan[i * m + j] = sol.plan[r * cols.len() + q] as f32;
+                }
+            }
+            for (q, &j) in cols.iter().enumerate() {
+                g[j] = sol.g[q] as f32;
+            }
+            Ok((
+                plan,
+                f,
+                g,
+                sol.iterations,
+                sol.converged,
+                eps,
+                sol.marginal_error,
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut plan = Vec::with_capacity(batch * n * m);
+    let mut f = Vec::with_capacity(batch * n);
+    let mut g = Vec::with_capacity(batch * m);
+    let mut diagnostics = Diagnostics {
+        iterations: 0,
+        converged_at: Vec::with_capacity(batch),
+        epsilon: Vec::with_capacity(batch),
+        marginal_error: Vec::with_capacity(batch),
+        converged: Vec::with_capacity(batch),
+    };
+    for (p, fk, gk, iterations, converged, eps, error) in items {
+        if !error.is_finite() {
+            return Err(OtError::NonFiniteResult {
+                what: "transport plan",
+            });
+        }
+        plan.extend(p);
+        f.extend(fk);
+        g.extend(gk);
+        diagnostics.iterations = diagnostics.iterations.max(iterations);
+        diagnostics
+            .converged_at
+            .push(converged.then_some(iterations));
+        diagnostics.epsilon.push(eps);
+        diagnostics.marginal_error.push(error as f32);
+        diagnostics.converged.push(converged);
+    }
+    Ok(BatchSolution {
+        plan: tensor3(plan, [batch, n, m], &device),
+        f: tensor2(f, [batch, n], &device),
+        g: tensor2(g, [batch, m], &device),
+        diagnostics,
+    })
+}
+
+/// [`sinkhorn_batched`] with the iterations as tensor operations on the cost's device
+/// (log domain, f32), in either gradient mode.
+pub fn sinkhorn_batched_tensor(
     cost: Tensor<3>,
     marginals: &Marginals,
     config: &SinkhornConfig,

@@ -520,7 +520,8 @@ fn iteration_counts_are_exact_whatever_the_check_interval() {
             .with_tol(1e-5)
             .with_max_iter(2_000)
             .with_check_every(every);
-        sinkhorn_batched(cost.clone(), &marginals, &config)
+        // The check interval is a setting of the tensor iterations.
+        ot_core::tensor::sinkhorn_batched_tensor(cost.clone(), &marginals, &config)
             .unwrap()
             .diagnostics
     };
@@ -538,4 +539,62 @@ fn iteration_counts_are_exact_whatever_the_check_interval() {
         needed.iter().any(|&k| k < every_one.iterations),
         "{needed:?}"
     );
+}
+
+/// The envelope-mode solver iterates on the host (f64 kernel space, per item); it must give
+/// the plans of the tensor iterations within the solver's tolerance, with padding, absolute
+/// and relative ε, and the same exact iteration counts up to rounding.
+#[test]
+fn host_iterations_give_the_tensor_solvers_plans() {
+    use ot_core::tensor::{sinkhorn_batched_host, sinkhorn_batched_tensor};
+    let d = cpu();
+    let rb = random_batch(21, 6, 9, 7);
+    let (cost, _) = rb.tensors(&d);
+    // Padding: item k keeps its first 9 − k % 3 rows and 7 − k % 2 columns.
+    let mask = |len: usize, drop: &dyn Fn(usize) -> usize| -> Tensor<2, Bool> {
+        let v: Vec<bool> = (0..rb.batch)
+            .flat_map(|k| (0..len).map(move |i| i < len - drop(k)))
+            .collect();
+        Tensor::from_data(TensorData::new(v, [rb.batch, len]), &d)
+    };
+    let marginals = Marginals::uniform(mask(rb.n, &|k| k % 3), mask(rb.m, &|k| k % 2));
+    for config in [
+        SinkhornConfig::new().with_epsilon(0.05).with_tol(1e-6),
+        SinkhornConfig::new()
+            .with_epsilon(0.1)
+            .with_epsilon_scale(ot_core::EpsilonScale::MeanCost)
+            .with_max_iter(2_000)
+            .with_tol(1e-6),
+    ] {
+        let host = sinkhorn_batched_host(cost.clone(), &marginals, &config).unwrap();
+        let tensor = sinkhorn_batched_tensor(cost.clone(), &marginals, &config).unwrap();
+        let (p, q) = (to_vec(host.plan), to_vec(tensor.plan));
+        let worst = p
+            .iter()
+            .zip(&q)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 2e-5, "{config:?}: plans differ by {worst}");
+        let (hd, td) = (&host.diagnostics, &tensor.diagnostics);
+        assert!(hd.all_converged() && td.all_converged(), "{hd:?} {td:?}");
+        assert!(hd.max_marginal_error() <= 1e-6, "{hd:?}");
+        for k in 0..rb.batch {
+            assert!((hd.epsilon[k] - td.epsilon[k]).abs() < 1e-6 * td.epsilon[k].max(1.0));
+            let (h, t) = (hd.converged_at[k].unwrap(), td.converged_at[k].unwrap());
+            assert!(
+                h.abs_diff(t) <= 2 + t / 10,
+                "item {k}: {h} vs {t} iterations"
+            );
+        }
+        // Padding entries of the plan are exactly zero.
+        for k in 0..rb.batch {
+            for i in 0..rb.n {
+                for j in 0..rb.m {
+                    if i >= rb.n - k % 3 || j >= rb.m - k % 2 {
+                        assert_eq!(p[(k * rb.n + i) * rb.m + j], 0.0);
+                    }
+                }
+            }
+        }
+    }
 }
