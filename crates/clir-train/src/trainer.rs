@@ -292,8 +292,27 @@ impl Student {
         }
     }
 
-    fn tokenize(&self, texts: &[&str], kind: TextKind) -> Result<TokenBatch> {
-        Ok(self.tokenizer.encode_batch(&self.prefixed(texts, kind))?)
+    /// `texts` read as `kind`: tokenised once, in the original vocabulary (what the
+    /// frozen-prefix cache checks) and in the emitted, possibly trimmed, one (the batch).
+    fn tokenize(&self, texts: &[&str], kind: TextKind) -> Result<Tokenized> {
+        let prefixed = self.prefixed(texts, kind);
+        let original = prefixed
+            .iter()
+            .map(|t| self.tokenizer.encode_original(t))
+            .collect::<clir_models::Result<Vec<_>>>()?;
+        let emitted: Vec<Vec<u32>> = match self.tokenizer.vocab_map() {
+            Some(map) => original
+                .iter()
+                .map(|ids| ids.iter().map(|&i| map.to_new(i)).collect())
+                .collect(),
+            None => original.clone(),
+        };
+        let batch = TokenBatch::from_sequences(&emitted, self.tokenizer.pad_id());
+        Ok(Tokenized {
+            prefixed,
+            original,
+            batch,
+        })
     }
 
     /// `texts` with the model's prefix for `kind`.
@@ -305,27 +324,20 @@ impl Student {
             .collect()
     }
 
-    /// Token states `hˡ` of `texts` read as `kind` (`batch` = their tokenisation): from the
-    /// frozen-prefix cache when there is one below `l` (only layers `k+1 … l` run), else the
-    /// whole forward pass.
+    /// Token states `hˡ` of tokenised texts: from the frozen-prefix cache when there is one
+    /// below `l` (only layers `k+1 … l` run), else the whole forward pass.
     fn states(
         &self,
-        texts: &[&str],
-        kind: TextKind,
-        batch: &TokenBatch,
+        tok: &Tokenized,
         layer: usize,
         cache: Option<&PrefixCache>,
     ) -> Result<Tensor<3>> {
         let dev = &self.device;
+        let batch = &tok.batch;
         let mask = batch.mask_tensor(dev);
         match cache {
             Some(c) if layer >= c.layers() => {
-                let prefixed = self.prefixed(texts, kind);
-                let original = prefixed
-                    .iter()
-                    .map(|t| self.tokenizer.encode_original(t))
-                    .collect::<clir_models::Result<Vec<_>>>()?;
-                let h = c.states(&prefixed, &original, batch, dev)?;
+                let h = c.states(&tok.prefixed, &tok.original, batch, dev)?;
                 Ok(self.encoder.forward_layers(h, mask, c.layers(), layer)?)
             }
             _ => Ok(self
@@ -342,11 +354,18 @@ impl Student {
         kind: TextKind,
         cache: Option<&PrefixCache>,
     ) -> Result<(Tensor<2>, usize)> {
-        let batch = self.tokenize(texts, kind)?;
-        let h = self.states(texts, kind, &batch, self.encoder.num_layers(), cache)?;
-        let e = self.sentence_embeddings(h, batch.mask_tensor(&self.device));
-        Ok((e, batch.lengths.iter().sum()))
+        let tok = self.tokenize(texts, kind)?;
+        let h = self.states(&tok, self.encoder.num_layers(), cache)?;
+        let e = self.sentence_embeddings(h, tok.batch.mask_tensor(&self.device));
+        Ok((e, tok.batch.lengths.iter().sum()))
     }
+}
+
+/// Texts tokenised for a step: prefixed, their original-vocabulary ids and the padded batch.
+struct Tokenized {
+    prefixed: Vec<String>,
+    original: Vec<Vec<u32>>,
+    batch: TokenBatch,
 }
 
 /// Special-token ids and the ids of the E5 prefix (without specials) in the emitted id space,
@@ -880,14 +899,15 @@ struct StepLoss {
 fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
     let cfg = x.cfg;
     let tgt: Vec<&str> = x.idx.iter().map(|&i| x.pairs[i].tgt.as_str()).collect();
-    let batch = student.tokenize(&tgt, x.side)?;
+    let tok = student.tokenize(&tgt, x.side)?;
+    let batch = &tok.batch;
     let tokens: usize = batch.lengths.iter().sum();
     let dev = &student.device;
     let entries: Vec<&TeacherEntry> = x.idx.iter().map(|&i| &x.teacher.entries[i]).collect();
     match cfg.loss.method {
         Method::Optical | Method::Joint => {
             let teacher = teacher_tokens(&entries, x, dev);
-            let (cross, diag, sharpness) = ot_term(student, &tgt, &batch, &teacher, x)?;
+            let (cross, diag, sharpness) = ot_term(student, &tok, &teacher, x)?;
             if cfg.loss.method == Method::Optical {
                 return Ok(StepLoss {
                     loss: cross,
@@ -925,7 +945,7 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
         }
         Method::Mse | Method::Kl => {
             let n = student.encoder.num_layers();
-            let h = student.states(&tgt, x.side, &batch, n, x.prefix)?;
+            let h = student.states(&tok, n, x.prefix)?;
             let s = student.sentence_embeddings(h, batch.mask_tensor(dev));
             let d = x.teacher.dim;
             let flat: Vec<f32> = entries
@@ -965,8 +985,7 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
 /// OT term between the teacher's English tokens and the student's tokens of `batch`.
 fn ot_term(
     student: &Student,
-    texts: &[&str],
-    batch: &TokenBatch,
+    tok: &Tokenized,
     teacher: &(TokenStates, Option<Tensor<2>>),
     x: &StepInputs<'_>,
 ) -> Result<(Tensor<1>, ot_core::tensor::Diagnostics, PlanSharpness)> {
@@ -975,7 +994,8 @@ fn ot_term(
         .model
         .student_layer
         .unwrap_or(student.encoder.num_layers());
-    let states = student.states(texts, x.side, batch, layer, x.prefix)?;
+    let batch = &tok.batch;
+    let states = student.states(tok, layer, x.prefix)?;
     let dev = &student.device;
     let rows: Vec<Vec<bool>> = (0..batch.batch)
         .map(|r| {

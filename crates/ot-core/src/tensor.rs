@@ -145,11 +145,8 @@ pub fn sinkhorn_batched_host(
     config: &SinkhornConfig,
 ) -> Result<BatchSolution, OtError> {
     use rayon::prelude::*;
-    config.validate()?;
-    let [batch, n, m] = cost.dims();
+    let ([batch, n, m], a, b) = checked_inputs(&cost, marginals, config)?;
     let device = cost.device();
-    let (a, b) = (marginals.a.clone().detach(), marginals.b.clone().detach());
-    check_marginals(&a, &b, [batch, n, m], config.tau.is_none())?;
     let av = read_vec(a.reshape([batch * n]))?;
     let bv = read_vec(b.reshape([batch * m]))?;
     let cv = read_vec(cost.detach().reshape([batch * n * m]))?;
@@ -243,11 +240,7 @@ pub fn sinkhorn_batched_tensor(
     marginals: &Marginals,
     config: &SinkhornConfig,
 ) -> Result<BatchSolution, OtError> {
-    config.validate()?;
-    let [batch, n, m] = cost.dims();
-    let a = marginals.a.clone().detach();
-    let b = marginals.b.clone().detach();
-    check_marginals(&a, &b, [batch, n, m], config.tau.is_none())?;
+    let ([batch, n, m], a, b) = checked_inputs(&cost, marginals, config)?;
 
     let padding_a = a.clone().lower_equal_elem(0.0);
     let padding_b = b.clone().lower_equal_elem(0.0);
@@ -428,6 +421,21 @@ pub fn sinkhorn_batched_tensor(
             converged,
         },
     })
+}
+
+/// The batch shape and the detached marginals, after checking the configuration and the
+/// marginals against the cost's shape.
+fn checked_inputs(
+    cost: &Tensor<3>,
+    marginals: &Marginals,
+    config: &SinkhornConfig,
+) -> Result<([usize; 3], Tensor<2>, Tensor<2>), OtError> {
+    config.validate()?;
+    let dims = cost.dims();
+    let a = marginals.a.clone().detach();
+    let b = marginals.b.clone().detach();
+    check_marginals(&a, &b, dims, config.tau.is_none())?;
+    Ok((dims, a, b))
 }
 
 /// `(B, n, m)` mask, `true` where row `i` or column `j` is padding (zero weight).
