@@ -186,6 +186,23 @@ pub struct BenchTrainArgs {
     /// Target language of the bitext.
     #[arg(long, default_value = "swahili")]
     language: String,
+    /// Evaluation encoding: this many New Testament verses of `language` (all 7,957 by
+    /// default; 0 skips it), encoded per backend by the zero-shot student, by the trained
+    /// student in full, and by the trained student from the zero-shot model's shared frozen
+    /// prefix (as `reproduce` does), at the pretrained evaluation length.
+    #[arg(long, default_value_t = usize::MAX)]
+    encode_verses: usize,
+    /// Evaluation batch size (the presets' default).
+    #[arg(long, default_value_t = 32)]
+    encode_batch: usize,
+}
+
+/// One row of the evaluation-encoding table.
+struct EncodeRow {
+    backend: String,
+    model: &'static str,
+    verses: usize,
+    seconds: f64,
 }
 
 pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
@@ -204,7 +221,26 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
     let pairs = load_bitext(&cfg.data, cfg.run.seed)?;
     let monolingual = clir_train::monolingual::load_monolingual(&cfg)?;
     let models = clir_models::embedder::ModelCache::default();
+    let docs: Vec<String> = if a.encode_verses == 0 {
+        Vec::new()
+    } else {
+        let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
+        let naves = clir_data::fetch::naves_module_dir()?;
+        let set = nave_set(
+            &db,
+            &naves,
+            &a.language,
+            SetSample {
+                queries: None,
+                documents: None,
+                seed: 13,
+                split: Default::default(),
+            },
+        )?;
+        set.docs.into_iter().take(a.encode_verses).collect()
+    };
     let mut rows = Vec::new();
+    let mut encode_rows = Vec::new();
     for name in &a.backends {
         let (backend, device) = match select_device(Some(name)) {
             Ok(x) => x,
@@ -227,7 +263,8 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
             let inputs = TrainInputs {
                 pairs: pairs.clone(),
                 monolingual: monolingual.clone(),
-                vocab_texts: Vec::new(),
+                // The student's trimmed vocabulary covers the verses it encodes below.
+                vocab_texts: docs.clone(),
                 teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
                 prefix_cache: on,
                 prefix_store: None,
@@ -252,6 +289,9 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
                 out.prefix_seconds,
                 out.log.iter().map(|l| l.loss).collect::<Vec<f64>>(),
             ));
+            if on && !docs.is_empty() {
+                encode_rows.extend(bench_encode(&cfg, &models, &out.student, &docs, &a, name)?);
+            }
         }
     }
     println!(
@@ -283,5 +323,82 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
             base.as_ref().map_or(1.0, |(b, _)| sps / b)
         );
     }
+    if !encode_rows.is_empty() {
+        println!(
+            "evaluation encoding: {} {} New Testament verses, batch {}, pretrained length",
+            docs.len(),
+            a.language,
+            a.encode_batch
+        );
+        println!(
+            "{:<8} {:<34} {:>10} {:>10} {:>9}",
+            "backend", "model", "seconds", "verses/s", "vs first"
+        );
+        let first = encode_rows[0].verses as f64 / encode_rows[0].seconds;
+        for r in &encode_rows {
+            let vps = r.verses as f64 / r.seconds;
+            println!(
+                "{:<8} {:<34} {:>10.1} {:>10.1} {:>8.2}x",
+                r.backend,
+                r.model,
+                r.seconds,
+                vps,
+                vps / first
+            );
+        }
+    }
     Ok(())
+}
+
+/// Times the evaluation encodings `reproduce` runs for one pair on `backend`: the zero-shot
+/// student in full, the trained student in full, and the trained student's layers above its
+/// frozen prefix on the zero-shot model's `hᵏ` (computed once per pair, timed apart).
+fn bench_encode(
+    cfg: &TrainConfig,
+    models: &clir_models::embedder::ModelCache,
+    student: &clir_models::embedder::Embedder,
+    docs: &[String],
+    a: &BenchTrainArgs,
+    backend: &str,
+) -> anyhow::Result<Vec<EncodeRow>> {
+    use clir_models::embedder::TextKind;
+    use std::time::Instant;
+    let (_, device) = select_device(Some(backend))?;
+    let zero_shot = models.load(&cfg.model.student, &device)?;
+    let len = zero_shot.config.max_len;
+    let student = student.clone().with_max_len(len)?;
+    let mut rows = Vec::new();
+    let mut time = |model: &'static str, f: &mut dyn FnMut() -> anyhow::Result<()>| {
+        let t0 = Instant::now();
+        f()?;
+        rows.push(EncodeRow {
+            backend: backend.to_string(),
+            model,
+            verses: docs.len(),
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+        anyhow::Ok(())
+    };
+    time("zero-shot (all layers)", &mut || {
+        zero_shot.embed(docs, TextKind::Passage, a.encode_batch)?;
+        Ok(())
+    })?;
+    time("trained (all layers)", &mut || {
+        student.embed(docs, TextKind::Passage, a.encode_batch)?;
+        Ok(())
+    })?;
+    let k = a.freeze_layers.min(zero_shot.encoder.num_layers());
+    if k > 0 {
+        let mut states = None;
+        time("zero-shot prefix h_k (once a pair)", &mut || {
+            states = Some(zero_shot.prefix_states(docs, TextKind::Passage, a.encode_batch, k)?);
+            Ok(())
+        })?;
+        let states = states.expect("computed above");
+        time("trained from the shared prefix", &mut || {
+            student.embed_from_prefix(docs, TextKind::Passage, &states, &zero_shot)?;
+            Ok(())
+        })?;
+    }
+    Ok(rows)
 }
