@@ -377,8 +377,8 @@ fn state_of(found: &Option<CellResult>, want: &CellFingerprint) -> CellState {
 }
 
 /// Rough seconds for a cell not computed yet: the mean of finished cells of the same method
-/// in this results directory, else a rule of thumb measured on a 2-core CPU (e5-small, flex:
-/// about 60 verses/s to encode, 2.1 s per optimiser step of 16 pairs, joint ×1.6).
+/// in this results directory, else [`CpuCost`], the per-step and per-verse times measured on a
+/// 2-core CPU.
 fn estimate_seconds(
     cell: &Cell,
     set: &RetrievalSet,
@@ -393,17 +393,81 @@ fn estimate_seconds(
     if !same.is_empty() {
         return same.iter().sum::<f64>() / same.len() as f64;
     }
-    let encode = (set.docs.len() + set.queries.len()) as f64 / 60.0;
+    let cost = CpuCost::MEASURED;
+    let docs = set.docs.len() as f64;
+    let queries = set.queries.len() as f64 / cost.teacher_vps;
     match &cell.kind {
+        CellKind::English => queries + docs / cost.teacher_vps,
+        CellKind::ZeroShot => queries + docs / cost.student_vps,
         CellKind::Trained(m, v) => preset
             .train_config(&cell.pair, *m, v, cell.seed)
-            .map(|c| {
-                let per_step = 2.1 * c.optim.batch_size as f64 / 16.0;
-                let factor = if *m == Method::Joint { 1.6 } else { 1.0 };
-                encode + c.optim.steps as f64 * per_step * factor
-            })
-            .unwrap_or(encode),
-        _ => encode,
+            .map(|c| queries + cost.trained_cell(&c, *m, docs))
+            .unwrap_or(queries + docs / cost.student_vps),
+    }
+}
+
+/// Throughputs measured on this project's 2-core CPU (release build, flex, e5-small student,
+/// MiniLM teacher; `cargo xtask bench train`, docs/training.md "What a preset costs").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuCost {
+    /// Seconds per optimiser step of 16 pairs (training length 64, embeddings + 8 layers frozen,
+    /// prefix cache on) for OPTICAL, two-term MSE, KL and joint.
+    pub step_optical: f64,
+    pub step_mse: f64,
+    pub step_kl: f64,
+    pub step_joint: f64,
+    /// The same OPTICAL step with nothing frozen (no cache), to scale by trained layers.
+    pub step_optical_unfrozen: f64,
+    /// Frozen-prefix and teacher states computed per second of new bitext sentences.
+    pub fill_per_s: f64,
+    /// Evaluation verses per second: teacher, student (all layers), trained student above a
+    /// shared 8-layer prefix.
+    pub teacher_vps: f64,
+    pub student_vps: f64,
+    pub student_top_vps: f64,
+}
+
+impl CpuCost {
+    pub const MEASURED: CpuCost = CpuCost {
+        step_optical: 0.50,
+        step_mse: 0.91,
+        step_kl: 0.55,
+        step_joint: 1.25,
+        step_optical_unfrozen: 1.6,
+        fill_per_s: 50.0,
+        teacher_vps: 145.0,
+        student_vps: 72.0,
+        student_top_vps: 217.0,
+    };
+
+    /// Seconds of one trained cell under `cfg`: bitext states, steps, then `docs` encoded.
+    pub fn trained_cell(&self, cfg: &TrainConfig, method: Method, docs: f64) -> f64 {
+        let depth = cfg.model.student_depth.unwrap_or(12) as f64;
+        let frozen = cfg.model.freeze_layers.min(depth as usize) as f64;
+        let per_step_frozen8 = match method {
+            Method::Optical => self.step_optical,
+            Method::Mse => self.step_mse,
+            Method::Kl => self.step_kl,
+            Method::Joint => self.step_joint,
+        };
+        // Linear in trained layers between the 8-frozen and the unfrozen measurements.
+        let slope = (self.step_optical_unfrozen - self.step_optical) / 8.0;
+        let trained = depth - frozen;
+        let per_step = (per_step_frozen8 + slope * (trained - 4.0)).max(0.05)
+            * cfg.optim.batch_size as f64
+            / 16.0
+            * cfg.model.max_len as f64
+            / 64.0;
+        let pairs = cfg
+            .data
+            .max_pairs
+            .unwrap_or(cfg.optim.steps * cfg.optim.batch_size) as f64;
+        let encode = if frozen >= 8.0 {
+            docs / self.student_top_vps
+        } else {
+            docs / self.student_vps
+        };
+        pairs / self.fill_per_s + cfg.optim.steps as f64 * per_step + encode
     }
 }
 
