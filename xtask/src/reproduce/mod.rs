@@ -11,7 +11,7 @@ mod fingerprint;
 mod preset;
 mod report;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ use clir_train::retrieval::{
 use clir_train::trainer::{TrainInputs, TrainSummary, train};
 use clir_train::{Method, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
-use ot_core::backend::select_device;
+use ot_core::backend::{Backend, select_device};
 use serde::{Deserialize, Serialize};
 
 pub use fingerprint::CellFingerprint;
@@ -379,11 +379,14 @@ fn state_of(found: &Option<CellResult>, want: &CellFingerprint) -> CellState {
 /// Rough seconds for a cell not computed yet: the mean of finished cells of the same method
 /// in this results directory, else [`CpuCost`], the per-step and per-verse times measured on a
 /// 2-core CPU.
+/// `fills` holds the bitext samples whose teacher and frozen-prefix states an earlier cell of
+/// the list computes (their cost is counted once).
 fn estimate_seconds(
     cell: &Cell,
     set: &RetrievalSet,
     preset: &Preset,
     finished: &[CellResult],
+    fills: &mut BTreeSet<String>,
 ) -> f64 {
     let same: Vec<f64> = finished
         .iter()
@@ -398,10 +401,14 @@ fn estimate_seconds(
     let queries = set.queries.len() as f64 / cost.teacher_vps;
     match &cell.kind {
         CellKind::English => queries + docs / cost.teacher_vps,
-        CellKind::ZeroShot => queries + docs / cost.student_vps,
+        CellKind::ZeroShot => queries + docs / cost.student_vps + cost.cell_overhead_s,
         CellKind::Trained(m, v) => preset
             .train_config(&cell.pair, *m, v, cell.seed)
-            .map(|c| queries + cost.trained_cell(&c, *m, docs))
+            .map(|c| {
+                let sample = format!("{} {} {:?}", cell.pair, c.run.seed, c.data);
+                let fill = fills.insert(sample);
+                queries + cost.trained_cell(&c, *m, docs, fill)
+            })
             .unwrap_or(queries + docs / cost.student_vps),
     }
 }
@@ -411,7 +418,8 @@ fn estimate_seconds(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CpuCost {
     /// Seconds per optimiser step of 16 pairs (training length 64, embeddings + 8 layers frozen,
-    /// prefix cache on) for OPTICAL, two-term MSE, KL and joint.
+    /// prefix cache on) for OPTICAL, two-term MSE, KL and joint. Batches are length-bucketed, so
+    /// a longer training length costs only on the verses that exceed 64 tokens: not scaled.
     pub step_optical: f64,
     pub step_mse: f64,
     pub step_kl: f64,
@@ -425,6 +433,10 @@ pub(crate) struct CpuCost {
     pub teacher_vps: f64,
     pub student_vps: f64,
     pub student_top_vps: f64,
+    /// Fixed seconds of a zero-shot or trained cell besides its steps and encodings (loading
+    /// and trimming the student, tokenising the collection, checkpoints): quick's cells took
+    /// about this much more than their steps and encodings.
+    pub cell_overhead_s: f64,
 }
 
 impl CpuCost {
@@ -435,13 +447,15 @@ impl CpuCost {
         step_joint: 1.25,
         step_optical_unfrozen: 1.6,
         fill_per_s: 50.0,
-        teacher_vps: 145.0,
+        teacher_vps: 78.0,
         student_vps: 72.0,
         student_top_vps: 217.0,
+        cell_overhead_s: 10.0,
     };
 
-    /// Seconds of one trained cell under `cfg`: bitext states, steps, then `docs` encoded.
-    pub fn trained_cell(&self, cfg: &TrainConfig, method: Method, docs: f64) -> f64 {
+    /// Seconds of one trained cell under `cfg`: bitext states (when `fill`: the first cell
+    /// of its bitext sample), steps, then `docs` encoded.
+    pub fn trained_cell(&self, cfg: &TrainConfig, method: Method, docs: f64, fill: bool) -> f64 {
         let depth = cfg.model.student_depth.unwrap_or(12) as f64;
         let frozen = cfg.model.freeze_layers.min(depth as usize) as f64;
         let per_step_frozen8 = match method {
@@ -455,9 +469,7 @@ impl CpuCost {
         let trained = depth - frozen;
         let per_step = (per_step_frozen8 + slope * (trained - 4.0)).max(0.05)
             * cfg.optim.batch_size as f64
-            / 16.0
-            * cfg.model.max_len as f64
-            / 64.0;
+            / 16.0;
         let pairs = cfg
             .data
             .max_pairs
@@ -467,7 +479,8 @@ impl CpuCost {
         } else {
             docs / self.student_vps
         };
-        pairs / self.fill_per_s + cfg.optim.steps as f64 * per_step + encode
+        let fill = if fill { pairs / self.fill_per_s } else { 0.0 };
+        fill + cfg.optim.steps as f64 * per_step + encode + self.cell_overhead_s
     }
 }
 
@@ -502,6 +515,24 @@ fn print_list(cells: &[Cell], states: &[CellState], estimates: &[f64]) {
         cells.len(),
         todo / 60.0
     );
+}
+
+/// The faster CPU backend, measured: on this project's 2-core CPU libtorch ran the quick
+/// training step 1.3–1.7× and evaluation encoding 1.2–1.3× faster than flex (docs/training.md,
+/// "flex against libtorch"), so a run on a CPU backend other than `tch` says so.
+fn cpu_backend_advice(backend: Backend) -> Option<String> {
+    let cpu = matches!(backend, Backend::Flex | Backend::Ndarray);
+    cpu.then(|| {
+        let how = if Backend::Tch.is_compiled() {
+            "add `--backend tch`"
+        } else {
+            "build with `--features tch` after `cargo xtask setup libtorch`, then add `--backend tch`"
+        };
+        format!(
+            "note: on a CPU, libtorch trains 1.3–1.7× and encodes 1.2–1.3× faster than {backend} \
+             (measured, docs/training.md); for long presets {how}"
+        )
+    })
 }
 
 /// Removes a training run directory whose saved configuration is not `cfg` (a run of an
@@ -572,6 +603,9 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         preset.eval.split,
         out.display()
     );
+    if let Some(advice) = cpu_backend_advice(backend) {
+        eprintln!("{advice}");
+    }
 
     let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
     let naves = clir_data::fetch::naves_module_dir()?;
@@ -617,12 +651,13 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     }
     if a.list {
         let finished: Vec<CellResult> = found.iter().flatten().cloned().collect();
+        let mut fills = BTreeSet::new();
         let estimates: Vec<f64> = cells
             .iter()
             .enumerate()
             .map(|(i, c)| match (&states[i], &found[i]) {
                 (CellState::Done, Some(r)) => r.seconds,
-                _ => estimate_seconds(c, ctx.set(&c.pair), &preset, &finished),
+                _ => estimate_seconds(c, ctx.set(&c.pair), &preset, &finished, &mut fills),
             })
             .collect();
         print_list(&cells, &states, &estimates);
@@ -1014,6 +1049,44 @@ mod tests {
 
     /// Every preset under experiments/ parses, names known methods, and yields a valid
     /// training configuration for every variant.
+    #[test]
+    fn cost_estimates_follow_the_measured_rates() {
+        let cost = CpuCost::MEASURED;
+        let mut cfg = TrainConfig::new();
+        cfg.optim.steps = 100;
+        cfg.optim.batch_size = 16;
+        cfg.model.freeze_layers = 8;
+        cfg.data.max_pairs = Some(1600);
+        let docs = 1000.0;
+        let cached = cost.trained_cell(&cfg, Method::Optical, docs, false);
+        let want = 100.0 * cost.step_optical + docs / cost.student_top_vps + cost.cell_overhead_s;
+        assert!((cached - want).abs() < 1e-9, "{cached} vs {want}");
+        // The bitext states are paid by the first cell of a sample only.
+        let first = cost.trained_cell(&cfg, Method::Optical, docs, true);
+        assert!((first - cached - 1600.0 / cost.fill_per_s).abs() < 1e-9);
+        // Nothing frozen: the unfrozen step, and every layer encoded.
+        cfg.model.freeze_layers = 0;
+        let unfrozen = cost.trained_cell(&cfg, Method::Optical, docs, false);
+        let want =
+            100.0 * cost.step_optical_unfrozen + docs / cost.student_vps + cost.cell_overhead_s;
+        assert!((unfrozen - want).abs() < 1e-9, "{unfrozen} vs {want}");
+        // Twice the batch, twice the steps' time; MSE dearer than OPTICAL.
+        cfg.model.freeze_layers = 8;
+        cfg.optim.batch_size = 32;
+        let double = cost.trained_cell(&cfg, Method::Optical, docs, false);
+        assert!((double - cached - 100.0 * cost.step_optical).abs() < 1e-9);
+        assert!(cost.trained_cell(&cfg, Method::Mse, docs, false) > double);
+    }
+
+    #[test]
+    fn cpu_runs_are_pointed_at_libtorch_and_others_are_not() {
+        let flex = cpu_backend_advice(Backend::Flex).expect("flex is a CPU backend");
+        assert!(flex.contains("--backend tch"), "{flex}");
+        assert!(cpu_backend_advice(Backend::Ndarray).is_some());
+        assert_eq!(cpu_backend_advice(Backend::Tch), None);
+        assert_eq!(cpu_backend_advice(Backend::Wgpu), None);
+    }
+
     #[test]
     fn every_shipped_preset_loads() {
         let dir = workspace_root().join("experiments");
