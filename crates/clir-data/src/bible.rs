@@ -350,15 +350,13 @@ impl BibleDb {
         }
     }
 
-    /// Book names of a version from `bibleRef` (book number → long name), if the table exists.
+    /// Book names of a version from `bibleRef` (book number → long name); a database without
+    /// that table is an error.
     pub fn book_names(&self, version: &str) -> Result<BTreeMap<u8, String>> {
-        let mut st = match self
+        let mut st = self
             .conn
             .prepare("SELECT bNumber, bName FROM bibleRef WHERE bbName = ?1")
-        {
-            Ok(s) => s,
-            Err(_) => return Ok(BTreeMap::new()),
-        };
+            .map_err(self.sql())?;
         st.query_map([version], |r| Ok((r.get::<_, i64>(0)? as u8, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(self.sql())
@@ -456,6 +454,13 @@ impl BibleDb {
                     )
                 })?
                 .unwrap_or_default();
+            // Rows come sorted by reference, so a duplicate follows its first copy.
+            if out.last().is_some_and(|(prev, _)| *prev == r) {
+                return Err(DataError::invalid(
+                    &self.path,
+                    format!("{key}: duplicate verse row (two texts for one verse)"),
+                ));
+            }
             out.push((r, text));
         }
         Ok(out)
@@ -561,6 +566,29 @@ pub(crate) mod tests {
         }
         c.execute("INSERT INTO bibleRef VALUES ('4', 1, 'Genesis', 'Gen')", [])
             .unwrap();
+    }
+
+    #[test]
+    fn duplicate_verse_rows_and_a_missing_book_table_are_errors() {
+        let p = tmp("dup");
+        let _ = std::fs::remove_file(&p);
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch(
+            "CREATE TABLE bible (id INTEGER, bbName TEXT, bNumber INTEGER, cNumber INTEGER, \
+             vNumber INTEGER, vText TEXT);
+             INSERT INTO bible VALUES (1, '4', 1, 1, 1, 'One.');
+             INSERT INTO bible VALUES (2, '4', 1, 1, 2, 'Two.');
+             INSERT INTO bible VALUES (3, '4', 1, 1, 2, 'Two again.');",
+        )
+        .unwrap();
+        drop(c);
+        let db = BibleDb::open(&p).unwrap();
+        let e = db.verses("4", ALL_BOOKS).unwrap_err().to_string();
+        assert!(e.contains("duplicate verse row"), "{e}");
+        assert!(e.contains("chapter 1 verse 2"), "{e}");
+        let e = db.book_names("4").unwrap_err().to_string();
+        assert!(e.contains("bibleRef"), "{e}");
+        let _ = std::fs::remove_file(&p);
     }
 
     fn tmp(name: &str) -> PathBuf {

@@ -15,10 +15,7 @@
 //! the entry or block, never a panic.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-
-use flate2::read::ZlibDecoder;
 
 use crate::error::{DataError, Result};
 
@@ -163,12 +160,46 @@ fn decompress_block(zdx: &[u8], zdt: &[u8], block: usize, zdt_p: &Path) -> Resul
             ),
         )
     })?;
-    let mut data = Vec::new();
-    ZlibDecoder::new(raw)
-        .take(MAX_BLOCK)
-        .read_to_end(&mut data)
-        .map_err(|e| DataError::invalid(zdt_p, format!("block {block}: bad zlib stream ({e})")))?;
-    Ok(data)
+    inflate_block(raw, block, zdt_p)
+}
+
+/// Inflates one block's zlib stream, which must reach its end: a stream cut short is an error
+/// naming the block, as is one that inflates past [`MAX_BLOCK`] (never a silent cut). Bytes
+/// after the end of the stream are ignored: SWORD's own blocks carry 1,024 of them.
+fn inflate_block(raw: &[u8], block: usize, zdt_p: &Path) -> Result<Vec<u8>> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let bad = |m: String| DataError::invalid(zdt_p, format!("block {block}: {m}"));
+    let mut z = Decompress::new(true);
+    let mut data: Vec<u8> = Vec::with_capacity(raw.len().saturating_mul(4).max(64));
+    loop {
+        if data.len() == data.capacity() {
+            data.reserve(data.capacity());
+        }
+        let (read, written) = (z.total_in(), z.total_out());
+        let status = z
+            .decompress_vec(&raw[read as usize..], &mut data, FlushDecompress::None)
+            .map_err(|e| bad(format!("bad zlib stream ({e})")))?;
+        if data.len() as u64 > MAX_BLOCK {
+            return Err(bad(format!(
+                "inflates past {} MiB (a corrupt block?)",
+                MAX_BLOCK >> 20
+            )));
+        }
+        match status {
+            Status::StreamEnd => return Ok(data),
+            _ if z.total_in() == read
+                && z.total_out() == written
+                && data.len() < data.capacity() =>
+            {
+                return Err(bad(format!(
+                    "the zlib stream is cut short after {} of {} bytes",
+                    z.total_in(),
+                    raw.len()
+                )));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Writes entries as a zLD module `dir/stem.*`, `per_block` entries per compressed block.
@@ -243,6 +274,25 @@ mod tests {
         assert_eq!(fs::metadata(d.join("nave.zdx")).unwrap().len(), 3 * 8);
         assert_eq!(read_zld(&d, "nave").unwrap(), entries());
         let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_truncated_block_is_an_error_naming_the_block() {
+        use flate2::{Compression, write::ZlibEncoder};
+        use std::io::Write;
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
+        z.write_all(&[7u8; 5000]).unwrap();
+        let full = z.finish().unwrap();
+        let p = Path::new("m.zdt");
+        assert_eq!(inflate_block(&full, 3, p).unwrap(), vec![7u8; 5000]);
+        // Trailing bytes after the stream (as in SWORD's blocks) are fine.
+        let mut padded = full.clone();
+        padded.extend([0u8; 1024]);
+        assert_eq!(inflate_block(&padded, 3, p).unwrap(), vec![7u8; 5000]);
+        for cut in [1, full.len() / 2, full.len() - 1] {
+            let e = inflate_block(&full[..cut], 3, p).unwrap_err().to_string();
+            assert!(e.contains("m.zdt") && e.contains("block 3"), "{cut}: {e}");
+        }
     }
 
     #[test]

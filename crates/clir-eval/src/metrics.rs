@@ -301,11 +301,19 @@ fn write_line(out: &mut String, m: &Measure, qid: &str, v: f64) {
     }
 }
 
-/// trec_eval's ranking order: score descending, ties by docno descending (byte order).
+/// A run score as trec_eval 9.0.8 compares it: stored in a C `float`, so scores equal to f32
+/// precision tie (then fall to the docno order), and `-0` equals `0` as under C's `<`/`>`.
+/// Scores are validated finite before they get here; a NaN would still order totally.
+pub fn trec_score(score: f64) -> f32 {
+    let f = score as f32;
+    if f == 0.0 { 0.0 } else { f }
+}
+
+/// trec_eval's ranking order: score (as [`trec_score`]) descending, ties by docno descending
+/// (byte order).
 pub fn trec_order(a: &ScoredDoc, b: &ScoredDoc) -> Ordering {
-    b.score
-        .partial_cmp(&a.score)
-        .unwrap_or(Ordering::Equal)
+    trec_score(b.score)
+        .total_cmp(&trec_score(a.score))
         .then_with(|| b.docno.as_bytes().cmp(a.docno.as_bytes()))
 }
 
@@ -322,11 +330,12 @@ const NOT_RELEVANT: i64 = -1;
 
 fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> Judged {
     // Sort (score, docno) keys by value: fewer indirections than sorting references.
-    let mut order: Vec<(f64, &str)> = docs.iter().map(|d| (d.score, d.docno.as_str())).collect();
+    let mut order: Vec<(f32, &str)> = docs
+        .iter()
+        .map(|d| (trec_score(d.score), d.docno.as_str()))
+        .collect();
     order.sort_unstable_by(|a, b| {
-        // `partial_cmp`, not `total_cmp`: trec_eval's `>`/`<` treat -0 and 0 as a tie.
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(Ordering::Equal)
+        b.0.total_cmp(&a.0)
             .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
     });
     if let Some(m) = opts.max_docs_per_query {
@@ -448,9 +457,13 @@ pub fn evaluate_with_progress(
     show_progress: bool,
 ) -> Result<Evaluation> {
     let ms = measures.measures();
+    // In-memory runs (dense, BM25, rerank) get the checks a run file gets when read.
+    run.validate("in-memory run")?;
+    // An empty ranking is a query absent from the run, as it is once the run is written out.
     let evaluated: Vec<(&String, &Vec<ScoredDoc>, &QueryQrels)> = run
         .queries
         .iter()
+        .filter(|(_, docs)| !docs.is_empty())
         .filter_map(|(qid, docs)| qrels.queries.get(qid).map(|q| (qid, docs, q)))
         .collect();
     if evaluated.is_empty() {

@@ -234,7 +234,7 @@ impl ResultsTable {
         }
         for ((mi, li), (p, ph)) in cells
             .into_iter()
-            .zip(pvals.iter().zip(holm_bonferroni(&pvals)))
+            .zip(pvals.iter().zip(holm_bonferroni(&pvals)?))
         {
             table.significance[mi][li] = Some(CellSignificance {
                 p_value: *p,
@@ -530,7 +530,7 @@ impl ComparisonTable {
             }
         }
         let raw: Vec<f64> = comparisons.iter().map(|c| c.p_value).collect();
-        for (c, ph) in comparisons.iter_mut().zip(holm_bonferroni(&raw)) {
+        for (c, ph) in comparisons.iter_mut().zip(holm_bonferroni(&raw)?) {
             c.p_holm = ph;
             c.significant = ph < alpha;
         }

@@ -194,8 +194,20 @@ pub fn mean_confidence_interval(values: &[f64], level: f64) -> Result<Confidence
     })
 }
 
-/// Holm–Bonferroni adjusted p-values, in the input order.
-pub fn holm_bonferroni(p: &[f64]) -> Vec<f64> {
+/// Holm–Bonferroni adjusted p-values, in the input order. A p-value that is NaN or outside
+/// [0, 1] is an error naming its position (it never silently becomes 1).
+pub fn holm_bonferroni(p: &[f64]) -> Result<Vec<f64>> {
+    if let Some((i, v)) = p
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(0.0..=1.0).contains(*v))
+    {
+        return Err(EvalError::Invalid(format!(
+            "Holm–Bonferroni: p-value {v} of comparison {} (of {}) is not in [0, 1]",
+            i + 1,
+            p.len()
+        )));
+    }
     let m = p.len();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
@@ -206,7 +218,7 @@ pub fn holm_bonferroni(p: &[f64]) -> Vec<f64> {
         running = running.max(v);
         adj[i] = running;
     }
-    adj
+    Ok(adj)
 }
 
 /// Per-query values of `measure` for two evaluations over exactly the same queries:
@@ -321,14 +333,18 @@ mod tests {
 
     #[test]
     fn holm_by_hand() {
-        let adj = holm_bonferroni(&[0.01, 0.04, 0.03, 0.5]);
+        let adj = holm_bonferroni(&[0.01, 0.04, 0.03, 0.5]).unwrap();
         // sorted: 0.01·4 = 0.04, 0.03·3 = 0.09, 0.04·2 = 0.08 → 0.09 (monotone), 0.5·1 = 0.5
         let want = [0.04, 0.09, 0.09, 0.5];
         for (g, w) in adj.iter().zip(want) {
             assert!((g - w).abs() < 1e-12, "{adj:?}");
         }
-        assert!(holm_bonferroni(&[]).is_empty());
-        assert_eq!(holm_bonferroni(&[0.6, 0.7]), vec![1.0, 1.0]);
+        assert!(holm_bonferroni(&[]).unwrap().is_empty());
+        assert_eq!(holm_bonferroni(&[0.6, 0.7]).unwrap(), vec![1.0, 1.0]);
+        // A NaN p-value (a t-test over one query) is an error, never an adjusted 1.
+        let err = holm_bonferroni(&[0.01, f64::NAN]).unwrap_err().to_string();
+        assert!(err.contains("comparison 2 (of 2)"), "{err}");
+        assert!(holm_bonferroni(&[1.5]).is_err());
     }
 
     #[test]

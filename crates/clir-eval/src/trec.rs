@@ -51,8 +51,25 @@ pub struct Run {
     pub queries: BTreeMap<String, Vec<ScoredDoc>>,
 }
 
+/// Reads a qrels or run file as UTF-8. Bytes that are not UTF-8 are an error naming the file
+/// and the line (trec_eval itself compares docnos as bytes; we keep ids as text).
 fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))
+    let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        EvalError::parse(
+            &path.display().to_string(),
+            line,
+            format!("byte {at} of the file is not UTF-8 (ids must be UTF-8 text)"),
+        )
+    })
+}
+
+/// The text without a leading UTF-8 byte-order mark (which would otherwise become part of
+/// the first query id and silently match nothing).
+fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 impl Qrels {
@@ -64,6 +81,7 @@ impl Qrels {
 
     /// Parses qrels text; `source_name` is used in error messages.
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
+        let text = strip_bom(text);
         let mut queries: BTreeMap<String, QueryQrels> = BTreeMap::new();
         let mut first_line: HashMap<(String, String), usize> = HashMap::new();
         for (i, line) in text.lines().enumerate() {
@@ -120,6 +138,7 @@ impl Run {
 
     /// Parses run text; `source_name` is used in error messages.
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
+        let text = strip_bom(text);
         // Parse ~1 MiB chunks (cut at line ends) in parallel, then group by query in file order.
         let chunks = split_chunks(text, 1 << 20);
         let parsed: Vec<(ChunkResult<'_>, usize)> = chunks
@@ -238,6 +257,30 @@ impl Run {
                 .push(ScoredDoc { docno: d, score: s });
         }
         Ok(Run { queries })
+    }
+
+    /// The checks a run file gets when read, for a run built in memory: every score finite and
+    /// no document twice in one query's ranking. `what` names the run in the error.
+    pub fn validate(&self, what: &str) -> Result<()> {
+        for (qid, docs) in &self.queries {
+            let mut seen: std::collections::HashSet<&str> =
+                std::collections::HashSet::with_capacity(docs.len());
+            for d in docs {
+                if !d.score.is_finite() {
+                    return Err(EvalError::Invalid(format!(
+                        "{what}: score {} for query '{qid}', document '{}' is not finite",
+                        d.score, d.docno
+                    )));
+                }
+                if !seen.insert(d.docno.as_str()) {
+                    return Err(EvalError::Invalid(format!(
+                        "{what}: duplicate document '{}' for query '{qid}'",
+                        d.docno
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes the run in TREC format (`qid Q0 docno rank score tag`), each query's documents

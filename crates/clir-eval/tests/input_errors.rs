@@ -86,19 +86,21 @@ fn empty_run_or_no_overlap_is_an_error_like_trec_eval() {
 }
 
 #[test]
-fn a_query_with_an_empty_ranking_scores_zero() {
+fn a_query_with_an_empty_ranking_is_absent_and_scores_zero_under_c() {
     let qrels = Qrels::parse("q1 0 a 1\nq2 0 b 1\n", "q").unwrap();
     let mut run = Run::parse("q1 Q0 a 1 1 r\n", "r").unwrap();
     run.queries.insert("q2".into(), Vec::new());
-    let ev = evaluate(
-        &qrels,
-        &run,
-        &MeasureSet::standard(),
-        &EvalOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(ev.value("q2", "map"), Some(0.0));
-    assert_eq!(ev.value("q2", "Rprec"), Some(0.0));
+    let ms = MeasureSet::standard();
+    let ev = evaluate(&qrels, &run, &ms, &EvalOptions::default()).unwrap();
+    // Not evaluated, as a query with no line in a run file (trec_eval without -c).
+    assert_eq!(ev.value("q2", "map"), None);
+    assert_eq!(ev.all_value("map"), Some(1.0));
+    // With -c it counts as 0 in the mean over every qrels query.
+    let c = EvalOptions {
+        average_complete: true,
+        ..EvalOptions::default()
+    };
+    let ev = evaluate(&qrels, &run, &ms, &c).unwrap();
     assert_eq!(ev.all_value("map"), Some(0.5));
 }
 
@@ -150,4 +152,105 @@ fn large_runs_keep_exact_line_numbers_across_chunks() {
         Run::parse(&dup, "big.run").unwrap_err().to_string(),
         "big.run:60002: duplicate document 'doc3' for query 'q3' (first seen on line 4)"
     );
+}
+
+fn map_and_rr(qrels: &Qrels, run: &Run) -> (f64, f64) {
+    let ms = MeasureSet::parse(&["map", "recip_rank"]).unwrap();
+    let ev = evaluate(qrels, run, &ms, &EvalOptions::default()).unwrap();
+    (
+        ev.all_value("map").unwrap(),
+        ev.all_value("recip_rank").unwrap(),
+    )
+}
+
+#[test]
+fn scores_tie_at_f32_precision_as_in_trec_eval_9_0_8() {
+    // pytrec_eval 0.5 (trec_eval 9.0.8) on these runs, 2026-12-02:
+    //   {'a': 1.0000000001, 'b': 1.0} -> map 0.5, recip_rank 0.5 (an f32 tie; docno 'b' first)
+    //   {'a': 1.0001, 'b': 1.0}       -> map 1.0, recip_rank 1.0
+    let qrels = Qrels::parse("q1 0 a 1\nq1 0 b 0\n", "q").unwrap();
+    let near = Run::parse("q1 Q0 a 1 1.0000000001 r\nq1 Q0 b 2 1.0 r\n", "r").unwrap();
+    assert_eq!(map_and_rr(&qrels, &near), (0.5, 0.5));
+    let apart = Run::parse("q1 Q0 a 1 1.0001 r\nq1 Q0 b 2 1.0 r\n", "r").unwrap();
+    assert_eq!(map_and_rr(&qrels, &apart), (1.0, 1.0));
+    // The written run ranks them the same way.
+    let mut out = Vec::new();
+    near.write_trec(&mut out, "t").unwrap();
+    assert!(String::from_utf8(out).unwrap().starts_with("q1 Q0 b 1 "));
+    // -0 and 0 tie too.
+    let zeros = Run::parse("q1 Q0 a 1 -0.0 r\nq1 Q0 b 2 0.0 r\n", "r").unwrap();
+    assert_eq!(map_and_rr(&qrels, &zeros), (0.5, 0.5));
+}
+
+#[test]
+fn a_byte_order_mark_is_stripped_from_qrels_and_runs() {
+    let qrels = Qrels::parse("\u{feff}q1 0 a 1\n", "q").unwrap();
+    assert!(qrels.queries.contains_key("q1"));
+    let run = Run::parse("\u{feff}q1 Q0 a 1 1.0 r\n", "r").unwrap();
+    assert!(run.queries.contains_key("q1"));
+    assert_eq!(map_and_rr(&qrels, &run), (1.0, 1.0));
+}
+
+#[test]
+fn non_utf8_files_are_rejected_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.run");
+    std::fs::write(&path, b"q1 Q0 a 1 1.0 r\nq1 Q0 b\xff 2 0.5 r\n").unwrap();
+    let e = Run::from_path(&path).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:2: ", path.display())), "{e}");
+    assert!(e.contains("not UTF-8"), "{e}");
+    let path = dir.path().join("bad.qrels");
+    std::fs::write(&path, b"\xfeq1 0 a 1\n").unwrap();
+    let e = Qrels::from_path(&path).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:1: ", path.display())), "{e}");
+}
+
+#[test]
+fn in_memory_runs_are_validated_like_files() {
+    use clir_eval::trec::ScoredDoc;
+    let qrels = Qrels::parse("q1 0 a 1\nq2 0 b 1\n", "q").unwrap();
+    let ms = MeasureSet::standard();
+    let mut run = Run::default();
+    run.queries.insert(
+        "q1".into(),
+        vec![ScoredDoc {
+            docno: "a".into(),
+            score: f64::NAN,
+        }],
+    );
+    let e = evaluate(&qrels, &run, &ms, &EvalOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not finite") && e.contains("'q1'"), "{e}");
+    let doc = |d: &str, s: f64| ScoredDoc {
+        docno: d.into(),
+        score: s,
+    };
+    run.queries
+        .insert("q1".into(), vec![doc("a", 1.0), doc("a", 0.5)]);
+    let e = evaluate(&qrels, &run, &ms, &EvalOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("duplicate document 'a'"), "{e}");
+}
+
+#[test]
+fn an_empty_ranking_counts_as_a_query_absent_from_the_run() {
+    use clir_eval::trec::ScoredDoc;
+    let qrels = Qrels::parse("q1 0 a 1\nq2 0 b 1\n", "q").unwrap();
+    let mut run = Run::default();
+    run.queries.insert(
+        "q1".into(),
+        vec![ScoredDoc {
+            docno: "a".into(),
+            score: 1.0,
+        }],
+    );
+    run.queries.insert("q2".into(), Vec::new());
+    // Written out, q2 has no line, so trec_eval averages over q1 alone.
+    let mut out = Vec::new();
+    run.write_trec(&mut out, "t").unwrap();
+    let reread = Run::parse(std::str::from_utf8(&out).unwrap(), "written").unwrap();
+    assert_eq!(map_and_rr(&qrels, &run), map_and_rr(&qrels, &reread));
+    assert_eq!(map_and_rr(&qrels, &run), (1.0, 1.0));
 }

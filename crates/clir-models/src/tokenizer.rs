@@ -109,6 +109,17 @@ impl TextTokenizer {
                 path: path.to_path_buf(),
                 msg: e.to_string(),
             })?;
+        // The pad id: the file's padding settings, else its `<pad>` or `[PAD]` token. A
+        // tokenizer with neither is an error: padding with id 0 would silently feed a real
+        // token into every padded position.
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| ["<pad>", "[PAD]"].iter().find_map(|t| inner.token_to_id(t)))
+            .ok_or_else(|| ModelError::Tokenizer {
+                path: path.to_path_buf(),
+                msg: "no padding token (<pad> or [PAD]) and no padding settings".into(),
+            })?;
         inner.with_padding(None);
         let specials: BTreeSet<u32> = inner
             .get_added_tokens_decoder()
@@ -116,10 +127,6 @@ impl TextTokenizer {
             .filter(|(_, t)| t.special)
             .map(|(&id, _)| id)
             .collect();
-        let pad_id = ["<pad>", "[PAD]"]
-            .iter()
-            .find_map(|t| inner.token_to_id(t))
-            .unwrap_or(0);
         if max_len < 2 {
             return Err(ModelError::Invalid(format!("max_len {max_len} < 2")));
         }

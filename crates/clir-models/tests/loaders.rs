@@ -623,3 +623,18 @@ fn prefix_reuse_equals_a_full_forward_bit_for_bit() {
             .is_err()
     );
 }
+
+// ------------------------------------------------------------------------ tokenizer
+#[test]
+fn a_tokenizer_without_a_pad_token_is_an_error_not_a_silent_zero() {
+    let dir = tempdir("tok-nopad");
+    let path = clir_models::tokenizer::write_word_level_tokenizer(&dir, &["in", "the"]).unwrap();
+    // The fixture pads with [PAD] (id 0); the same file with the token renamed has no pad.
+    let ok = TextTokenizer::from_file(&path, 16).unwrap();
+    assert_eq!(ok.pad_id(), 0);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("[PAD]", "[NIL]")).unwrap();
+    let e = TextTokenizer::from_file(&path, 16).unwrap_err().to_string();
+    assert!(e.contains("no padding token"), "{e}");
+    assert!(e.contains(&path.display().to_string()), "{e}");
+}

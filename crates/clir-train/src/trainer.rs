@@ -1158,16 +1158,41 @@ fn check_or_write_config(cfg: &TrainConfig, run_dir: &Path) -> Result<()> {
     write_atomic(&path, cfg.to_toml().as_bytes())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a rename, the file and then its
+/// directory fsynced, so that after a crash `path` holds the old bytes or the new, whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let go = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
     };
     go().map_err(|e| TrainError::io(path, e))
+}
+
+/// fsyncs a directory (its entries: names created, renamed or removed in it).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// fsyncs every file under `dir` and every directory, `dir` included.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            sync_tree(&p)?;
+        } else {
+            std::fs::File::open(&p)?.sync_all()?;
+        }
+    }
+    sync_dir(dir)
 }
 
 fn open_log(path: &Path, keep_until: usize) -> Result<std::io::BufWriter<std::fs::File>> {
@@ -1237,9 +1262,13 @@ fn write_checkpoint(
             .expect("state serialises")
             .as_bytes(),
     )?;
+    // Every file of the checkpoint is on disk before the directory gets its name, and the
+    // name before `latest` points at it.
+    sync_tree(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     let dir = ckpt_dir.join(&name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
+    sync_dir(ckpt_dir).map_err(|e| TrainError::io(ckpt_dir, e))?;
     write_atomic(&ckpt_dir.join(LATEST), name.as_bytes())?;
     for e in std::fs::read_dir(ckpt_dir)
         .map_err(|e| TrainError::io(ckpt_dir, e))?
@@ -1257,6 +1286,21 @@ fn write_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoint_trees_are_synced_and_a_missing_one_is_an_error() {
+        let d = std::env::temp_dir().join(format!("clir-train-sync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("student")).unwrap();
+        std::fs::write(d.join("student/model.bpk"), b"w").unwrap();
+        std::fs::write(d.join("state.json"), b"{}").unwrap();
+        sync_tree(&d).unwrap();
+        write_atomic(&d.join("latest"), b"step-000001").unwrap();
+        assert_eq!(std::fs::read(d.join("latest")).unwrap(), b"step-000001");
+        assert!(!d.join("latest.tmp").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+        assert!(sync_tree(&d).is_err());
+    }
 
     #[test]
     fn content_mask_drops_specials_and_the_prefix() {
