@@ -256,7 +256,12 @@ impl ResultsTable {
     /// bold, `†` for a significant difference from the baseline.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "| {} | {} |", self.metric, self.languages.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} |",
+            md_cell(&self.metric),
+            md_cells(&self.languages)
+        );
         let _ = writeln!(s, "|---|{}", "---:|".repeat(self.languages.len()));
         let best: Vec<f64> = (0..self.languages.len())
             .map(|li| {
@@ -277,7 +282,7 @@ impl ResultsTable {
                     }
                 })
                 .collect();
-            let _ = writeln!(s, "| {m} | {} |", cells.join(" | "));
+            let _ = writeln!(s, "| {} | {} |", md_cell(m), cells.join(" | "));
         }
         if let Some(b) = &self.baseline {
             let _ = writeln!(
@@ -297,9 +302,9 @@ impl ResultsTable {
         let _ = writeln!(
             s,
             "| {} ({:.0}% CI) | {} |",
-            self.metric,
+            md_cell(&self.metric),
             CI_LEVEL * 100.0,
-            self.languages.join(" | ")
+            md_cells(&self.languages)
         );
         let _ = writeln!(s, "|---|{}", "---:|".repeat(self.languages.len()));
         for (mi, m) in self.methods.iter().enumerate() {
@@ -311,7 +316,7 @@ impl ResultsTable {
                     },
                 )
                 .collect();
-            let _ = writeln!(s, "| {m} | {} |", cells.join(" | "));
+            let _ = writeln!(s, "| {} | {} |", md_cell(m), cells.join(" | "));
         }
         s
     }
@@ -558,7 +563,12 @@ impl ComparisonTable {
     /// correction over all N comparisons and alpha.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "| {} | {} |", self.metric, self.languages.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} |",
+            md_cell(&self.metric),
+            md_cells(&self.languages)
+        );
         let _ = writeln!(s, "|---|{}", "---:|".repeat(self.languages.len()));
         let mut rows: Vec<(&str, &str)> = Vec::new();
         for c in &self.comparisons {
@@ -583,7 +593,13 @@ impl ComparisonTable {
                     None => "–".to_string(),
                 })
                 .collect();
-            let _ = writeln!(s, "| {r} vs {o} | {} |", cells.join(" | "));
+            let _ = writeln!(
+                s,
+                "| {} vs {} | {} |",
+                md_cell(r),
+                md_cell(o),
+                cells.join(" | ")
+            );
         }
         let test = self.test.describe();
         let mut chars = test.chars();
@@ -645,6 +661,20 @@ fn xml_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// A name as one Markdown table cell: `|` escaped and line breaks turned into spaces, so a
+/// method, variant or language name can never add a column or end its row.
+pub fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+fn md_cells(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| md_cell(n))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[cfg(test)]
@@ -712,6 +742,13 @@ mod tests {
                 "one mark and the footnote: {md}"
             );
         }
+    }
+
+    #[test]
+    fn markdown_cells_escape_pipes_and_line_breaks() {
+        assert_eq!(md_cell("joint|λ=0.5"), "joint\\|λ=0.5");
+        assert_eq!(md_cell("a\nb"), "a b");
+        assert_eq!(md_cells(&["x|y".into(), "z".into()]), "x\\|y | z");
     }
 
     #[test]

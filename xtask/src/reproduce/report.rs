@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clir_eval::disparity::disparity;
-use clir_eval::report::{ComparisonTable, PerQuery, ResultsTable, SigTest};
+use clir_eval::report::{ComparisonTable, PerQuery, ResultsTable, SigTest, md_cell};
 use clir_train::retrieval::MEASURES;
 use serde::Serialize;
 
@@ -157,6 +157,35 @@ fn test_name(t: SigTest) -> String {
             format!("paired randomization test ({permutations} sign flips)")
         }
     }
+}
+
+/// Columns of results.csv (metric names as trec_eval spells them).
+const CSV_HEADER: [&str; 12] = [
+    "pair",
+    "method",
+    "seed",
+    "map",
+    "ndcg_cut_10",
+    "recip_rank_10",
+    "p_holm_map_vs_zero_shot",
+    "p_holm_map_optical_vs_this",
+    "seconds",
+    "first_loss",
+    "last_loss",
+    "eval_max_len",
+];
+
+/// CSV text through the `csv` crate, so a field holding a comma, quote or line break (a
+/// method or variant name, say) is quoted and never breaks its row.
+fn csv_text(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(r)?;
+    }
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| e.into_error())?,
+    )?)
 }
 
 /// Writes results.md, results.csv, results.json and the charts; returns the Markdown.
@@ -335,7 +364,8 @@ pub fn write_report(
             };
             let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
             md.push_str(&format!(
-                "| {m} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} |\n",
+                md_cell(m),
                 f(mean(&low)),
                 f(mean(&high)),
                 f(d.low_resource_mean),
@@ -352,9 +382,7 @@ pub fn write_report(
     std::fs::write(out.join("results.md"), &md)?;
 
     // CSV: one row per computed cell (per seed); the p-values are those of its table cell.
-    let mut csv = String::from(
-        "pair,method,seed,map,ndcg_cut_10,recip_rank_10,p_holm_map_vs_zero_shot,p_holm_map_optical_vs_this,seconds,first_loss,last_loss,eval_max_len\n",
-    );
+    let mut rows = Vec::new();
     for r in results {
         let p = tables[0]
             .methods
@@ -375,19 +403,22 @@ pub fn write_report(
         let (l0, l1) = r.loss.map_or((String::new(), String::new()), |(a, b)| {
             (format!("{a:.6}"), format!("{b:.6}"))
         });
-        csv.push_str(&format!(
-            "{},{},{},{:.6},{:.6},{:.6},{p},{po},{:.1},{l0},{l1},{}\n",
-            r.pair,
-            r.method,
+        rows.push(vec![
+            r.pair.clone(),
+            r.method.clone(),
             r.seed.map_or(String::new(), |s| s.to_string()),
-            r.scores.map,
-            r.scores.ndcg_10,
-            r.scores.mrr_10,
-            r.seconds,
-            r.eval_max_len.map_or(String::new(), |n| n.to_string())
-        ));
+            format!("{:.6}", r.scores.map),
+            format!("{:.6}", r.scores.ndcg_10),
+            format!("{:.6}", r.scores.mrr_10),
+            p,
+            po,
+            format!("{:.1}", r.seconds),
+            l0,
+            l1,
+            r.eval_max_len.map_or(String::new(), |n| n.to_string()),
+        ]);
     }
-    std::fs::write(out.join("results.csv"), csv)?;
+    std::fs::write(out.join("results.csv"), csv_text(&CSV_HEADER, &rows)?)?;
     let json = serde_json::json!({
         "preset": preset,
         "provenance": provenance,
@@ -441,7 +472,9 @@ fn plan_table(results: &[CellResult]) -> String {
         let f = |x: Option<f64>, d: usize| x.map_or("–".to_string(), |v| format!("{v:.d$}"));
         let ratio = mean(|t| Some(t.ot_transport_cost? / t.ot_mean_cost?));
         md.push_str(&format!(
-            "| {pair} | {method} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            md_cell(&pair),
+            md_cell(&method),
             f(mean(|t| t.plan_entropy), 3),
             f(mean(|t| t.plan_best_mass), 3),
             f(ratio, 3),
@@ -457,8 +490,13 @@ fn plan_table(results: &[CellResult]) -> String {
 fn interval_table(table: &ResultsTable, rows: &[&Aggregate], metric: usize) -> String {
     let mut s = format!(
         "| {} (95% CI) | {} |\n|---|{}\n",
-        table.metric,
-        table.languages.join(" | "),
+        md_cell(&table.metric),
+        table
+            .languages
+            .iter()
+            .map(|l| md_cell(l))
+            .collect::<Vec<_>>()
+            .join(" | "),
         "---:|".repeat(table.languages.len())
     );
     for (mi, m) in table.methods.iter().enumerate() {
@@ -484,7 +522,7 @@ fn interval_table(table: &ResultsTable, rows: &[&Aggregate], metric: usize) -> S
                 format!("{ci}{sd}")
             })
             .collect();
-        s.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
+        s.push_str(&format!("| {} | {} |\n", md_cell(m), cells.join(" | ")));
     }
     s
 }
@@ -492,6 +530,27 @@ fn interval_table(table: &ResultsTable, rows: &[&Aggregate], metric: usize) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_with_commas_and_quotes_keep_their_row() {
+        let rows = vec![
+            vec![
+                "swahili".to_string(),
+                "joint/lambda=0.5,tau=0.05".to_string(),
+            ],
+            vec!["tagalog".to_string(), "say \"hi\"\nthere".to_string()],
+        ];
+        let text = csv_text(&["pair", "method"], &rows).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let back: Vec<Vec<String>> = r
+            .records()
+            .map(|x| x.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        assert_eq!(back, rows);
+        // Plain fields are written as before (no quoting).
+        let plain = csv_text(&["a", "b"], &[vec!["x".into(), "0.5".into()]]).unwrap();
+        assert_eq!(plain, "a,b\nx,0.5\n");
+    }
 
     #[test]
     fn optical_is_compared_with_every_other_method_of_its_variant() {
