@@ -312,9 +312,16 @@ pub fn trec_score(score: f64) -> f32 {
 /// trec_eval's ranking order: score (as [`trec_score`]) descending, ties by docno descending
 /// (byte order).
 pub fn trec_order(a: &ScoredDoc, b: &ScoredDoc) -> Ordering {
-    trec_score(b.score)
-        .total_cmp(&trec_score(a.score))
-        .then_with(|| b.docno.as_bytes().cmp(a.docno.as_bytes()))
+    trec_key_order(
+        (trec_score(a.score), &a.docno),
+        (trec_score(b.score), &b.docno),
+    )
+}
+
+/// [`trec_order`] on `(trec_score, docno)` keys.
+fn trec_key_order(a: (f32, &str), b: (f32, &str)) -> Ordering {
+    b.0.total_cmp(&a.0)
+        .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
 }
 
 /// The judged view of one ranked query: grades by rank (`None` = not in the qrels or negative
@@ -334,10 +341,7 @@ fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> Judged {
         .iter()
         .map(|d| (trec_score(d.score), d.docno.as_str()))
         .collect();
-    order.sort_unstable_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
-    });
+    order.sort_unstable_by(|a, b| trec_key_order(*a, *b));
     if let Some(m) = opts.max_docs_per_query {
         order.truncate(m);
     }

@@ -669,7 +669,8 @@ pub fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-fn md_cells(names: &[String]) -> String {
+/// Names as the Markdown cells of one row, `|`-separated (each through [`md_cell`]).
+pub fn md_cells(names: &[String]) -> String {
     names
         .iter()
         .map(|n| md_cell(n))

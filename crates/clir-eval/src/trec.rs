@@ -238,25 +238,15 @@ impl Run {
         D: Into<String>,
     {
         let mut queries: BTreeMap<String, Vec<ScoredDoc>> = BTreeMap::new();
-        let mut seen: std::collections::HashSet<(String, String)> = Default::default();
-        for (q, d, s) in triples {
-            let (q, d): (String, String) = (q.into(), d.into());
-            if !s.is_finite() {
-                return Err(EvalError::Invalid(format!(
-                    "score {s} for query '{q}', document '{d}' is not finite"
-                )));
-            }
-            if !seen.insert((q.clone(), d.clone())) {
-                return Err(EvalError::Invalid(format!(
-                    "duplicate document '{d}' for query '{q}'"
-                )));
-            }
-            queries
-                .entry(q)
-                .or_default()
-                .push(ScoredDoc { docno: d, score: s });
+        for (q, d, score) in triples {
+            queries.entry(q.into()).or_default().push(ScoredDoc {
+                docno: d.into(),
+                score,
+            });
         }
-        Ok(Run { queries })
+        let run = Run { queries };
+        run.validate("run")?;
+        Ok(run)
     }
 
     /// The checks a run file gets when read, for a run built in memory: every score finite and

@@ -268,7 +268,7 @@ impl StateStore {
             }
             f.into_inner()?.sync_all()?;
             std::fs::rename(&tmp, &path)?;
-            File::open(&self.dir)?.sync_all()
+            crate::trainer::sync_dir(&self.dir)
         };
         write().map_err(|e| TrainError::io(&path, e))?;
         self.add_shard(path)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clir_eval::disparity::disparity;
-use clir_eval::report::{ComparisonTable, PerQuery, ResultsTable, SigTest, md_cell};
+use clir_eval::report::{ComparisonTable, PerQuery, ResultsTable, SigTest, md_cell, md_cells};
 use clir_train::retrieval::MEASURES;
 use serde::Serialize;
 
@@ -491,12 +491,7 @@ fn interval_table(table: &ResultsTable, rows: &[&Aggregate], metric: usize) -> S
     let mut s = format!(
         "| {} (95% CI) | {} |\n|---|{}\n",
         md_cell(&table.metric),
-        table
-            .languages
-            .iter()
-            .map(|l| md_cell(l))
-            .collect::<Vec<_>>()
-            .join(" | "),
+        md_cells(&table.languages),
         "---:|".repeat(table.languages.len())
     );
     for (mi, m) in table.methods.iter().enumerate() {
