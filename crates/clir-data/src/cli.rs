@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::bible::{self, BibleDb, DropReport, ENGLISH_VERSION};
 use crate::error::{DataError, Result};
 use crate::fetch;
-use crate::formats::{self, BitextPair, Document, KnownIds, Qrel, Query};
+use crate::formats::{self, BitextPair, Document, Qrels, Query};
 use crate::naves::{self, NaveOptions};
 
 /// `data fetch`: fetches every package (or `only`) into `cache` (default [`fetch::cache_dir`])
@@ -33,22 +33,27 @@ pub struct Collection {
     /// The documents file.
     pub docs: Vec<Document>,
     /// `qrels.txt`, checked against the query and document ids.
-    pub qrels: Vec<Qrel>,
+    pub qrels: Qrels,
 }
 
 impl Collection {
     /// Reads `dir/queries.tsv`, `dir/<docs_file>` (e.g. `docs.jsonl` or `docs.en.jsonl`) and
-    /// `dir/qrels.txt`; judgments naming unknown queries or documents are errors.
+    /// `dir/qrels.txt` (with the one trec_eval-exact reader); judgments naming unknown queries
+    /// or documents are errors naming the line.
     pub fn load(dir: &Path, docs_file: &str) -> Result<Self> {
         let queries = formats::read_queries(&dir.join("queries.tsv"))?;
         let docs = formats::read_docs(&dir.join(docs_file))?;
-        let q: HashSet<String> = queries.iter().map(|q| q.id.clone()).collect();
-        let d: HashSet<String> = docs.iter().map(|d| d.id.clone()).collect();
-        let known = KnownIds {
-            queries: Some(&q),
-            docs: Some(&d),
-        };
-        let qrels = formats::read_qrels(&dir.join("qrels.txt"), known)?;
+        let q: HashSet<&str> = queries.iter().map(|q| q.id.as_str()).collect();
+        let d: HashSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        let qrels = Qrels::from_path_checked(dir.join("qrels.txt"), |qid, docno| {
+            if !q.contains(qid) {
+                Err(format!("unknown query id {qid:?}"))
+            } else if !d.contains(docno) {
+                Err(format!("unknown document id {docno:?}"))
+            } else {
+                Ok(())
+            }
+        })?;
         Ok(Collection {
             queries,
             docs,
@@ -120,6 +125,8 @@ pub struct BuildSummary {
     pub queries_dropped_no_doc: usize,
     /// Nave subtopic lines read.
     pub nave_lines: usize,
+    /// Nave lines with malformed markup (kept as parsed up to the fault; examples in the report).
+    pub nave_malformed_lines: usize,
     /// The Nave report in words.
     pub nave_report: String,
 }
@@ -204,20 +211,20 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
 
     let pb = spinner("Nave collection");
     let nave = naves::collection_from_files(&nave_dir, &db, &opts.english, opts.nave)?;
-    let doc_ids: HashSet<String> = docs.iter().map(|d| d.id.clone()).collect();
-    let (qrels, missing): (Vec<Qrel>, Vec<Qrel>) = nave
+    let doc_ids: HashSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    let (kept, missing): (Vec<_>, Vec<_>) = nave
         .qrels
-        .into_iter()
-        .partition(|q| doc_ids.contains(&q.docno));
-    let judged: HashSet<&str> = qrels.iter().map(|q| q.qid.as_str()).collect();
+        .iter()
+        .partition(|(_, docno, _)| doc_ids.contains(docno));
+    let qrels = Qrels::from_judgments(kept, "Nave judgments")?;
     let n_queries = nave.queries.len();
     let queries: Vec<Query> = nave
         .queries
         .into_iter()
-        .filter(|q| judged.contains(q.id.as_str()))
+        .filter(|q| qrels.queries.contains_key(&q.id))
         .collect();
     formats::write_queries_file(&out.join("queries.tsv"), &queries)?;
-    formats::write_qrels_file(&out.join("qrels.txt"), &qrels)?;
+    qrels.write_file(out.join("qrels.txt"))?;
     pb.finish_with_message(format!("Nave: {}", nave.report));
 
     // Self-check: everything written reads back under the strict readers.
@@ -248,6 +255,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
         qrels_dropped_missing_doc: missing.len(),
         queries_dropped_no_doc: n_queries - queries.len(),
         nave_lines: nave.report.lines,
+        nave_malformed_lines: nave.report.malformed,
         nave_report: nave.report.to_string(),
     };
     let json = serde_json::to_string_pretty(&summary).expect("serialisable");
@@ -326,7 +334,7 @@ mod tests {
         let qrels = std::fs::read_to_string(out.join("qrels.txt")).unwrap();
         assert_eq!(
             qrels,
-            "nave0001.01 0 Matt.1.1 1\nnave0002.01 0 Matt.1.1 1\nnave0002.01 0 John.3.16 1\nnave0003.01 0 Matt.1.1 1\n"
+            "nave0001.01 0 Matt.1.1 1\nnave0002.01 0 John.3.16 1\nnave0002.01 0 Matt.1.1 1\nnave0003.01 0 Matt.1.1 1\n"
         );
         let tsv = std::fs::read_to_string(out.join("bitext.train.tsv")).unwrap();
         assert_eq!(tsv, "Alpha one.\tUno moja.\nAlpha three.\tUno tatu.\n");

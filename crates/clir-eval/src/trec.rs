@@ -79,8 +79,27 @@ impl Qrels {
         Self::parse(&read_file(path)?, &path.display().to_string())
     }
 
+    /// Reads a qrels file, also passing each line's `(qid, docno)` to `check`, whose error
+    /// message becomes an error naming the file and line (e.g. ids not in a collection).
+    pub fn from_path_checked(
+        path: impl AsRef<Path>,
+        check: impl Fn(&str, &str) -> std::result::Result<(), String>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        Self::parse_checked(&read_file(path)?, &path.display().to_string(), check)
+    }
+
     /// Parses qrels text; `source_name` is used in error messages.
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
+        Self::parse_checked(text, source_name, |_, _| Ok(()))
+    }
+
+    /// [`Qrels::parse`] with a per-line id check (see [`Qrels::from_path_checked`]).
+    pub fn parse_checked(
+        text: &str,
+        source_name: &str,
+        check: impl Fn(&str, &str) -> std::result::Result<(), String>,
+    ) -> Result<Self> {
         let text = strip_bom(text);
         let mut queries: BTreeMap<String, QueryQrels> = BTreeMap::new();
         let mut first_line: HashMap<(String, String), usize> = HashMap::new();
@@ -108,6 +127,7 @@ impl Qrels {
                     format!("relevance '{}' is not an integer", fields[3]),
                 )
             })?;
+            check(qid, docno).map_err(|m| EvalError::parse(source_name, lineno, m))?;
             let key = (qid.to_string(), docno.to_string());
             if let Some(&first) = first_line.get(&key) {
                 return Err(EvalError::Duplicate {
@@ -127,6 +147,77 @@ impl Qrels {
         }
         Ok(Qrels { queries })
     }
+
+    /// Builds qrels from `(qid, docno, rel)` judgments held in memory, with the checks a file
+    /// gets: no (query, document) pair twice, and ids that a TREC file can hold (non-empty,
+    /// no whitespace). `what` names the source in errors.
+    pub fn from_judgments<I, Q, D>(judgments: I, what: &str) -> Result<Self>
+    where
+        I: IntoIterator<Item = (Q, D, i64)>,
+        Q: Into<String>,
+        D: Into<String>,
+    {
+        let mut queries: BTreeMap<String, QueryQrels> = BTreeMap::new();
+        for (q, d, rel) in judgments {
+            let (qid, docno) = (q.into(), d.into());
+            check_trec_id(&qid, "query id", what)?;
+            check_trec_id(&docno, "document id", what)?;
+            let judged = &mut queries.entry(qid.clone()).or_default().judgments;
+            if judged.contains_key(&docno) {
+                return Err(EvalError::Invalid(format!(
+                    "{what}: document '{docno}' judged twice for query '{qid}'"
+                )));
+            }
+            judged.insert(docno, rel);
+        }
+        Ok(Qrels { queries })
+    }
+
+    /// Number of judgments (lines of the qrels file).
+    pub fn len(&self) -> usize {
+        self.queries.values().map(|q| q.judgments.len()).sum()
+    }
+
+    /// Whether there are no judgments.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every judgment as `(qid, docno, rel)`: queries in byte order, documents in byte order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, i64)> {
+        self.queries.iter().flat_map(|(qid, qq)| {
+            let mut docs: Vec<(&String, &i64)> = qq.judgments.iter().collect();
+            docs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            docs.into_iter()
+                .map(move |(d, &rel)| (qid.as_str(), d.as_str(), rel))
+        })
+    }
+
+    /// Writes the qrels in TREC format (`qid 0 docno rel`), in [`Qrels::iter`]'s order.
+    pub fn write_trec<W: Write>(&self, mut w: W) -> std::io::Result<()> {
+        for (qid, docno, rel) in self.iter() {
+            writeln!(w, "{qid} 0 {docno} {rel}")?;
+        }
+        w.flush()
+    }
+
+    /// Writes the qrels to a file (see [`Qrels::write_trec`]).
+    pub fn write_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let f = std::fs::File::create(path).map_err(|e| EvalError::io(path, e))?;
+        self.write_trec(std::io::BufWriter::new(f))
+            .map_err(|e| EvalError::io(path, e))
+    }
+}
+
+/// An id a whitespace-separated TREC line can hold: non-empty, without whitespace.
+fn check_trec_id(id: &str, kind: &str, what: &str) -> Result<()> {
+    if id.is_empty() || id.chars().any(char::is_whitespace) {
+        return Err(EvalError::Invalid(format!(
+            "{what}: {kind} {id:?} is empty or holds whitespace (TREC files are whitespace separated)"
+        )));
+    }
+    Ok(())
 }
 
 impl Run {
@@ -255,7 +346,9 @@ impl Run {
         for (qid, docs) in &self.queries {
             let mut seen: std::collections::HashSet<&str> =
                 std::collections::HashSet::with_capacity(docs.len());
+            check_trec_id(qid, "query id", what)?;
             for d in docs {
+                check_trec_id(&d.docno, "document id", what)?;
                 if !d.score.is_finite() {
                     return Err(EvalError::Invalid(format!(
                         "{what}: score {} for query '{qid}', document '{}' is not finite",
@@ -276,6 +369,12 @@ impl Run {
     /// Writes the run in TREC format (`qid Q0 docno rank score tag`), each query's documents
     /// ranked by score descending, ties by docno descending (trec_eval's order), ranks from 1.
     pub fn write_trec<W: Write>(&self, mut w: W, tag: &str) -> std::io::Result<()> {
+        if tag.is_empty() || tag.chars().any(char::is_whitespace) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("run tag {tag:?} is empty or holds whitespace"),
+            ));
+        }
         for (qid, docs) in &self.queries {
             let mut sorted: Vec<&ScoredDoc> = docs.iter().collect();
             sorted.sort_by(|a, b| crate::metrics::trec_order(a, b));

@@ -225,6 +225,31 @@ fn e5_small_vocabulary_trimming_round_trip() {
 }
 
 #[test]
+fn e5_tokenizer_pads_with_1_and_truncates_keeping_the_specials() {
+    let Some((_, tokenizer)) = e5_paths() else {
+        return;
+    };
+    let tok = clir_models::TextTokenizer::from_file(&tokenizer, 32).unwrap();
+    // XLM-R vocabulary: <s> = 0, <pad> = 1, </s> = 2; 250,002 entries.
+    assert_eq!((tok.pad_id(), tok.vocab_size()), (1, 250_002));
+    let long = "In the beginning was the Word, and the Word was with God. ".repeat(10);
+    for text in ["Jesus wept.", "Yesu alitoa machozi.", long.as_str()] {
+        let ids = tok.encode(text).unwrap();
+        assert_eq!((ids[0], *ids.last().unwrap()), (0, 2), "{text}");
+        assert!(ids.len() <= 32);
+    }
+    assert_eq!(tok.encode(&long).unwrap().len(), 32);
+    let batch = tok.encode_batch(&["Jesus wept.", long.as_str()]).unwrap();
+    assert_eq!(batch.len, 32);
+    assert!(batch.lengths[0] < 32);
+    assert_eq!(
+        batch.ids[batch.len - 1],
+        1,
+        "short rows are padded with <pad> = 1"
+    );
+}
+
+#[test]
 fn minilm_agrees_with_numpy_reference() {
     let Some(dir) = minilm_dir() else { return };
     let emb = Embedder::load_hf(&dir, &flex()).unwrap();

@@ -73,8 +73,8 @@ fn queries_from(
 ) -> (Vec<MonoQuery>, MonoReport) {
     let evaluation: HashSet<&str> = nt.queries.iter().map(|q| q.text.as_str()).collect();
     let mut judged: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for q in &ot.qrels {
-        judged.entry(&q.qid).or_default().insert(&q.docno);
+    for (qid, docno, _) in ot.qrels.iter() {
+        judged.entry(qid).or_default().insert(docno);
     }
     let mut report = MonoReport {
         ot_subtopics: ot.queries.len(),
@@ -156,6 +156,7 @@ mod tests {
             text: text.into(),
             refs: refs.iter().map(|r| r.to_string()).collect(),
             see_also: 0,
+            malformed: None,
         }
     }
 

@@ -14,7 +14,7 @@ use clir_data::bible::{self, BibleDb, ENGLISH_VERSION, NEW_TESTAMENT};
 use clir_data::naves::{NaveOptions, collection_from_files};
 use clir_eval::dense::{DenseConfig, Matrix, Similarity, dense_top_k, hits_to_run};
 use clir_eval::metrics::{EvalOptions, MeasureSet, evaluate};
-use clir_eval::trec::{Qrels, QueryQrels, Run};
+use clir_eval::trec::{Qrels, Run};
 use clir_models::{Embedder, TextKind};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -122,12 +122,12 @@ pub fn nave_set(
     // Judgments of verses the version lacks (placeholders) cannot be met: drop and count them.
     let mut judged: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut missing_judgments = 0usize;
-    for q in &nave.qrels {
-        if texts.contains_key(&q.docno) {
+    for (qid, docno, _) in nave.qrels.iter() {
+        if texts.contains_key(docno) {
             judged
-                .entry(q.qid.clone())
+                .entry(qid.to_string())
                 .or_default()
-                .insert(q.docno.clone());
+                .insert(docno.to_string());
         } else {
             missing_judgments += 1;
         }
@@ -167,14 +167,14 @@ pub fn nave_set(
         }
         _ => keep.extend(texts.keys().cloned()),
     }
-    let mut qrels = Qrels::default();
-    for (qid, _) in &queries {
-        let mut qq = QueryQrels::default();
-        for d in &judged[qid] {
-            qq.judgments.insert(d.clone(), 1);
-        }
-        qrels.queries.insert(qid.clone(), qq);
-    }
+    let qrels = Qrels::from_judgments(
+        queries.iter().flat_map(|(qid, _)| {
+            judged[qid]
+                .iter()
+                .map(move |d| (qid.as_str(), d.as_str(), 1))
+        }),
+        "Nave judgments",
+    )?;
     let collection: Vec<String> = texts.values().cloned().collect();
     let (docids, docs): (Vec<String>, Vec<String>) =
         texts.into_iter().filter(|(d, _)| keep.contains(d)).unzip();
@@ -301,10 +301,7 @@ mod tests {
 
     #[test]
     fn perfect_and_reversed_rankings_score_as_trec_eval_would() {
-        let mut qrels = Qrels::default();
-        let mut qq = QueryQrels::default();
-        qq.judgments.insert("d1".into(), 1);
-        qrels.queries.insert("q1".into(), qq);
+        let qrels = Qrels::from_judgments([("q1", "d1", 1)], "test").unwrap();
         let set = RetrievalSet {
             qids: vec!["q1".into()],
             queries: vec!["x".into()],

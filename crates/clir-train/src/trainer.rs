@@ -736,6 +736,15 @@ pub fn train(
         // the student stays as initialised (how evaluation parity with zero-shot is checked).
         if student.trainable {
             let grads = GradientsParams::from_grads(loss.backward(), &student.encoder);
+            let squared_norm = grad_squared_norm(&student.encoder, &grads)?;
+            if !squared_norm.is_finite() {
+                return Err(TrainError::Diverged {
+                    step,
+                    msg: format!(
+                        "the gradient is not finite (squared norm {squared_norm}) while the loss is {loss_value}"
+                    ),
+                });
+            }
             student.encoder = optim.step(lr, student.encoder, grads);
         }
         let secs = t0.elapsed().as_secs_f64();
@@ -1060,6 +1069,30 @@ fn teacher_tokens(
     (ts, w)
 }
 
+/// `Σ ‖∂L/∂θ‖²` over the trainable parameters of `module`, read back with one device sync:
+/// NaN or infinite when any gradient entry is (or when the norm overflows f32, which is
+/// divergence as well).
+pub fn grad_squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Result<f64> {
+    struct SquaredNorm<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl burn::module::ModuleVisitor for SquaredNorm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut v = SquaredNorm { grads, total: None };
+    module.visit(&mut v);
+    v.total.map_or(Ok(0.0), scalar)
+}
+
 fn scalar(t: Tensor<1>) -> Result<f64> {
     let v = t
         .into_data()
@@ -1286,6 +1319,35 @@ fn write_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_finite_gradient_is_found_while_the_loss_is_finite() {
+        use burn::nn::{Linear, LinearConfig};
+        let dev = Device::flex().autodiff();
+        let lin: Linear = LinearConfig::new(2, 2).with_bias(false).init(&dev);
+        // L = Σ √(w ⊙ w): finite everywhere, its gradient w/|w| finite except at w = 0.
+        let loss = |lin: &Linear| lin.weight.val().square().sqrt().sum();
+        let grads = GradientsParams::from_grads(loss(&lin).backward(), &lin);
+        let n = grad_squared_norm(&lin, &grads).unwrap();
+        assert!((n - 4.0).abs() < 1e-4, "{n}");
+        let zero = lin.clone().map(&mut ZeroWeights);
+        let l = loss(&zero);
+        assert_eq!(scalar(l.clone()).unwrap(), 0.0);
+        let grads = GradientsParams::from_grads(l.backward(), &zero);
+        let n = grad_squared_norm(&zero, &grads).unwrap();
+        assert!(!n.is_finite(), "{n}");
+    }
+
+    /// Sets every float parameter to zero (keeping it tracked).
+    struct ZeroWeights;
+    impl burn::module::ModuleMapper for ZeroWeights {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            param.map(|t| t.zeros_like().require_grad())
+        }
+    }
 
     #[test]
     fn checkpoint_trees_are_synced_and_a_missing_one_is_an_error() {
