@@ -211,8 +211,12 @@ pub struct RetrievalScores {
     pub per_query: Vec<(String, [f64; 3])>,
 }
 
-/// Names of the three measures, in the order of [`RetrievalScores::per_query`].
-pub const MEASURES: [&str; 3] = ["map", "ndcg_cut_10", "recip_rank@10"];
+/// The one set of names of the three measures, in the order of
+/// [`RetrievalScores::per_query`]: the fields of results.json, the columns of results.csv and
+/// the per-query CSVs, the chart file names and the keys of the expected-score files. In
+/// trec_eval terms: `map`; `ndcg_10` = `ndcg_cut_10`; `mrr_10` = `recip_rank` over each
+/// query's top 10 (`-M 10`).
+pub const MEASURES: [&str; 3] = ["map", "ndcg_10", "mrr_10"];
 
 /// Ranks every document for every query (top `depth`) and evaluates.
 pub fn score_embeddings(

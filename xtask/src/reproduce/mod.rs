@@ -963,7 +963,7 @@ fn write_cell(stem: &Path, r: &CellResult, run: &clir_eval::Run) -> anyhow::Resu
     let dir = stem.parent().expect("cells live in a directory");
     std::fs::create_dir_all(dir)?;
     let name = stem.file_name().expect("a file name").to_string_lossy();
-    let mut csv = String::from("qid,map,ndcg_cut_10,recip_rank_10\n");
+    let mut csv = format!("qid,{}\n", clir_train::retrieval::MEASURES.join(","));
     for (q, v) in &r.scores.per_query {
         csv.push_str(&format!("{q},{:.6},{:.6},{:.6}\n", v[0], v[1], v[2]));
     }
@@ -995,6 +995,7 @@ struct ExpectedCell {
     method: String,
     map: f64,
     ndcg_10: Option<f64>,
+    mrr_10: Option<f64>,
     tolerance: Option<f64>,
 }
 
@@ -1021,9 +1022,12 @@ fn verify(path: &Path, results: &[report::Aggregate]) -> anyhow::Result<()> {
                 ));
             }
         };
-        check("MAP", e.map, r.map);
+        check("map", e.map, r.map);
         if let Some(n) = e.ndcg_10 {
-            check("nDCG@10", n, r.ndcg_10);
+            check("ndcg_10", n, r.ndcg_10);
+        }
+        if let Some(m) = e.mrr_10 {
+            check("mrr_10", m, r.mrr_10);
         }
     }
     if drift.is_empty() {
@@ -1046,6 +1050,29 @@ fn verify(path: &Path, results: &[report::Aggregate]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One set of measure names: the cell JSON fields, the expected-file keys and
+    /// `MEASURES` (which names the CSV columns and the charts) agree.
+    #[test]
+    fn measure_names_are_the_same_in_every_output() {
+        use clir_train::retrieval::{MEASURES, RetrievalScores};
+        let scores = RetrievalScores {
+            map: 0.1,
+            ndcg_10: 0.2,
+            mrr_10: 0.3,
+            per_query: Vec::new(),
+        };
+        let json = serde_json::to_value(&scores).unwrap();
+        for (name, want) in MEASURES.iter().zip([0.1, 0.2, 0.3]) {
+            assert_eq!(json[*name], want, "{name} in the cell JSON");
+        }
+        let toml = format!(
+            "pair = \"p\"\nmethod = \"m\"\n{} = 0.1\n{} = 0.2\n{} = 0.3\n",
+            MEASURES[0], MEASURES[1], MEASURES[2]
+        );
+        let e: ExpectedCell = toml::from_str(&toml).unwrap();
+        assert_eq!((e.map, e.ndcg_10, e.mrr_10), (0.1, Some(0.2), Some(0.3)));
+    }
 
     /// Every preset under experiments/ parses, names known methods, and yields a valid
     /// training configuration for every variant.

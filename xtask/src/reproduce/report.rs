@@ -159,14 +159,14 @@ fn test_name(t: SigTest) -> String {
     }
 }
 
-/// Columns of results.csv (metric names as trec_eval spells them).
+/// Columns of results.csv (the measures named as everywhere else: [`MEASURES`]).
 const CSV_HEADER: [&str; 12] = [
     "pair",
     "method",
     "seed",
-    "map",
-    "ndcg_cut_10",
-    "recip_rank_10",
+    MEASURES[0],
+    MEASURES[1],
+    MEASURES[2],
     "p_holm_map_vs_zero_shot",
     "p_holm_map_optical_vs_this",
     "seconds",
@@ -293,7 +293,7 @@ pub fn write_report(
         )
         .with_context(|| format!("building the {metric} table"))?;
         md.push_str(&format!("## {metric}\n\n{}\n", table.to_markdown()));
-        let svg = out.join(format!("{}.svg", MEASURES[mi].replace('@', "_at_")));
+        let svg = out.join(format!("{}.svg", MEASURES[mi]));
         std::fs::write(&svg, table.to_svg())?;
         if mi < 2 {
             md.push_str(&format!(
