@@ -91,7 +91,7 @@ impl<'a> Cursor<'a> {
                 path: self.path.to_path_buf(),
                 what: what.to_string(),
                 start: self.pos as u64,
-                end: self.pos as u64 + n as u64,
+                end: (self.pos as u64).saturating_add(n as u64),
                 len: self.bytes.len() as u64,
             }),
         }
@@ -241,7 +241,7 @@ impl E5s1File {
                     path: path.to_path_buf(),
                     what: format!("tensor '{name}'"),
                     start: offset as u64,
-                    end: offset as u64 + nbytes as u64,
+                    end: (offset as u64).saturating_add(nbytes as u64),
                     len: bytes.len() as u64,
                 });
             }

@@ -64,7 +64,11 @@ pub fn read_hf_config(path: &Path) -> Result<EncoderConfig> {
         ));
     }
     let position_offset = match hf.model_type.as_deref() {
-        Some("xlm-roberta") | Some("roberta") => hf.pad_token_id.unwrap_or(1) + 1,
+        Some("xlm-roberta") | Some("roberta") => hf
+            .pad_token_id
+            .unwrap_or(1)
+            .checked_add(1)
+            .ok_or_else(|| ModelError::config(path, "pad_token_id is out of range"))?,
         Some("bert") | None => 0,
         Some(other) => {
             return Err(ModelError::config(
@@ -106,6 +110,7 @@ impl SafetensorsSource {
 
     /// Parses an in-memory safetensors image (`path` only names it in errors).
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        check_data_offsets(path, &bytes)?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| ModelError::format(path, format!("not a valid safetensors file: {e}")))?;
         let mut names = HashMap::new();
@@ -128,6 +133,45 @@ impl SafetensorsSource {
             names,
         })
     }
+}
+
+/// Checks that no tensor of a safetensors header ends past the end of the file, before
+/// `safetensors` sees it: its own check adds the last tensor's end offset to the header size
+/// unchecked, which overflows (a panic, or a wrapped sum that can pass) on offsets near
+/// `u64::MAX`. Anything else wrong is left to `safetensors` to report.
+fn check_data_offsets(path: &Path, bytes: &[u8]) -> Result<()> {
+    let Some(n) = bytes.get(..8) else {
+        return Ok(());
+    };
+    let n = u64::from_le_bytes(n.try_into().expect("8 bytes"));
+    let Some(header) = usize::try_from(n)
+        .ok()
+        .and_then(|n| bytes.get(8..n.checked_add(8)?))
+    else {
+        return Ok(());
+    };
+    let Ok(entries) = serde_json::from_slice::<HashMap<String, serde_json::Value>>(header) else {
+        return Ok(());
+    };
+    let data_len = (bytes.len() - 8 - header.len()) as u64;
+    for (name, entry) in &entries {
+        let end = entry
+            .get("data_offsets")
+            .and_then(|o| o.get(1))
+            .and_then(serde_json::Value::as_u64);
+        if let Some(end) = end
+            && end > data_len
+        {
+            return Err(ModelError::format(
+                path,
+                format!(
+                    "not a valid safetensors file: tensor '{name}' ends at byte {end} of a \
+                     {data_len}-byte data section"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl WeightSource for SafetensorsSource {

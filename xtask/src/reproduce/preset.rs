@@ -255,3 +255,151 @@ fn overlay(base: &mut toml::Table, over: &toml::Table) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `text` as a preset file in a fresh directory; `load`'s error (with its causes) must name
+    /// the file, and a TOML syntax error a line of the text.
+    fn check_load(text: &[u8]) -> Result<Option<Preset>, TestCaseError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "xtask-preset-props-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("my preset.toml");
+        std::fs::write(&p, text).unwrap();
+        let r = Preset::load(p.to_str().unwrap());
+        std::fs::remove_dir_all(&d).unwrap();
+        match r {
+            Ok((preset, _)) => Ok(Some(preset)),
+            Err(e) => {
+                let (short, full) = (format!("{e}"), format!("{e:#}"));
+                let name = p.display().to_string();
+                prop_assert!(short.contains(&name), "{:?} lacks {:?}", short, name);
+                let tag = "TOML parse error at line ";
+                if let Some(at) = full.find(tag) {
+                    let digits: String = full[at + tag.len()..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    let line: usize = digits.parse().unwrap();
+                    let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
+                    prop_assert!(
+                        (1..=lines).contains(&line),
+                        "line {} of {}: {}",
+                        line,
+                        lines,
+                        full
+                    );
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn quick() -> toml::Table {
+        let text = std::fs::read_to_string(workspace_root().join("experiments/quick.toml"));
+        toml::from_str(&text.unwrap()).unwrap()
+    }
+
+    /// Key paths of the leaves (non-table values) of `t`.
+    fn leaves(t: &toml::Table, at: &[String], out: &mut Vec<Vec<String>>) {
+        for (k, v) in t {
+            let mut path = at.to_vec();
+            path.push(k.clone());
+            match v {
+                toml::Value::Table(sub) => leaves(sub, &path, out),
+                _ => out.push(path),
+            }
+        }
+    }
+
+    fn toml_value() -> impl Strategy<Value = toml::Value> {
+        use toml::Value;
+        prop_oneof![
+            (-3i64..300).prop_map(Value::Integer),
+            any::<i64>().prop_map(Value::Integer),
+            prop_oneof![any::<f64>(), Just(f64::NAN), 0.0f64..2.0].prop_map(Value::Float),
+            any::<bool>().prop_map(Value::Boolean),
+            proptest::sample::select(vec![
+                "zero-shot",
+                "optical",
+                "kl",
+                "swahili",
+                "test",
+                "dev",
+                "t-test",
+                "",
+                "nope",
+            ])
+            .prop_map(|s| Value::String(s.to_string())),
+            Just(Value::Array(vec![])),
+            Just(Value::Array(vec![Value::String("optical".into())])),
+            Just(Value::Array(vec![Value::Integer(7), Value::Integer(7)])),
+            Just(Value::Table(toml::Table::new())),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 128,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Arbitrary bytes and TOML-like text as a preset: no panic, errors name the file.
+        #[test]
+        fn arbitrary_presets_name_the_file(
+            text in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..200),
+                "(\\[[a-z.]{0,10}\\]\n|[a-z_]{1,10} = [-0-9a-z.\"\\[\\]]{0,8}\n){0,8}"
+                    .prop_map(String::into_bytes),
+            ],
+        ) {
+            check_load(&text)?;
+        }
+
+        /// The quick preset with up to three values changed, removed or joined by an unknown
+        /// sibling: loads, or names the file.
+        #[test]
+        fn changed_presets_load_or_name_the_file(
+            changes in proptest::collection::vec(
+                (any::<prop::sample::Index>(), 0u8..4, toml_value()),
+                0..4,
+            ),
+        ) {
+            let mut t = quick();
+            let mut paths = Vec::new();
+            leaves(&t, &[], &mut paths);
+            let unchanged = changes.is_empty();
+            for (at, how, value) in changes {
+                let path = &paths[at.index(paths.len())];
+                let (key, up) = path.split_last().unwrap();
+                let mut parent = &mut t;
+                for k in up {
+                    parent = parent.get_mut(k).unwrap().as_table_mut().unwrap();
+                }
+                match how {
+                    0 => {
+                        parent.remove(key);
+                    }
+                    1 => {
+                        parent.insert(format!("{key}_x"), value);
+                    }
+                    _ => {
+                        parent.insert(key.clone(), value);
+                    }
+                }
+            }
+            let text = toml::to_string(&t).unwrap();
+            let loaded = check_load(text.as_bytes())?;
+            prop_assert!(!unchanged || loaded.is_some(), "quick does not load:\n{}", text);
+        }
+    }
+}
