@@ -133,7 +133,8 @@ impl<R: BufRead> Lines<R> {
             .reader
             .read_until(b'\n', &mut self.buf)
             .map_err(|e| DataError::io(&self.path, e))?;
-        if n == 0 {
+        // A file that is only a byte-order mark holds no lines.
+        if n == 0 || (self.line == 0 && self.buf == b"\xEF\xBB\xBF") {
             return Ok(None);
         }
         self.line += 1;
@@ -833,6 +834,15 @@ mod tests {
             .collect::<Result<Vec<_>>>()
             .unwrap_err();
         assert_eq!(err_line(e), 1);
+    }
+
+    #[test]
+    fn a_file_of_only_a_byte_order_mark_is_empty() {
+        assert!(bitext("\u{feff}", BitextFormat::Tsv).unwrap().is_empty());
+        assert_eq!(
+            err_line(bitext("\u{feff}\n", BitextFormat::Tsv).unwrap_err()),
+            1
+        );
     }
 
     #[test]
