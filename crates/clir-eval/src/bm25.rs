@@ -24,6 +24,33 @@ pub fn tokenize(text: &str) -> Vec<String> {
     text.unicode_words().map(str::to_lowercase).collect()
 }
 
+/// The words of each query, after the checks every lexical search makes: as many ids as
+/// queries, `k > 0`, and no query without a word (an error naming its id).
+pub(crate) fn tokenize_queries<S: AsRef<str> + Sync>(
+    queries: &[S],
+    qids: &[String],
+    k: usize,
+) -> Result<Vec<Vec<String>>> {
+    if queries.len() != qids.len() {
+        return Err(EvalError::Mismatch(format!(
+            "{} queries but {} ids",
+            queries.len(),
+            qids.len()
+        )));
+    }
+    if k == 0 {
+        return Err(EvalError::Invalid("k must be positive".into()));
+    }
+    let toks: Vec<Vec<String>> = queries.par_iter().map(|q| tokenize(q.as_ref())).collect();
+    if let Some(i) = toks.iter().position(Vec::is_empty) {
+        return Err(EvalError::Invalid(format!(
+            "query '{}' has no words",
+            qids[i]
+        )));
+    }
+    Ok(toks)
+}
+
 /// BM25 parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bm25Params {
@@ -128,6 +155,35 @@ impl Bm25Index {
         }
     }
 
+    /// The BM25 parameters.
+    pub fn params(&self) -> Bm25Params {
+        self.params
+    }
+
+    /// Id of an indexed term.
+    pub(crate) fn term_id(&self, term: &str) -> Option<u32> {
+        self.vocab.get(term).copied()
+    }
+
+    /// Postings `(doc, tf)` of a term id, doc ascending; `df` is their number.
+    pub(crate) fn postings(&self, term: u32) -> &[(u32, u32)] {
+        &self.postings[term as usize]
+    }
+
+    /// `idf` of a possibly fractional document frequency (the same expression as `idf`).
+    pub(crate) fn idf_weight(&self, df: f32) -> f32 {
+        let n = self.num_docs() as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// One term's contribution `idf · tf·(k1 + 1) / (tf + k1·(1 − b + b·|D|/avgdl))` to
+    /// document `doc` (the same expression as `accumulate`).
+    pub(crate) fn term_score(&self, idf: f32, tf: f32, doc: usize) -> f32 {
+        let Bm25Params { k1, b } = self.params;
+        let norm = k1 * (1.0 - b + b * self.doc_len[doc] as f32 / self.avgdl);
+        idf * tf * (k1 + 1.0) / (tf + norm)
+    }
+
     /// BM25 score of one document for a query text.
     pub fn score(&self, query: &str, doc: usize) -> f32 {
         let mut acc = vec![0f32; self.num_docs()];
@@ -144,23 +200,7 @@ impl Bm25Index {
         k: usize,
         show_progress: bool,
     ) -> Result<Vec<Vec<Hit>>> {
-        if queries.len() != qids.len() {
-            return Err(EvalError::Mismatch(format!(
-                "{} queries but {} ids",
-                queries.len(),
-                qids.len()
-            )));
-        }
-        if k == 0 {
-            return Err(EvalError::Invalid("k must be positive".into()));
-        }
-        let toks: Vec<Vec<String>> = queries.iter().map(|q| tokenize(q.as_ref())).collect();
-        if let Some(i) = toks.iter().position(Vec::is_empty) {
-            return Err(EvalError::Invalid(format!(
-                "query '{}' has no words",
-                qids[i]
-            )));
-        }
+        let toks = tokenize_queries(queries, qids, k)?;
         let bar = progress::bar(queries.len() as u64, "bm25", show_progress);
         let out = toks
             .par_iter()

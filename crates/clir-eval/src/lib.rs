@@ -20,6 +20,7 @@ pub mod disparity;
 pub mod error;
 pub mod metrics;
 pub mod progress;
+pub mod psq;
 pub mod report;
 pub mod stats;
 pub mod topk;

@@ -232,49 +232,56 @@ pub fn score_embeddings(
     let dm = Matrix::new(&dflat, docs.len(), dim, "document embeddings")?;
     let hits = dense_top_k(qm, dm, &DenseConfig::new(depth, Similarity::Dot))?;
     let run = hits_to_run(&hits, &set.qids, &set.docids)?;
+    Ok((score_run(&run, set)?, run))
+}
+
+/// Scores a run of the set's queries: `map`, `ndcg_10`, `mrr_10` as trec_eval computes them
+/// with `-c` (a query the run retrieves nothing for, as a lexical method may, counts 0 and
+/// stays in the mean and in the per-query list, so every method of a table is averaged and
+/// tested over the same queries).
+pub fn score_run(run: &Run, set: &RetrievalSet) -> Result<RetrievalScores> {
+    let complete = EvalOptions {
+        average_complete: true,
+        ..EvalOptions::default()
+    };
     let full = evaluate(
         &set.qrels,
-        &run,
+        run,
         &MeasureSet::parse(&["map", "ndcg_cut.10"])?,
-        &EvalOptions::default(),
+        &complete,
     )?;
     let top10 = evaluate(
         &set.qrels,
-        &run,
+        run,
         &MeasureSet::parse(&["recip_rank"])?,
         &EvalOptions {
             max_docs_per_query: Some(10),
-            ..EvalOptions::default()
+            ..complete
         },
     )?;
-    let rr: HashMap<&str, f64> = top10
-        .per_query
-        .iter()
-        .map(|q| (q.qid.as_str(), q.values[0]))
-        .collect();
-    let per_query = full
-        .per_query
-        .iter()
-        .map(|q| {
-            (
-                q.qid.clone(),
-                [
-                    q.values[0],
-                    q.values[1],
-                    rr.get(q.qid.as_str()).copied().unwrap_or(0.0),
-                ],
-            )
+    let values = |e: &clir_eval::Evaluation| -> HashMap<String, Vec<f64>> {
+        e.per_query
+            .iter()
+            .map(|q| (q.qid.clone(), q.values.clone()))
+            .collect()
+    };
+    let (full_q, rr_q) = (values(&full), values(&top10));
+    let per_query = set
+        .qrels
+        .queries
+        .keys()
+        .map(|qid| {
+            let f = full_q.get(qid).map_or([0.0, 0.0], |v| [v[0], v[1]]);
+            let rr = rr_q.get(qid).map_or(0.0, |v| v[0]);
+            (qid.clone(), [f[0], f[1], rr])
         })
         .collect();
-    Ok((
-        RetrievalScores {
-            map: full.all[0],
-            ndcg_10: full.all[1],
-            mrr_10: top10.all[0],
-            per_query,
-        },
-        run,
-    ))
+    Ok(RetrievalScores {
+        map: full.all[0],
+        ndcg_10: full.all[1],
+        mrr_10: top10.all[0],
+        per_query,
+    })
 }
 
 /// Embeds the set's queries with `query_model` and documents with `doc_model`, then scores.
@@ -302,6 +309,30 @@ pub fn check_finite(what: &str, e: &[Vec<f32>]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_without_results_counts_zero_and_stays_listed() {
+        let qrels = Qrels::from_judgments([("q1", "d1", 1), ("q2", "d2", 1)], "test").unwrap();
+        let set = RetrievalSet {
+            qids: vec!["q1".into(), "q2".into()],
+            queries: vec!["x".into(), "y".into()],
+            docids: vec!["d1".into(), "d2".into()],
+            docs: vec![String::new(); 2],
+            qrels,
+            collection: Vec::new(),
+            note: String::new(),
+        };
+        let run = Run::from_triples([("q1", "d1", 1.0)]).unwrap();
+        let s = score_run(&run, &set).unwrap();
+        assert_eq!((s.map, s.ndcg_10, s.mrr_10), (0.5, 0.5, 0.5));
+        assert_eq!(
+            s.per_query,
+            [
+                ("q1".to_string(), [1.0, 1.0, 1.0]),
+                ("q2".to_string(), [0.0, 0.0, 0.0])
+            ]
+        );
+    }
 
     #[test]
     fn perfect_and_reversed_rankings_score_as_trec_eval_would() {

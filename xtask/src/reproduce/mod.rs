@@ -8,6 +8,7 @@
 //! cell records a [`fingerprint::CellFingerprint`] and is reused only while it matches.
 
 mod fingerprint;
+mod lexical;
 mod preset;
 mod report;
 
@@ -20,7 +21,7 @@ use clir_data::bible::BibleDb;
 use clir_models::{Embedder, PrefixStates, TextKind};
 use clir_train::bitext::load_bitext;
 use clir_train::retrieval::{
-    RetrievalScores, RetrievalSet, check_finite, nave_set, score_embeddings,
+    RetrievalScores, RetrievalSet, check_finite, nave_set, score_embeddings, score_run,
 };
 use clir_train::trainer::{TrainInputs, TrainSummary, train};
 use clir_train::{Method, TrainConfig};
@@ -36,6 +37,28 @@ pub use preset::{Preset, Variant};
 pub const ZERO_SHOT: &str = "zero-shot";
 /// The label of the English→English reference (teacher on English documents).
 pub const ENGLISH: &str = "english";
+/// Probabilistic structured queries (Darwish & Oard 2003): English queries translated into
+/// weighted target-language terms by an IBM Model 1 table learned from the pair's Old
+/// Testament bitext (all of it unless `[psq] max_pairs`), scored by PSQ-BM25 over the
+/// target-language documents. One cell per pair (nothing in it is random).
+pub const PSQ: &str = "psq";
+/// BM25 of the English queries over the English documents: a lexical English→English
+/// reference beside the dense one (one cell, in the English row).
+pub const BM25_EN: &str = "bm25-en";
+
+/// The `backend` of a lexical cell's fingerprint (it runs on the CPU, whatever `--backend`).
+const LEXICAL_BACKEND: &str = "cpu (lexical)";
+
+/// Checks a method name of a preset or of `--methods`: zero-shot, a lexical method, or a
+/// trained one.
+pub fn check_method_name(name: &str) -> anyhow::Result<()> {
+    if [ZERO_SHOT, PSQ, BM25_EN].contains(&name) {
+        return Ok(());
+    }
+    name.parse::<Method>()
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{e} (or {ZERO_SHOT}, {PSQ}, {BM25_EN})"))
+}
 
 #[derive(clap::Args)]
 pub struct ReproduceArgs {
@@ -98,6 +121,8 @@ struct Cell {
 enum CellKind {
     ZeroShot,
     English,
+    Psq,
+    Bm25En,
     Trained(Method, Variant),
 }
 
@@ -161,6 +186,9 @@ pub struct CellResult {
     /// trimmed vocabulary turned into `<unk>` (must be 0).
     #[serde(default)]
     pub trimmed_away: Option<(usize, usize)>,
+    /// Lexical cells (PSQ, BM25): queries left without results, bitext and table sizes.
+    #[serde(default)]
+    pub lexical: Option<lexical::LexicalNote>,
     /// Start time (UTC) of the invocation that computed the cell.
     #[serde(default)]
     pub computed_by: String,
@@ -202,8 +230,28 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
             seed: None,
         });
     }
+    if preset.methods.iter().any(|m| m == BM25_EN) {
+        cells.push(Cell {
+            pair: ENGLISH.into(),
+            label: BM25_EN.into(),
+            kind: CellKind::Bm25En,
+            seed: None,
+        });
+    }
     for pair in &preset.pairs {
         for m in &preset.methods {
+            if m == BM25_EN {
+                continue;
+            }
+            if m == PSQ {
+                cells.push(Cell {
+                    pair: pair.clone(),
+                    label: PSQ.into(),
+                    kind: CellKind::Psq,
+                    seed: None,
+                });
+                continue;
+            }
             if m == ZERO_SHOT {
                 cells.push(Cell {
                     pair: pair.clone(),
@@ -268,6 +316,19 @@ impl Matrix<'_> {
                     self.backend.clone()
                 };
                 (None, backend)
+            }
+            // Lexical cells read no model and no compute backend; PSQ is fingerprinted by its
+            // bitext sample's settings and its own.
+            CellKind::Bm25En => (None, LEXICAL_BACKEND.into()),
+            CellKind::Psq => {
+                let (data, seed) = lexical::psq_data(self.preset, &cell.pair)?;
+                let psq = serde_json::json!({
+                    "method": PSQ,
+                    "data": data,
+                    "seed": seed,
+                    "psq": format!("{:?} {:?}", self.preset.psq.model1(), self.preset.psq.prune()),
+                });
+                (Some(psq), LEXICAL_BACKEND.into())
             }
             CellKind::Trained(m, v) => {
                 let cfg = self.preset.train_config(&cell.pair, *m, v, cell.seed)?;
@@ -401,6 +462,8 @@ fn estimate_seconds(
     let queries = set.queries.len() as f64 / cost.teacher_vps;
     match &cell.kind {
         CellKind::English => queries + docs / cost.teacher_vps,
+        // Indexing and searching take seconds; Model 1 on a few thousand pairs about as long.
+        CellKind::Bm25En | CellKind::Psq => 30.0,
         CellKind::ZeroShot => queries + docs / cost.student_vps + cost.cell_overhead_s,
         CellKind::Trained(m, v) => preset
             .train_config(&cell.pair, *m, v, cell.seed)
@@ -565,9 +628,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     }
     if let Some(m) = a.methods {
         for name in &m {
-            if name != ZERO_SHOT {
-                name.parse::<Method>().map_err(anyhow::Error::msg)?;
-            }
+            check_method_name(name)?;
         }
         subset.push(m.join("-"));
         preset.methods = m;
@@ -740,12 +801,41 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             _ => {}
         }
         let set = ctx.set(&cell.pair);
+        let t0 = Instant::now();
+        let lexical = match &cell.kind {
+            CellKind::Bm25En => Some(lexical::bm25_run(set)?),
+            CellKind::Psq => Some(
+                lexical::psq_run(&preset, &cell.pair, set)
+                    .with_context(|| format!("{}: PSQ", cell.name()))?,
+            ),
+            _ => None,
+        };
+        if let Some((run, note)) = lexical {
+            let result = CellResult {
+                pair: cell.pair.clone(),
+                method: cell.label.clone(),
+                seed: cell.seed,
+                scores: score_run(&run, set)?,
+                seconds: t0.elapsed().as_secs_f64(),
+                collection: set.note.clone(),
+                loss: None,
+                training: None,
+                eval_max_len: None,
+                trimmed_away: None,
+                lexical: Some(note),
+                computed_by: invocation.clone(),
+                commit: provenance.commit.clone(),
+                fingerprint: Some(fp),
+            };
+            finish_cell(&bar, cell, &out, result, &run, &mut results)?;
+            computed += 1;
+            continue;
+        }
         if !query_cache.contains_key(&cell.pair) {
             let q = teacher.embed(&set.queries, TextKind::Query, preset.eval.batch_size)?;
             query_cache.insert(cell.pair.clone(), q);
         }
         let queries = &query_cache[&cell.pair];
-        let t0 = Instant::now();
         let (docs, training, doc_len, trimmed_away) = match &cell.kind {
             CellKind::English => (
                 teacher.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
@@ -764,6 +854,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 };
                 (docs, None, student_len, None)
             }
+            CellKind::Bm25En | CellKind::Psq => unreachable!("lexical cells are done above"),
             CellKind::Trained(method, v) => {
                 let cfg = preset.train_config(&cell.pair, *method, v, cell.seed)?;
                 let run_dir = cell.run_dir(&out);
@@ -841,24 +932,13 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             training,
             eval_max_len: Some(doc_len),
             trimmed_away,
+            lexical: None,
             computed_by: invocation.clone(),
             commit: provenance.commit.clone(),
             fingerprint: Some(fp),
         };
-        write_cell(&cell.stem(&out), &result, &run)?;
+        finish_cell(&bar, cell, &out, result, &run, &mut results)?;
         computed += 1;
-        bar.suspend(|| {
-            eprintln!(
-                "{}: MAP {:.4} nDCG@10 {:.4} MRR@10 {:.4} ({:.0}s)",
-                cell.name(),
-                result.scores.map,
-                result.scores.ndcg_10,
-                result.scores.mrr_10,
-                result.seconds
-            )
-        });
-        results.push(result);
-        bar.inc(1);
     }
     bar.finish_and_clear();
     let log = out.join("cells").join("invocations.jsonl");
@@ -891,6 +971,35 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         });
         verify(&path, &report::aggregate(&results)?)?;
     }
+    Ok(())
+}
+
+/// Writes a computed cell, prints its scores and adds it to `results`.
+fn finish_cell(
+    bar: &ProgressBar,
+    cell: &Cell,
+    out: &Path,
+    result: CellResult,
+    run: &clir_eval::Run,
+    results: &mut Vec<CellResult>,
+) -> anyhow::Result<()> {
+    write_cell(&cell.stem(out), &result, run)?;
+    bar.suspend(|| {
+        eprintln!(
+            "{}: MAP {:.4} nDCG@10 {:.4} MRR@10 {:.4} ({:.0}s){}",
+            cell.name(),
+            result.scores.map,
+            result.scores.ndcg_10,
+            result.scores.mrr_10,
+            result.seconds,
+            result.lexical.as_ref().map_or(String::new(), |n| format!(
+                "; {} queries retrieved nothing",
+                n.empty_queries
+            ))
+        )
+    });
+    results.push(result);
+    bar.inc(1);
     Ok(())
 }
 

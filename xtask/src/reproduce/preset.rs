@@ -8,7 +8,7 @@ use clir_train::retrieval::{SetSample, Split};
 use clir_train::{Method, TrainConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{ZERO_SHOT, workspace_root};
+use super::workspace_root;
 
 /// Evaluation settings of a preset: the same for every cell (zero-shot, English and every
 /// trained student), so that cells differ only in the model.
@@ -96,7 +96,8 @@ pub struct Preset {
     pub pairs: Vec<String>,
     /// The low-resource group (the others are high-resource).
     pub low_resource: Vec<String>,
-    /// `zero-shot`, `optical`, `mse`, `kl`, `joint`.
+    /// `zero-shot`, `optical`, `mse`, `kl`, `joint`, and the lexical `psq` (per pair) and
+    /// `bm25-en` (one English→English cell).
     pub methods: Vec<String>,
     /// Evaluate the teacher on English documents too (the upper bound).
     #[serde(default = "yes")]
@@ -116,6 +117,59 @@ pub struct Preset {
     /// What a full run costs, in words (shown in results.md).
     #[serde(default)]
     pub cost: String,
+    /// Settings of the `psq` cells.
+    #[serde(default)]
+    pub psq: PsqSettings,
+}
+
+/// `[psq]`: IBM Model 1 and pruning settings of the PSQ cells; every key is optional and
+/// defaults to `clir_eval::psq`'s.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PsqSettings {
+    /// Bitext pairs the table is learned from: a seeded sample of the trained cells' books
+    /// (`train.data.books`, the Old Testament), or every pair of them when absent. Model 1
+    /// costs seconds, so by default PSQ gets all of the bitext, not the trained cells' budget.
+    pub max_pairs: Option<usize>,
+    /// EM iterations of Model 1.
+    pub iterations: Option<usize>,
+    /// Whether English sentences get a NULL word.
+    pub null_word: Option<bool>,
+    /// Translations with a smaller probability are dropped.
+    pub min_prob: Option<f64>,
+    /// At most this many translations per English word.
+    pub max_per_word: Option<usize>,
+    /// Translations are kept (most probable first) until their mass reaches this.
+    pub cumulative: Option<f64>,
+}
+
+impl PsqSettings {
+    /// The Model 1 configuration.
+    pub fn model1(&self) -> clir_eval::psq::Model1Config {
+        let mut c = clir_eval::psq::Model1Config::default();
+        if let Some(n) = self.iterations {
+            c.iterations = n;
+        }
+        if let Some(b) = self.null_word {
+            c.null_word = b;
+        }
+        c
+    }
+
+    /// The pruning configuration.
+    pub fn prune(&self) -> clir_eval::psq::PruneConfig {
+        let mut c = clir_eval::psq::PruneConfig::default();
+        if let Some(p) = self.min_prob {
+            c.min_prob = p;
+        }
+        if let Some(k) = self.max_per_word {
+            c.max_per_word = k;
+        }
+        if let Some(m) = self.cumulative {
+            c.cumulative = m;
+        }
+        c
+    }
 }
 
 fn yes() -> bool {
@@ -137,10 +191,7 @@ impl Preset {
         let mut preset: Preset =
             toml::from_str(&text).with_context(|| format!("parsing preset {}", path.display()))?;
         for m in &preset.methods {
-            if m != ZERO_SHOT {
-                m.parse::<Method>()
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            }
+            super::check_method_name(m).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         }
         for l in &preset.low_resource {
             if !preset.pairs.contains(l) {

@@ -331,13 +331,27 @@ pub fn write_report(
     ));
 
     // The gap to English→English, per method, for the MAP table.
-    let english = aggs.iter().find(|a| a.pair == ENGLISH);
+    let english = aggs
+        .iter()
+        .find(|a| a.pair == ENGLISH && a.method == ENGLISH);
+    let bm25_en = aggs
+        .iter()
+        .find(|a| a.pair == ENGLISH && a.method == super::BM25_EN);
     let mut gaps = serde_json::Map::new();
     if let Some(en) = english {
         md.push_str(&format!(
             "## Gap to English→English\n\nTeacher on English (WEB) documents: MAP {:.4}, nDCG@10 {:.4}, MRR@10 {:.4}. Gap = (English − pair) / English, MAP.\n\n",
             en.map, en.ndcg_10, en.mrr_10
         ));
+        if let Some(b) = bm25_en {
+            md.push_str(&format!(
+                "Lexical English→English reference (BM25 of the queries over the English documents, `{}`): MAP {:.4}, nDCG@10 {:.4}, MRR@10 {:.4}.\n\n",
+                super::BM25_EN,
+                b.map,
+                b.ndcg_10,
+                b.mrr_10
+            ));
+        }
         let high: Vec<String> = pairs
             .iter()
             .filter(|p| !preset.low_resource.contains(p))
