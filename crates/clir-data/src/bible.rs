@@ -350,16 +350,33 @@ impl BibleDb {
         }
     }
 
-    /// Book names of a version from `bibleRef` (book number → long name); a database without
-    /// that table is an error.
+    /// Book names of a version from `bibleRef` (book number → long name). A database without
+    /// that table, a version without names there, or a book number outside 1–66 is an error,
+    /// never an empty or silently truncated map.
     pub fn book_names(&self, version: &str) -> Result<BTreeMap<u8, String>> {
         let mut st = self
             .conn
             .prepare("SELECT bNumber, bName FROM bibleRef WHERE bbName = ?1")
             .map_err(self.sql())?;
-        st.query_map([version], |r| Ok((r.get::<_, i64>(0)? as u8, r.get(1)?)))
+        let rows: Vec<(i64, String)> = st
+            .query_map([version], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
-            .map_err(self.sql())
+            .map_err(self.sql())?;
+        if rows.is_empty() {
+            return Err(DataError::invalid(
+                &self.path,
+                format!("bibleRef holds no book names for version {version:?}"),
+            ));
+        }
+        rows.into_iter()
+            .map(|(n, name)| match u8::try_from(n) {
+                Ok(b @ 1..=66) => Ok((b, name)),
+                _ => Err(DataError::invalid(
+                    &self.path,
+                    format!("bibleRef: book number {n} of version {version:?} is not 1–66"),
+                )),
+            })
+            .collect()
     }
 
     /// Last verse number of every chapter of `version`: `(book, chapter) → verse`.
@@ -631,6 +648,8 @@ pub(crate) mod tests {
             Err(DataError::Usage(_))
         ));
         assert_eq!(db.book_names("4").unwrap()[&1], "Genesis");
+        let e = db.book_names("no-such-version").unwrap_err().to_string();
+        assert!(e.contains("no book names"), "{e}");
         let _ = std::fs::remove_file(&p);
     }
 
