@@ -4,7 +4,7 @@
 pub use clir_eval::bench::BenchEvalArgs;
 pub use clir_eval::cli::EvalArgs;
 
-/// `cargo xtask eval --qrels FILE --run FILE [-q] [-c] [-M N] [-m MEASURE ...]`.
+/// `cargo xtask eval [-q] [-c] [-M N] [-m MEASURE]... QRELS RUN` (or `--qrels`, `--run`).
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     clir_eval::cli::run(&a)
 }

@@ -117,6 +117,37 @@ impl Measure {
     }
 }
 
+/// The trec_eval spec of an ir_measures measure name, or `spec` itself: `AP` → `map`,
+/// `RR` → `recip_rank`, `nDCG@k` → `ndcg_cut.k`, `P@k` → `P.k`, `R@k` → `recall.k`. Names
+/// whose ir_measures meaning trec_eval has no measure for (`RR@k`: use `RR` with `-M k`;
+/// `nDCG` without a cutoff) are errors saying so, never a silent substitute.
+pub fn trec_spec(spec: &str) -> Result<String> {
+    let bad = |why: &str| EvalError::BadMeasure(format!("{spec} ({why})"));
+    let cutoff = |k: &str| -> Result<usize> {
+        k.parse::<usize>()
+            .ok()
+            .filter(|&k| k > 0)
+            .ok_or_else(|| bad("the cutoff must be a positive integer"))
+    };
+    Ok(match spec.split_once('@') {
+        None => match spec {
+            "AP" => "map".into(),
+            "RR" => "recip_rank".into(),
+            "nDCG" => return Err(bad("give a cutoff, nDCG@k; trec_eval's ndcg has none here")),
+            _ => spec.to_string(),
+        },
+        Some(("nDCG", k)) => format!("ndcg_cut.{}", cutoff(k)?),
+        Some(("P", k)) => format!("P.{}", cutoff(k)?),
+        Some(("R", k)) => format!("recall.{}", cutoff(k)?),
+        Some(("RR", _)) => {
+            return Err(bad(
+                "trec_eval has no cut-off reciprocal rank: use RR with -M k",
+            ));
+        }
+        Some(_) => return Err(bad("unknown ir_measures name")),
+    })
+}
+
 /// An ordered set of measures (trec_eval's order: family, then cutoff ascending).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeasureSet {
@@ -139,11 +170,14 @@ impl MeasureSet {
     }
 
     /// Parses trec_eval `-m` specs: `map`, `P.5,10`, `ndcg_cut` (default cutoffs), `num_q`, ...
-    /// Several specs are merged; cutoffs must be positive integers.
+    /// and the ir_measures names of the same measures (`AP`, `RR`, `nDCG@10`, `P@10`,
+    /// `R@100`; see [`trec_spec`]). Several specs are merged; cutoffs must be positive
+    /// integers. Output keeps trec_eval's names.
     pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self> {
         let mut set: BTreeSet<Measure> = BTreeSet::new();
         for spec in specs {
-            let spec = spec.as_ref().trim();
+            let spec = trec_spec(spec.as_ref().trim())?;
+            let spec = spec.as_str();
             let (name, params) = match spec.split_once('.') {
                 Some((n, p)) => (n, Some(p)),
                 None => (spec, None),

@@ -118,8 +118,9 @@ fn full_output_matches_trec_eval_binary() {
 fn cli_prints_trec_eval_lines() {
     let dir = reference_dir().join("fixtures");
     let args = clir_eval::cli::EvalArgs {
-        qrels: dir.join("basic.qrels"),
-        run: dir.join("basic.run"),
+        qrels: None,
+        run: None,
+        files: vec![dir.join("basic.qrels"), dir.join("basic.run")],
         per_query: true,
         complete: true,
         max_docs: None,

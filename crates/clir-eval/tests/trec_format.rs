@@ -149,3 +149,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn ir_measures_names_map_to_the_same_trec_eval_measures() {
+    let names = |specs: &[&str]| -> Vec<String> {
+        MeasureSet::parse(specs)
+            .unwrap()
+            .measures()
+            .iter()
+            .map(|m| m.name())
+            .collect()
+    };
+    assert_eq!(
+        names(&["AP", "RR", "nDCG@10", "P@5", "R@100"]),
+        names(&["map", "recip_rank", "ndcg_cut.10", "P.5", "recall.100"])
+    );
+    for bad in ["RR@10", "nDCG", "nDCG@0", "Judged@10", "P@x"] {
+        let e = MeasureSet::parse(&[bad]).unwrap_err().to_string();
+        assert!(e.contains(bad), "{bad}: {e}");
+    }
+}
