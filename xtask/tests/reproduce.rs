@@ -265,6 +265,79 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
     );
 }
 
+/// Lexical cells: PSQ (per pair, a Model 1 table from a bitext sample) and BM25
+/// English→English run and are reported; each cell's `.qrels` and `.run` re-score it (trec_eval
+/// `-c`) to the value in results.json.
+#[test]
+fn lexical_cells_run_and_their_files_rescore_them() {
+    if !have_data() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("lexical.toml");
+    std::fs::write(
+        &preset,
+        r#"
+name = "lexical"
+description = "test preset"
+pairs = ["swahili"]
+low_resource = ["swahili"]
+methods = ["psq", "bm25-en"]
+english_reference = false
+
+[eval]
+split = "test"
+queries = 6
+documents = 40
+seed = 3
+
+[psq]
+max_pairs = 300
+iterations = 3
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("results");
+    let (ok, log) = reproduce(&preset, &out, &[]);
+    assert!(ok, "{log}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cells = json["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{cells:?}");
+    for (pair, method, stem) in [
+        ("english", "bm25-en", "cells/english/bm25-en"),
+        ("swahili", "psq", "cells/swahili/psq"),
+    ] {
+        let cell = cells
+            .iter()
+            .find(|c| c["pair"] == pair && c["method"] == method)
+            .unwrap_or_else(|| panic!("no {pair}/{method} cell: {cells:?}"));
+        if method == "psq" {
+            assert_eq!(cell["lexical"]["bitext_pairs"], 300, "{cell}");
+        }
+        let qrels = clir_eval::Qrels::from_path(out.join(format!("{stem}.qrels"))).unwrap();
+        let run = clir_eval::Run::from_path(out.join(format!("{stem}.run"))).unwrap();
+        let ev = clir_eval::evaluate(
+            &qrels,
+            &run,
+            &clir_eval::MeasureSet::parse(&["map"]).unwrap(),
+            &clir_eval::EvalOptions {
+                average_complete: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let want = cell["scores"]["map"].as_f64().unwrap();
+        assert!(
+            (ev.all[0] - want).abs() < 1e-9,
+            "{stem}: {} vs {want}",
+            ev.all[0]
+        );
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("| psq |"), "{md}");
+}
+
 /// A "trained" student whose weights are the zero-shot model's (every layer and the
 /// embeddings frozen) gives the zero-shot run exactly, although it was trained on 12-token
 /// inputs and the documents are longer: every cell is evaluated at the same length.

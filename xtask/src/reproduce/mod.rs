@@ -827,7 +827,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 commit: provenance.commit.clone(),
                 fingerprint: Some(fp),
             };
-            finish_cell(&bar, cell, &out, result, &run, &mut results)?;
+            finish_cell(&bar, cell, set, &out, result, &run, &mut results)?;
             computed += 1;
             continue;
         }
@@ -937,7 +937,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             commit: provenance.commit.clone(),
             fingerprint: Some(fp),
         };
-        finish_cell(&bar, cell, &out, result, &run, &mut results)?;
+        finish_cell(&bar, cell, set, &out, result, &run, &mut results)?;
         computed += 1;
     }
     bar.finish_and_clear();
@@ -978,12 +978,13 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
 fn finish_cell(
     bar: &ProgressBar,
     cell: &Cell,
+    set: &RetrievalSet,
     out: &Path,
     result: CellResult,
     run: &clir_eval::Run,
     results: &mut Vec<CellResult>,
 ) -> anyhow::Result<()> {
-    write_cell(&cell.stem(out), &result, run)?;
+    write_cell(&cell.stem(out), &result, run, &set.qrels)?;
     bar.suspend(|| {
         eprintln!(
             "{}: MAP {:.4} nDCG@10 {:.4} MRR@10 {:.4} ({:.0}s){}",
@@ -1066,9 +1067,15 @@ fn read_training(run_dir: &Path) -> anyhow::Result<Option<TrainSummary>> {
     Ok(TrainSummary::from_log(&log))
 }
 
-/// Writes `<stem>.per-query.csv`, `<stem>.run` and, last and atomically, `<stem>.json`, whose
-/// presence marks the cell as finished.
-fn write_cell(stem: &Path, r: &CellResult, run: &clir_eval::Run) -> anyhow::Result<()> {
+/// Writes `<stem>.per-query.csv`, `<stem>.run`, `<stem>.qrels` (the judgments of the cell's
+/// evaluation sample, so `cargo xtask eval -c QRELS RUN` or trec_eval re-scores the cell) and,
+/// last and atomically, `<stem>.json`, whose presence marks the cell as finished.
+fn write_cell(
+    stem: &Path,
+    r: &CellResult,
+    run: &clir_eval::Run,
+    qrels: &clir_eval::Qrels,
+) -> anyhow::Result<()> {
     let dir = stem.parent().expect("cells live in a directory");
     std::fs::create_dir_all(dir)?;
     let name = stem.file_name().expect("a file name").to_string_lossy();
@@ -1080,6 +1087,7 @@ fn write_cell(stem: &Path, r: &CellResult, run: &clir_eval::Run) -> anyhow::Resu
     let mut trec = Vec::new();
     run.write_trec(&mut trec, &r.method)?;
     std::fs::write(dir.join(format!("{name}.run")), trec)?;
+    qrels.write_file(dir.join(format!("{name}.qrels")))?;
     clir_train::trainer::write_atomic(
         &dir.join(format!("{name}.json")),
         serde_json::to_string_pretty(r)?.as_bytes(),
