@@ -169,13 +169,7 @@ fn check_text(text: &str, what: &str) -> std::result::Result<(), String> {
 }
 
 fn check_id(id: &str, what: &str) -> std::result::Result<(), String> {
-    if id.is_empty() {
-        Err(format!("empty {what}"))
-    } else if id.chars().any(char::is_whitespace) {
-        Err(format!("{what} {id:?} contains whitespace"))
-    } else {
-        Ok(())
-    }
+    clir_eval::trec::id_problem(id, what).map_or(Ok(()), Err)
 }
 
 /// Splits a TSV line into exactly two fields.

@@ -210,14 +210,27 @@ impl Qrels {
     }
 }
 
-/// An id a whitespace-separated TREC line can hold: non-empty, without whitespace.
-fn check_trec_id(id: &str, kind: &str, what: &str) -> Result<()> {
-    if id.is_empty() || id.chars().any(char::is_whitespace) {
-        return Err(EvalError::Invalid(format!(
-            "{what}: {kind} {id:?} is empty or holds whitespace (TREC files are whitespace separated)"
-        )));
+/// The one rule for ids (and run tags) of whitespace-separated files: non-empty, without
+/// whitespace. Returns what is wrong with `id`, a `kind` such as "query id", if anything.
+/// clir-data's readers and writers apply the same rule through this function.
+pub fn id_problem(id: &str, kind: &str) -> Option<String> {
+    if id.is_empty() {
+        Some(format!("empty {kind}"))
+    } else if id.chars().any(char::is_whitespace) {
+        Some(format!("{kind} {id:?} contains whitespace"))
+    } else {
+        None
     }
-    Ok(())
+}
+
+/// [`id_problem`] as an error of the in-memory source `what`.
+fn check_trec_id(id: &str, kind: &str, what: &str) -> Result<()> {
+    match id_problem(id, kind) {
+        Some(m) => Err(EvalError::Invalid(format!(
+            "{what}: {m} (TREC files are whitespace separated)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 impl Run {
@@ -369,11 +382,8 @@ impl Run {
     /// Writes the run in TREC format (`qid Q0 docno rank score tag`), each query's documents
     /// ranked by score descending, ties by docno descending (trec_eval's order), ranks from 1.
     pub fn write_trec<W: Write>(&self, mut w: W, tag: &str) -> std::io::Result<()> {
-        if tag.is_empty() || tag.chars().any(char::is_whitespace) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("run tag {tag:?} is empty or holds whitespace"),
-            ));
+        if let Some(m) = id_problem(tag, "run tag") {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, m));
         }
         for (qid, docs) in &self.queries {
             let mut sorted: Vec<&ScoredDoc> = docs.iter().collect();
