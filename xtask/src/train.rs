@@ -6,7 +6,7 @@ use anyhow::Context;
 use clir_data::bible::BibleDb;
 use clir_train::TrainConfig;
 use clir_train::bitext::load_bitext;
-use clir_train::retrieval::{SetSample, evaluate_models, nave_set};
+use clir_train::retrieval::{SetSample, collection_set, evaluate_models, nave_set};
 use clir_train::trainer::{TrainInputs, initial_student, train};
 use ot_core::backend::select_device;
 
@@ -26,6 +26,10 @@ pub struct TrainArgs {
     /// (English queries by the teacher, target-language verses by the student).
     #[arg(long)]
     eval: bool,
+    /// Evaluate (implies --eval) on a collection directory of your own instead of Nave:
+    /// `queries.tsv` (English), `docs.jsonl` or `docs.tsv` (target language), `qrels.txt`.
+    #[arg(long)]
+    eval_collection: Option<PathBuf>,
     /// Queries sampled for --eval (all when omitted).
     #[arg(long)]
     eval_queries: Option<usize>,
@@ -65,22 +69,20 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         cfg.optim.batch_size,
         out.display()
     );
-    let set = if a.eval {
-        let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
-        let naves = clir_data::fetch::naves_module_dir()?;
-        Some(nave_set(
-            &db,
-            &naves,
-            &cfg.data.language,
-            SetSample {
-                queries: a.eval_queries,
-                documents: a.eval_docs,
-                seed: cfg.run.seed,
-                split: a.eval_split,
-            },
-        )?)
-    } else {
-        None
+    let sample = SetSample {
+        queries: a.eval_queries,
+        documents: a.eval_docs,
+        seed: cfg.run.seed,
+        split: a.eval_split,
+    };
+    let set = match &a.eval_collection {
+        Some(dir) => Some(collection_set(dir, sample)?),
+        None if a.eval => {
+            let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
+            let naves = clir_data::fetch::naves_module_dir()?;
+            Some(nave_set(&db, &naves, &cfg.data.language, sample)?)
+        }
+        None => None,
     };
     let inputs = TrainInputs {
         pairs,
@@ -132,7 +134,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             .eval_max_len
             .unwrap_or(outcome.student.config.encoder.max_tokens());
         let s1 = evaluate_models(&teacher, &outcome.student.with_max_len(len)?, set, 32)?;
-        println!("English→{} on Nave NT ({}):", cfg.data.language, set.note);
+        let on = match &a.eval_collection {
+            Some(dir) => dir.display().to_string(),
+            None => "Nave NT".into(),
+        };
+        println!("English→{} on {on} ({}):", cfg.data.language, set.note);
         println!(
             "  untrained student: MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
             s0.map, s0.ndcg_10, s0.mrr_10

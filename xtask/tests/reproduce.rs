@@ -437,3 +437,155 @@ fn a_bad_preset_is_named() {
     assert!(!ok);
     assert!(log.contains("bad.toml") && log.contains("optimal"), "{log}");
 }
+
+/// A made-up language `xx` whose words translate one to one: English word `i` is `WORDS[i].1`.
+const WORDS: [(&str, &str); 6] = [
+    ("water", "maji"),
+    ("bread", "mkate"),
+    ("house", "nyumba"),
+    ("river", "mto"),
+    ("king", "mfalme"),
+    ("child", "mtoto"),
+];
+
+/// Writes a collection directory: `queries.tsv`, `docs.jsonl` in English (`english`) or in
+/// the made-up language, and `qrels.txt`.
+fn write_own_collection(dir: &Path, english: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("queries.tsv"),
+        "q1\twater\nq2\tking child\nq3\thouse\n",
+    )
+    .unwrap();
+    let word = |i: usize| if english { WORDS[i].0 } else { WORDS[i].1 };
+    let docs = [
+        ("d1", format!("{} {}", word(0), word(0))),
+        ("d2", format!("{} {}", word(4), word(5))),
+        ("d3", format!("{} {}", word(2), word(3))),
+        ("d4", word(1).to_string()),
+        ("d5", format!("{} {}", word(3), word(1))),
+    ];
+    let jsonl: String = docs
+        .iter()
+        .map(|(id, text)| format!("{{\"id\": \"{id}\", \"title\": \"\", \"text\": \"{text}\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("docs.jsonl"), jsonl).unwrap();
+    std::fs::write(
+        dir.join("qrels.txt"),
+        "q1 0 d1 1\nq2 0 d2 2\nq3 0 d3 1\nq3 0 d5 0\n",
+    )
+    .unwrap();
+}
+
+/// `[pair.NAME] collection / bitext`: a preset runs PSQ and BM25 English→English on
+/// collections and a bitext of the user's, with no Bible, Nave or model in the cache (an
+/// empty `OPTICAL_CACHE`); the made-up one-to-one language is retrieved perfectly; changing a
+/// collection file makes its cells stale; bad `[pair]` entries name the preset file.
+#[test]
+fn own_collections_and_bitext_replace_the_built_in_data() {
+    let dir = tempfile::tempdir().unwrap();
+    write_own_collection(&dir.path().join("xx"), false);
+    write_own_collection(&dir.path().join("en"), true);
+    let mut bitext = String::new();
+    for (i, (e1, t1)) in WORDS.iter().enumerate() {
+        bitext.push_str(&format!("{e1}\t{t1}\n"));
+        for (e2, t2) in &WORDS[i + 1..] {
+            bitext.push_str(&format!("{e1} {e2}\t{t1} {t2}\n"));
+        }
+    }
+    std::fs::write(dir.path().join("bitext.tsv"), &bitext).unwrap();
+    let preset_text = r#"
+name = "own"
+description = "own data"
+pairs = ["xx"]
+low_resource = ["xx"]
+methods = ["psq", "bm25-en"]
+english_reference = false
+
+[eval]
+split = "all"
+
+[psq]
+iterations = 10
+
+[pair.xx]
+collection = "xx"
+bitext = "bitext.tsv"
+
+[pair.english]
+collection = "en"
+"#;
+    let preset = dir.path().join("own.toml");
+    std::fs::write(&preset, preset_text).unwrap();
+    let empty_cache = dir.path().join("no-cache");
+    let out = dir.path().join("results");
+    let run = |extra: &[&str]| {
+        output(
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .env("OPTICAL_CACHE", &empty_cache)
+                .arg("reproduce")
+                .arg("--preset")
+                .arg(&preset)
+                .arg("--out")
+                .arg(&out)
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    let (ok, log) = run(&[]);
+    assert!(ok, "{log}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cells = json["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{cells:?}");
+    for c in cells {
+        // Three queries, each with one relevant document (q3 also with a judged non-relevant one).
+        assert_eq!(c["scores"]["per_query"].as_array().unwrap().len(), 3, "{c}");
+        assert_eq!(c["scores"]["map"], 1.0, "{c}");
+        assert!(
+            c["collection"].as_str().unwrap().contains("3 of 3 queries"),
+            "{c}"
+        );
+    }
+    let psq = cells.iter().find(|c| c["method"] == "psq").unwrap();
+    assert_eq!(
+        psq["lexical"]["bitext_pairs"].as_u64().unwrap() as usize,
+        bitext.lines().count()
+    );
+
+    // The same files: nothing to recompute. A changed document text makes the xx cell stale,
+    // not the English one.
+    let (ok, log) = run(&["--list"]);
+    assert!(ok && log.contains("2 done, 0 stale"), "{log}");
+    let docs = dir.path().join("xx/docs.jsonl");
+    let text = std::fs::read_to_string(&docs).unwrap();
+    std::fs::write(&docs, text.replace("mkate", "mkate mkate")).unwrap();
+    let (ok, log) = run(&["--list"]);
+    assert!(
+        ok && log.contains("1 done, 1 stale") && log.contains("collection files"),
+        "{log}"
+    );
+
+    // Bad entries are errors naming the preset.
+    for (from, to, want) in [
+        ("[pair.xx]", "[pair.yy]", "[pair.yy] names no pair"),
+        (
+            "collection = \"xx\"",
+            "collection = \"zz\"",
+            "no such directory",
+        ),
+        (
+            "[pair.english]\ncollection = \"en\"\n",
+            "",
+            "give [pair.english]",
+        ),
+    ] {
+        std::fs::write(&preset, preset_text.replace(from, to)).unwrap();
+        let (ok, log) = run(&["--list"]);
+        assert!(
+            !ok && log.contains(want) && log.contains("own.toml"),
+            "{want}: {log}"
+        );
+    }
+}

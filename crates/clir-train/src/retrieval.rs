@@ -6,7 +6,7 @@
 //! `clir_data::naves`); [`nave_set`] builds it for any Bible version, on the dev or test half
 //! of the queries (a fixed, seeded split of every Nave NT topic, the same for every version),
 //! optionally on a seeded sample of queries and documents (every judged document of a sampled
-//! query is kept).
+//! query is kept). [`collection_set`] does the same for a collection directory of the user's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -120,19 +120,20 @@ pub fn nave_set(
         .collect();
 
     // Judgments of verses the version lacks (placeholders) cannot be met: drop and count them.
-    let mut judged: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut judged: Judged = BTreeMap::new();
     let mut missing_judgments = 0usize;
     for (qid, docno, _) in nave.qrels.iter() {
         if texts.contains_key(docno) {
             judged
                 .entry(qid.to_string())
                 .or_default()
-                .insert(docno.to_string());
+                .insert(docno.to_string(), 1);
         } else {
             missing_judgments += 1;
         }
     }
-    let mut queries: Vec<(String, String)> = nave
+    let all_ids: Vec<String> = nave.queries.iter().map(|q| q.id.clone()).collect();
+    let queries: Vec<(String, String)> = nave
         .queries
         .iter()
         .filter(|q| judged.contains_key(&q.id))
@@ -141,9 +142,104 @@ pub fn nave_set(
     let unjudged = nave.queries.len() - queries.len();
     // The split is drawn over every Nave topic (not per version), so a query is dev or test
     // in every language alike.
+    sample_set(&all_ids, queries, texts, &judged, sample, |s| {
+        format!(
+            "{} of {} Nave NT queries ({} split), {} of {} {language} NT verses; {missing_judgments} judgments of verses missing in this version and {unjudged} queries left without judgments were dropped",
+            s.queries, s.total_queries, sample.split, s.docs, s.total_docs,
+        )
+    })
+}
+
+/// A collection directory of the user's (what `data build` writes, or an ir_datasets
+/// export): `queries.tsv`, `docs.jsonl` or `docs.tsv` (JSONL `title` and `text` are both
+/// read), and `qrels.txt` in TREC format, graded or binary, read by the strict readers (a
+/// judgment naming an unknown query or document is an error naming its line). Queries with no
+/// judgment of grade ≥ 1 are left out and counted in the note, as trec_eval would score them
+/// 0; the dev/test split is drawn over every query id of the file with [`dev_queries`], and
+/// the sample is taken as in [`nave_set`] (judged documents of the kept queries first).
+pub fn collection_set(dir: &std::path::Path, sample: SetSample) -> Result<RetrievalSet> {
+    let docs_file = collection_docs_file(dir)?;
+    let c = clir_data::cli::Collection::load(dir, docs_file)?;
+    if c.docs.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{}: the collection holds no documents",
+            dir.join(docs_file).display()
+        )));
+    }
+    // The reader has rejected duplicate ids, naming their lines.
+    let texts: BTreeMap<String, String> = c.docs.into_iter().map(|d| (d.id, d.text)).collect();
+    let mut judged: Judged = BTreeMap::new();
+    for (qid, docno, grade) in c.qrels.iter() {
+        judged
+            .entry(qid.to_string())
+            .or_default()
+            .insert(docno.to_string(), grade);
+    }
+    let all_ids: Vec<String> = c.queries.iter().map(|q| q.id.clone()).collect();
+    let has_relevant = |qid: &str| judged.get(qid).is_some_and(|j| j.values().any(|&g| g >= 1));
+    let queries: Vec<(String, String)> = c
+        .queries
+        .iter()
+        .filter(|q| has_relevant(&q.id))
+        .map(|q| (q.id.clone(), q.text.clone()))
+        .collect();
+    if queries.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{}: no query has a judgment of grade 1 or more",
+            dir.join("qrels.txt").display()
+        )));
+    }
+    let unjudged = all_ids.len() - queries.len();
+    let name = dir.display().to_string();
+    sample_set(&all_ids, queries, texts, &judged, sample, |s| {
+        format!(
+            "{} of {} queries ({} split), {} of {} documents of {name}; {unjudged} queries without a relevant judgment were left out",
+            s.queries, s.total_queries, sample.split, s.docs, s.total_docs,
+        )
+    })
+}
+
+/// The documents file of a collection directory: `docs.jsonl` or `docs.tsv` (both present is
+/// an error: which one is meant is not clear).
+pub fn collection_docs_file(dir: &std::path::Path) -> Result<&'static str> {
+    let has = |f: &str| dir.join(f).is_file();
+    match (has("docs.jsonl"), has("docs.tsv")) {
+        (true, false) => Ok("docs.jsonl"),
+        (false, true) => Ok("docs.tsv"),
+        (true, true) => Err(TrainError::Invalid(format!(
+            "{}: holds both docs.jsonl and docs.tsv; keep one",
+            dir.display()
+        ))),
+        (false, false) => Err(TrainError::Invalid(format!(
+            "{}: a collection directory needs queries.tsv, docs.jsonl (or docs.tsv) and qrels.txt; no documents file found",
+            dir.display()
+        ))),
+    }
+}
+
+/// Judgments by query: document → grade.
+type Judged = BTreeMap<String, BTreeMap<String, i64>>;
+
+/// Sizes of a sampled set, for its note.
+struct SampleSizes {
+    queries: usize,
+    total_queries: usize,
+    docs: usize,
+    total_docs: usize,
+}
+
+/// Applies the split (over `all_qids`) and the sample to `queries` (those with judgments)
+/// and the documents `texts`; the qrels keep every judgment of the kept queries.
+fn sample_set(
+    all_qids: &[String],
+    mut queries: Vec<(String, String)>,
+    texts: BTreeMap<String, String>,
+    judged: &Judged,
+    sample: SetSample,
+    note: impl FnOnce(&SampleSizes) -> String,
+) -> Result<RetrievalSet> {
     if sample.split != Split::All {
-        let all_ids: Vec<String> = nave.queries.iter().map(|q| q.id.clone()).collect();
-        let dev = dev_queries(&all_ids);
+        let dev = dev_queries(all_qids);
         let want_dev = sample.split == Split::Dev;
         queries.retain(|(id, _)| dev.contains(id) == want_dev);
     }
@@ -155,7 +251,7 @@ pub fn nave_set(
     }
     let mut keep: BTreeSet<String> = BTreeSet::new();
     for (qid, _) in &queries {
-        keep.extend(judged[qid].iter().cloned());
+        keep.extend(judged[qid].keys().cloned());
     }
     let total_docs = texts.len();
     match sample.documents {
@@ -171,24 +267,19 @@ pub fn nave_set(
         queries.iter().flat_map(|(qid, _)| {
             judged[qid]
                 .iter()
-                .map(move |d| (qid.as_str(), d.as_str(), 1))
+                .map(move |(d, &g)| (qid.as_str(), d.as_str(), g))
         }),
-        "Nave judgments",
+        "evaluation judgments",
     )?;
     let collection: Vec<String> = texts.values().cloned().collect();
     let (docids, docs): (Vec<String>, Vec<String>) =
         texts.into_iter().filter(|(d, _)| keep.contains(d)).unzip();
-    let note = format!(
-        "{} of {} Nave NT queries ({} split), {} of {} {} NT verses; {} judgments of verses missing in this version and {} queries left without judgments were dropped",
-        queries.len(),
+    let note = note(&SampleSizes {
+        queries: queries.len(),
         total_queries,
-        sample.split,
-        docids.len(),
+        docs: docids.len(),
         total_docs,
-        language,
-        missing_judgments,
-        unjudged
-    );
+    });
     let (qids, queries) = queries.into_iter().unzip();
     Ok(RetrievalSet {
         qids,
@@ -356,6 +447,138 @@ mod tests {
         assert!((s.map - 1.0 / 3.0).abs() < 1e-12 && (s.mrr_10 - 1.0 / 3.0).abs() < 1e-12);
         assert!((s.ndcg_10 - 0.5).abs() < 1e-12);
         assert_eq!(s.per_query[0].0, "q1");
+    }
+
+    /// A made-up collection directory: three queries (q3 judged non-relevant only), four
+    /// documents in JSONL with a title, graded judgments.
+    fn write_collection(dir: &std::path::Path) {
+        std::fs::write(
+            dir.join("queries.tsv"),
+            "q1\tfirst query\nq2\tsecond query\nq3\tthird query\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("docs.jsonl"),
+            concat!(
+                "{\"doc_id\": \"d1\", \"title\": \"Title\", \"text\": \"one\"}\n",
+                "{\"id\": \"d2\", \"text\": \"two\"}\n",
+                "{\"id\": \"d3\", \"text\": \"three\"}\n",
+                "{\"id\": \"d4\", \"text\": \"four\"}\n",
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("qrels.txt"),
+            "q1 0 d1 2\nq1 0 d2 0\nq2 0 d3 1\nq3 0 d4 0\n",
+        )
+        .unwrap();
+    }
+
+    fn everything() -> SetSample {
+        SetSample {
+            queries: None,
+            documents: None,
+            seed: 1,
+            split: Split::All,
+        }
+    }
+
+    #[test]
+    fn a_collection_directory_reads_titles_grades_and_leaves_out_unjudged_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        write_collection(dir.path());
+        let set = collection_set(dir.path(), everything()).unwrap();
+        assert_eq!(set.qids, ["q1", "q2"]);
+        assert_eq!(set.queries, ["first query", "second query"]);
+        assert_eq!(set.docids, ["d1", "d2", "d3", "d4"]);
+        assert_eq!(set.docs[0], "Title one");
+        assert_eq!(set.collection.len(), 4);
+        assert_eq!(set.qrels.queries["q1"].judgments["d1"], 2);
+        assert_eq!(set.qrels.queries["q1"].judgments["d2"], 0);
+        assert!(!set.qrels.queries.contains_key("q3"));
+        assert!(
+            set.note.contains("2 of 2 queries")
+                && set.note.contains("1 queries without a relevant judgment"),
+            "{}",
+            set.note
+        );
+        // Graded nDCG: d1 (grade 2) first is ideal for q1.
+        let run =
+            Run::from_triples([("q1", "d1", 2.0), ("q1", "d2", 1.0), ("q2", "d3", 1.0)]).unwrap();
+        let s = score_run(&run, &set).unwrap();
+        assert_eq!((s.map, s.ndcg_10), (1.0, 1.0));
+
+        // A one-document sample keeps the judged documents of the kept queries only.
+        let small = collection_set(
+            dir.path(),
+            SetSample {
+                queries: Some(1),
+                documents: Some(1),
+                ..everything()
+            },
+        )
+        .unwrap();
+        assert_eq!(small.qids.len(), 1);
+        let judged: Vec<&str> = small.qrels.iter().map(|(_, d, _)| d).collect();
+        assert_eq!(small.docids, judged);
+
+        // The split is dev_queries over every query id of the file, judged or not.
+        let all: Vec<String> = ["q1", "q2", "q3"].map(String::from).to_vec();
+        let dev = dev_queries(&all);
+        let dev_set = collection_set(
+            dir.path(),
+            SetSample {
+                split: Split::Dev,
+                ..everything()
+            },
+        )
+        .unwrap();
+        let want: Vec<&String> = ["q1", "q2"]
+            .iter()
+            .map(|q| all.iter().find(|a| a == q).unwrap())
+            .filter(|q| dev.contains(*q))
+            .collect();
+        assert_eq!(dev_set.qids.iter().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn a_bad_collection_directory_is_an_error_naming_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write_collection(dir.path());
+        std::fs::write(dir.path().join("qrels.txt"), "q1 0 d1 1\nq2 0 d9 1\n").unwrap();
+        let e = collection_set(dir.path(), everything())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("qrels.txt:2") && e.contains("d9"), "{e}");
+
+        std::fs::write(dir.path().join("qrels.txt"), "q1 0 d1 0\n").unwrap();
+        let e = collection_set(dir.path(), everything())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no query has a judgment of grade 1"), "{e}");
+
+        std::fs::write(dir.path().join("docs.tsv"), "d1\tone\n").unwrap();
+        let e = collection_set(dir.path(), everything())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both docs.jsonl and docs.tsv"), "{e}");
+        std::fs::remove_file(dir.path().join("docs.jsonl")).unwrap();
+        std::fs::remove_file(dir.path().join("docs.tsv")).unwrap();
+        let e = collection_set(dir.path(), everything())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no documents file"), "{e}");
+
+        write_collection(dir.path());
+        std::fs::write(
+            dir.path().join("docs.jsonl"),
+            "{\"id\": \"d1\", \"text\": \"one\", \"body\": \"x\"}\n",
+        )
+        .unwrap();
+        let e = collection_set(dir.path(), everything())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("docs.jsonl:1") && e.contains("body"), "{e}");
     }
 
     #[test]

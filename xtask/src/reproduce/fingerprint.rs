@@ -37,10 +37,21 @@ pub struct EvalFingerprint {
     pub documents: usize,
     /// SHA-256 of the query ids, document ids and judgments.
     pub sample_sha256: String,
+    /// `sha256:…` of the files of a collection directory of the user's (`[pair.NAME]
+    /// collection`), whose texts can change under the same ids; absent for the built-in
+    /// sets, whose texts are pinned by the package hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_sha256: Option<String>,
 }
 
 impl EvalFingerprint {
-    pub fn new(set: &RetrievalSet, split: Split, max_len: Option<usize>, batch: usize) -> Self {
+    pub fn new(
+        set: &RetrievalSet,
+        split: Split,
+        max_len: Option<usize>,
+        batch: usize,
+        collection_sha256: Option<String>,
+    ) -> Self {
         let mut h = Sha256::new();
         for q in &set.qids {
             h.update(q.as_bytes());
@@ -64,6 +75,7 @@ impl EvalFingerprint {
             queries: set.qids.len(),
             documents: set.docids.len(),
             sample_sha256: hex(&h.finalize()),
+            collection_sha256,
         }
     }
 }
@@ -136,21 +148,38 @@ impl ModelHashes {
         if let Some(h) = self.known.get(name) {
             return Ok(h.clone());
         }
-        let files = model_files(name)?;
-        let mut h = Sha256::new();
-        for f in &files {
-            let bytes = std::fs::read(f).with_context(|| format!("hashing {}", f.display()))?;
-            h.update(
-                f.file_name()
-                    .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec()),
-            );
-            h.update((bytes.len() as u64).to_le_bytes());
-            h.update(&bytes);
-        }
-        let s = format!("{name} sha256:{}", &hex(&h.finalize())[..16]);
+        let s = format!("{name} {}", files_sha256(&model_files(name)?)?);
         self.known.insert(name.to_string(), s.clone());
         Ok(s)
     }
+}
+
+/// `sha256:` and the first 16 hex digits of the SHA-256 over `files` (each one's name,
+/// length and bytes, in the order given).
+pub fn files_sha256(files: &[PathBuf]) -> anyhow::Result<String> {
+    let mut h = Sha256::new();
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("hashing {}", f.display()))?;
+        h.update(
+            f.file_name()
+                .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec()),
+        );
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    Ok(format!("sha256:{}", &hex(&h.finalize())[..16]))
+}
+
+/// The training configuration's fingerprint with a user-supplied bitext named by its
+/// content (`sha256:…`) instead of its path, so that moving the file keeps the cell and
+/// changing it makes the cell stale.
+pub fn with_bitext_content(mut v: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    if let Some(slot) = v.pointer_mut("/data/bitext_file")
+        && let Some(path) = slot.as_str()
+    {
+        *slot = serde_json::Value::String(files_sha256(&[PathBuf::from(path)])?);
+    }
+    Ok(v)
 }
 
 fn model_files(name: &str) -> anyhow::Result<Vec<PathBuf>> {
@@ -220,6 +249,9 @@ pub fn differences(old: &CellFingerprint, new: &CellFingerprint) -> Vec<String> 
             "evaluation sample ({}×{} → {}×{} queries×documents, or other ids)",
             a.queries, a.documents, b.queries, b.documents
         ));
+    }
+    if a.collection_sha256 != b.collection_sha256 {
+        why.push("collection files".into());
     }
     if old.backend != new.backend {
         why.push(format!("backend {} → {}", old.backend, new.backend));
@@ -360,6 +392,7 @@ mod tests {
                 queries: 50,
                 documents: 600,
                 sample_sha256: "ab".into(),
+                collection_sha256: None,
             },
             backend: "flex".into(),
             models: BTreeMap::from([("student".into(), "e5-small sha256:00".into())]),

@@ -21,7 +21,8 @@ use clir_data::bible::BibleDb;
 use clir_models::{Embedder, PrefixStates, TextKind};
 use clir_train::bitext::load_bitext;
 use clir_train::retrieval::{
-    RetrievalScores, RetrievalSet, check_finite, nave_set, score_embeddings, score_run,
+    RetrievalScores, RetrievalSet, check_finite, collection_docs_file, collection_set, nave_set,
+    score_embeddings, score_run,
 };
 use clir_train::trainer::{TrainInputs, TrainSummary, train};
 use clir_train::{Method, TrainConfig};
@@ -290,6 +291,8 @@ struct Matrix<'a> {
     backend: String,
     cpu_backend: String,
     sets: BTreeMap<String, RetrievalSet>,
+    /// `pair → sha256:…` of the pairs evaluated on a collection directory of the user's.
+    collection_hashes: BTreeMap<String, String>,
     hashes: ModelHashes,
 }
 
@@ -300,7 +303,13 @@ impl Matrix<'_> {
 
     fn fingerprint(&mut self, cell: &Cell) -> anyhow::Result<CellFingerprint> {
         let e = &self.preset.eval;
-        let eval = EvalFingerprint::new(self.set(&cell.pair), e.split, e.max_len, e.batch_size);
+        let eval = EvalFingerprint::new(
+            self.set(&cell.pair),
+            e.split,
+            e.max_len,
+            e.batch_size,
+            self.collection_hashes.get(&cell.pair).cloned(),
+        );
         let mut models = BTreeMap::new();
         let (train, backend) = match &cell.kind {
             CellKind::English => {
@@ -322,19 +331,22 @@ impl Matrix<'_> {
             CellKind::Bm25En => (None, LEXICAL_BACKEND.into()),
             CellKind::Psq => {
                 let (data, seed) = lexical::psq_data(self.preset, &cell.pair)?;
-                let psq = serde_json::json!({
+                let psq = fingerprint::with_bitext_content(serde_json::json!({
                     "method": PSQ,
                     "data": data,
                     "seed": seed,
                     "psq": format!("{:?} {:?}", self.preset.psq.model1(), self.preset.psq.prune()),
-                });
+                }))?;
                 (Some(psq), LEXICAL_BACKEND.into())
             }
             CellKind::Trained(m, v) => {
                 let cfg = self.preset.train_config(&cell.pair, *m, v, cell.seed)?;
                 models.insert("teacher".into(), self.hashes.get(&cfg.model.teacher)?);
                 models.insert("student".into(), self.hashes.get(&cfg.model.student)?);
-                (Some(train_fingerprint(&cfg)), self.backend.clone())
+                (
+                    Some(fingerprint::with_bitext_content(train_fingerprint(&cfg))?),
+                    self.backend.clone(),
+                )
             }
         };
         Ok(CellFingerprint {
@@ -668,8 +680,6 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         eprintln!("{advice}");
     }
 
-    let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
-    let naves = clir_data::fetch::naves_module_dir()?;
     let cells = build_cells(&preset)?;
     let base = preset.train_config(
         preset.pairs.first().map_or("swahili", String::as_str),
@@ -685,13 +695,39 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         backend: backend.to_string(),
         cpu_backend,
         sets: BTreeMap::new(),
+        collection_hashes: BTreeMap::new(),
         hashes: ModelHashes::new(),
     };
+    // The Bible and Nave are opened only when a pair evaluates on the built-in set.
+    let mut bible: Option<(BibleDb, PathBuf)> = None;
     for c in &cells {
-        if !ctx.sets.contains_key(&c.pair) {
-            let set = nave_set(&db, &naves, &c.pair, preset.eval.sample())?;
-            ctx.sets.insert(c.pair.clone(), set);
+        if ctx.sets.contains_key(&c.pair) {
+            continue;
         }
+        let set = match preset.collection_of(&c.pair) {
+            Some(dir) => {
+                let docs = collection_docs_file(dir)?;
+                let files: Vec<PathBuf> = ["queries.tsv", docs, "qrels.txt"]
+                    .iter()
+                    .map(|f| dir.join(f))
+                    .collect();
+                ctx.collection_hashes
+                    .insert(c.pair.clone(), fingerprint::files_sha256(&files)?);
+                collection_set(dir, preset.eval.sample())
+                    .with_context(|| format!("the collection of pair {}", c.pair))?
+            }
+            None => {
+                if bible.is_none() {
+                    bible = Some((
+                        BibleDb::open(&clir_data::fetch::bible_db()?)?,
+                        clir_data::fetch::naves_module_dir()?,
+                    ));
+                }
+                let (db, naves) = bible.as_ref().expect("opened above");
+                nave_set(db, naves, &c.pair, preset.eval.sample())?
+            }
+        };
+        ctx.sets.insert(c.pair.clone(), set);
     }
     if a.restore {
         let restored = restore_cells(&cells, &out)?;
@@ -733,16 +769,25 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     // model reads at most the preset's evaluation length (default: the pretrained maximum).
     let eval_len = preset.eval.max_len;
     let models = clir_models::embedder::ModelCache::default();
-    let teacher = models.load(&ctx.base.model.teacher, &cpu)?;
-    let teacher_len = eval_len.unwrap_or(teacher.config.max_len);
-    let teacher = teacher.with_max_len(teacher_len)?;
-    let zero_shot = if ctx.base.model.student == ctx.base.model.teacher {
+    // A matrix of lexical cells only reads no model (none is loaded or fetched).
+    let lexical_only = cells
+        .iter()
+        .all(|c| matches!(c.kind, CellKind::Psq | CellKind::Bm25En));
+    let pretrained = if lexical_only {
         None
     } else {
-        Some(models.load(&ctx.base.model.student, &device)?)
+        let teacher = models.load(&ctx.base.model.teacher, &cpu)?;
+        let teacher_len = eval_len.unwrap_or(teacher.config.max_len);
+        let teacher = teacher.with_max_len(teacher_len)?;
+        let zero_shot = if ctx.base.model.student == ctx.base.model.teacher {
+            None
+        } else {
+            Some(models.load(&ctx.base.model.student, &device)?)
+        };
+        let student_len = eval_len.unwrap_or(zero_shot.as_ref().unwrap_or(&teacher).config.max_len);
+        let zero_shot = zero_shot.map(|z| z.with_max_len(student_len)).transpose()?;
+        Some((teacher, teacher_len, zero_shot, student_len))
     };
-    let student_len = eval_len.unwrap_or(zero_shot.as_ref().unwrap_or(&teacher).config.max_len);
-    let zero_shot = zero_shot.map(|z| z.with_max_len(student_len)).transpose()?;
 
     let bar = ProgressBar::new(cells.len() as u64);
     bar.set_style(
@@ -831,6 +876,10 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             computed += 1;
             continue;
         }
+        let (teacher, teacher_len, zero_shot, student_len) = match &pretrained {
+            Some((t, tl, z, sl)) => (t, *tl, z, *sl),
+            None => unreachable!("models are loaded unless every cell is lexical"),
+        };
         if !query_cache.contains_key(&cell.pair) {
             let q = teacher.embed(&set.queries, TextKind::Query, preset.eval.batch_size)?;
             query_cache.insert(cell.pair.clone(), q);
@@ -844,7 +893,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 None,
             ),
             CellKind::ZeroShot => {
-                let zs = zero_shot.as_ref().unwrap_or(&teacher);
+                let zs = zero_shot.as_ref().unwrap_or(teacher);
                 let docs = match base_prefix {
                     Some(k) => {
                         let states = shared_prefix(&mut prefix, zs, set, cell, k, &preset.eval)?;
@@ -898,7 +947,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                     );
                 }
                 let docs = match (
-                    zero_shot.as_ref().unwrap_or(&teacher),
+                    zero_shot.as_ref().unwrap_or(teacher),
                     frozen_prefix(&cfg, &ctx.base.model.student),
                 ) {
                     (zs, Some(k)) => {

@@ -1,6 +1,7 @@
 //! Experiment presets (`experiments/<name>.toml`): which pairs, methods, variants and seeds,
 //! the evaluation settings every cell shares, and the training overrides.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -120,6 +121,25 @@ pub struct Preset {
     /// Settings of the `psq` cells.
     #[serde(default)]
     pub psq: PsqSettings,
+    /// Data of the user's for a pair, in place of the built-in Bible bitext and Nave set:
+    /// `[pair.NAME]` with `collection = "DIR"` and/or `bitext = "FILE"`; `[pair.english]`
+    /// gives the English→English reference (and `bm25-en`) its collection.
+    #[serde(default)]
+    pub pair: BTreeMap<String, PairData>,
+}
+
+/// `[pair.NAME]`: a pair's own evaluation collection and training bitext. Relative paths are
+/// relative to the preset file; [`Preset::load`] makes them absolute and checks they exist.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairData {
+    /// A collection directory: `queries.tsv` (English queries), `docs.jsonl` or `docs.tsv`
+    /// (documents in the pair's language) and `qrels.txt` (TREC format), as `data build`
+    /// writes and ir_datasets exports (see `clir_train::retrieval::collection_set`).
+    pub collection: Option<PathBuf>,
+    /// Bitext (`.tsv` or `.jsonl`, English first) for the trained cells and PSQ, in place of
+    /// the Bible's (`train.data.bitext_file` of the pair's cells).
+    pub bitext: Option<PathBuf>,
 }
 
 /// `[psq]`: IBM Model 1 and pruning settings of the PSQ cells; every key is optional and
@@ -193,6 +213,7 @@ impl Preset {
         for m in &preset.methods {
             super::check_method_name(m).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         }
+        preset.resolve_pair_data(&path)?;
         for l in &preset.low_resource {
             if !preset.pairs.contains(l) {
                 bail!(
@@ -231,6 +252,71 @@ impl Preset {
             bail!("{}: seed {s} is listed twice", path.display());
         }
         Ok((preset, path))
+    }
+
+    /// Makes the `[pair.NAME]` paths absolute (relative to the preset file) and checks them:
+    /// every name is a pair of the preset or `english`, every path exists, and a preset whose
+    /// pairs use their own collections does not compare them with the built-in English set.
+    fn resolve_pair_data(&mut self, path: &Path) -> anyhow::Result<()> {
+        let here = path.parent().unwrap_or(Path::new("."));
+        for (name, data) in &mut self.pair {
+            if name != super::ENGLISH && !self.pairs.contains(name) {
+                bail!(
+                    "{}: [pair.{name}] names no pair of the preset (pairs: {})",
+                    path.display(),
+                    self.pairs.join(", ")
+                );
+            }
+            let resolve = |p: &mut PathBuf, key: &str, dir: bool| -> anyhow::Result<()> {
+                if p.is_relative() {
+                    *p = here.join(&*p);
+                }
+                let ok = if dir { p.is_dir() } else { p.is_file() };
+                if !ok {
+                    bail!(
+                        "{}: [pair.{name}] {key} = {}: no such {}",
+                        path.display(),
+                        p.display(),
+                        if dir { "directory" } else { "file" }
+                    );
+                }
+                if p.to_str().is_none() {
+                    bail!(
+                        "{}: [pair.{name}] {key}: the path is not valid UTF-8",
+                        path.display()
+                    );
+                }
+                Ok(())
+            };
+            if let Some(c) = &mut data.collection {
+                resolve(c, "collection", true)?;
+            }
+            if let Some(b) = &mut data.bitext {
+                resolve(b, "bitext", false)?;
+            }
+        }
+        let own = self
+            .pairs
+            .iter()
+            .filter(|p| self.collection_of(p).is_some())
+            .count();
+        let english_needed =
+            self.english_reference || self.methods.iter().any(|m| m == super::BM25_EN);
+        if own > 0 && english_needed && self.collection_of(super::ENGLISH).is_none() {
+            bail!(
+                "{}: {own} pair(s) use their own collection, but the English reference would be \
+                 the built-in Nave set: give [pair.english] collection = \"DIR\" (English \
+                 documents of the same queries), or set english_reference = false and drop \
+                 bm25-en",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The collection directory of `pair` (`[pair.NAME] collection`), if it has its own.
+    pub fn collection_of(&self, pair: &str) -> Option<&Path> {
+        self.pair.get(pair)?.collection.as_deref()
     }
 
     pub fn variant_list(&self) -> Vec<Variant> {
@@ -274,6 +360,10 @@ impl Preset {
         overlay(&mut t, &v.train);
         let mut data = toml::Table::new();
         data.insert("language".into(), toml::Value::String(pair.into()));
+        if let Some(b) = self.pair.get(pair).and_then(|d| d.bitext.as_ref()) {
+            let b = b.to_str().context("bitext path is not valid UTF-8")?;
+            data.insert("bitext_file".into(), toml::Value::String(b.into()));
+        }
         let mut loss = toml::Table::new();
         loss.insert("method".into(), toml::Value::String(format!("{method:?}")));
         let mut cell = toml::Table::new();
