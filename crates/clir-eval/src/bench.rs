@@ -66,6 +66,7 @@ mode = sys.argv[1]
 if mode == "metrics":
     import pytrec_eval
     qrels_path, run_path, repeats = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    measures = set(json.loads(sys.argv[5]))
     t0 = time.perf_counter()
     qrels, run = {}, {}
     with open(qrels_path) as f:
@@ -77,7 +78,6 @@ if mode == "metrics":
             q, _, d, _, s, _ = line.split()
             run.setdefault(q, {})[d] = float(s)
     parse = time.perf_counter() - t0
-    measures = {"map", "Rprec", "recip_rank", "P.5,10,20,100", "recall.10,100,1000", "ndcg_cut.5,10,20,100"}
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -107,6 +107,18 @@ else:
     np.save(q_path + ".numpy_ids.npy", ids)
     print(json.dumps({"search_s": best, "block": block}))
 "#;
+
+/// The measures timed and cross-checked against pytrec_eval: the standard set plus `bpref`
+/// (passed to the reference script, so both sides compute the same list).
+const BENCH_MEASURES: [&str; 7] = [
+    "map",
+    "Rprec",
+    "bpref",
+    "recip_rank",
+    "P.5,10,20,100",
+    "recall.10,100,1000",
+    "ndcg_cut.5,10,20,100",
+];
 
 fn python_available(python: &str, module: &str) -> bool {
     Command::new(python)
@@ -201,7 +213,7 @@ fn best_of<T>(
 fn bench_metrics(a: &BenchEvalArgs, script: &Path, report: &mut String) -> anyhow::Result<()> {
     let (qrels_path, run_path) =
         write_metric_files(&a.work_dir, a.queries, a.docs_per_query, a.seed)?;
-    let measures = MeasureSet::standard();
+    let measures = MeasureSet::parse(&BENCH_MEASURES)?;
     let (parse_s, (qrels, run)) = best_of(a.repeats, || {
         Ok((Qrels::from_path(&qrels_path)?, Run::from_path(&run_path)?))
     })?;
@@ -246,6 +258,7 @@ fn bench_metrics(a: &BenchEvalArgs, script: &Path, report: &mut String) -> anyho
             qrels_path.display().to_string(),
             run_path.display().to_string(),
             a.repeats.to_string(),
+            serde_json::to_string(&BENCH_MEASURES)?,
         ],
     )?;
     let ref_eval = r["eval_s"].as_f64().context("eval_s")?;

@@ -32,9 +32,10 @@ pub struct EvalArgs {
     /// Minimum relevance grade counted as relevant (trec_eval -l).
     #[arg(short = 'l', value_name = "LEVEL", default_value_t = 1)]
     pub relevance_level: i64,
-    /// A measure, trec_eval syntax (`map`, `P.5,10`, `ndcg_cut.10`, `recall`, `num_q`...);
-    /// repeat `-m` for several, as with trec_eval. Default: map Rprec recip_rank
-    /// P.5,10,20,100 recall.10,100,1000 ndcg_cut.5,10,20,100.
+    /// A measure, trec_eval syntax (`map`, `bpref`, `P.5,10`, `ndcg_cut.10`, `recall`,
+    /// `num_q`...), `recip_rank_cut.k` / `judged.k`, or an ir_measures name (`AP`, `RR@10`,
+    /// `nDCG@10`, `Judged@10`...); repeat `-m` for several, as with trec_eval. Default: map
+    /// Rprec recip_rank P.5,10,20,100 recall.10,100,1000 ndcg_cut.5,10,20,100.
     #[arg(short = 'm', value_name = "MEASURE", action = clap::ArgAction::Append)]
     pub measures: Vec<String>,
     /// Show a progress bar on stderr.

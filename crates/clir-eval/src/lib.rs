@@ -2,8 +2,9 @@
 //! significance tests, disparity analysis and report writers for the OPTICAL reproduction.
 //!
 //! * [`trec`]: strict qrels/run parsers and writers.
-//! * [`metrics`]: `map`, `ndcg_cut`, `recip_rank`, `P`, `recall`, `Rprec` with trec_eval 9.0.8
-//!   semantics (tie order, `-c`, `-M`, `-q`).
+//! * [`metrics`]: `map`, `ndcg_cut`, `recip_rank`, `P`, `recall`, `Rprec`, `bpref` with
+//!   trec_eval 9.0.8 semantics (tie order, `-c`, `-M`, `-q`), plus ir_measures' `RR@k` and
+//!   `Judged@k` on the same ranking.
 //! * [`dense`]: blocked, parallel, memory-bounded exact top-k (cosine or dot).
 //! * [`bm25`]: lexical baseline / first stage.
 //! * [`stats`]: paired t-test, paired randomization test, Holm–Bonferroni, Student-t

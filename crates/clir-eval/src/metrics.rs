@@ -6,16 +6,27 @@
 //!    byte order (`strcmp(b, a)`), then keeps the first `-M` documents;
 //! 2. labels each retrieved document with its qrels grade, or "non-pool" when it is not in the
 //!    qrels (and "unjudged" for negative grades): both count as non-relevant;
-//! 3. counts `R` = judged documents with grade ≥ the relevance level (1 by default).
+//! 3. counts `R` = judged documents with grade ≥ the relevance level (1 by default) and `N` =
+//!    judged documents with grade in [0, level) (the judged non-relevant ones).
 //!
 //! With ranks `i = 1..n` and `rel_i = 1` when the grade at rank `i` is ≥ the level:
 //! * `map` = Σ_i rel_i · P@i / R (0 when nothing relevant is retrieved);
 //! * `Rprec` = |relevant in the top min(n, R)| / R;
+//! * `bpref` = (1/R) Σ over relevant retrieved r of (1 − min(n_r, R) / min(N, R)), where n_r =
+//!   judged non-relevant documents ranked above r (non-pool and unjudged ones are skipped); a
+//!   term is 1 when n_r = 0, and bpref is 0 when R = 0;
 //! * `recip_rank` = 1 / first relevant rank (0 if none);
 //! * `P_k` = |relevant in the top k| / k (k, not min(k, n));
 //! * `recall_k` = |relevant in the top k| / R;
 //! * `ndcg_cut_k` = DCG@k / IDCG@k with DCG@k = Σ_{i≤k} g_i / log2(i + 1), gain `g_i` = the
 //!   grade when positive, IDCG from the qrels grades sorted descending.
+//!
+//! Two measures trec_eval 9.0.8 does not have, named in its style and computed on the same
+//! ranking (so `-M` applies to them too):
+//! * `recip_rank_cut_k` (ir_measures `RR@k`) = 1 / first relevant rank if that rank is ≤ k, else
+//!   0 — trec_eval's `recip_rank` under `-M k`;
+//! * `judged_k` (ir_measures `Judged@k`) = |documents in the top min(k, n) that have a qrels line,
+//!   whatever its grade (negative and 0 included)| / min(k, n).
 //!
 //! Queries in the run but not in the qrels are skipped. Queries in the qrels with no relevant
 //! document are *not* skipped when they appear in the run (trec_eval scores them 0 and counts them
@@ -44,10 +55,15 @@ pub enum Family {
     NumRelRet,
     Map,
     Rprec,
+    Bpref,
     RecipRank,
+    /// Not in trec_eval: `recip_rank` with a cutoff (ir_measures `RR@k`).
+    RecipRankCut,
     P,
     Recall,
     NdcgCut,
+    /// Not in trec_eval: the judged fraction of the top k (ir_measures `Judged@k`).
+    Judged,
 }
 
 impl Family {
@@ -59,10 +75,13 @@ impl Family {
             Family::NumRelRet => "num_rel_ret",
             Family::Map => "map",
             Family::Rprec => "Rprec",
+            Family::Bpref => "bpref",
             Family::RecipRank => "recip_rank",
+            Family::RecipRankCut => "recip_rank_cut",
             Family::P => "P",
             Family::Recall => "recall",
             Family::NdcgCut => "ndcg_cut",
+            Family::Judged => "judged",
         }
     }
 
@@ -74,16 +93,22 @@ impl Family {
             "num_rel_ret" => Family::NumRelRet,
             "map" => Family::Map,
             "Rprec" => Family::Rprec,
+            "bpref" => Family::Bpref,
             "recip_rank" => Family::RecipRank,
+            "recip_rank_cut" => Family::RecipRankCut,
             "P" => Family::P,
             "recall" => Family::Recall,
             "ndcg_cut" => Family::NdcgCut,
+            "judged" => Family::Judged,
             _ => return None,
         })
     }
 
     fn has_cutoffs(self) -> bool {
-        matches!(self, Family::P | Family::Recall | Family::NdcgCut)
+        matches!(
+            self,
+            Family::P | Family::Recall | Family::NdcgCut | Family::RecipRankCut | Family::Judged
+        )
     }
 
     /// Counts printed as integers (`%ld` in trec_eval).
@@ -117,10 +142,10 @@ impl Measure {
     }
 }
 
-/// The trec_eval spec of an ir_measures measure name, or `spec` itself: `AP` → `map`,
-/// `RR` → `recip_rank`, `nDCG@k` → `ndcg_cut.k`, `P@k` → `P.k`, `R@k` → `recall.k`. Names
-/// whose ir_measures meaning trec_eval has no measure for (`RR@k`: use `RR` with `-M k`;
-/// `nDCG` without a cutoff) are errors saying so, never a silent substitute.
+/// The trec_eval-style spec of an ir_measures measure name, or `spec` itself: `AP` → `map`,
+/// `RR` → `recip_rank`, `Bpref` → `bpref`, `nDCG@k` → `ndcg_cut.k`, `P@k` → `P.k`, `R@k` →
+/// `recall.k`, `RR@k` → `recip_rank_cut.k`, `Judged@k` → `judged.k`. `nDCG` and `Judged`
+/// without a cutoff are errors saying so, never a silent substitute.
 pub fn trec_spec(spec: &str) -> Result<String> {
     let bad = |why: &str| EvalError::BadMeasure(format!("{spec} ({why})"));
     let cutoff = |k: &str| -> Result<usize> {
@@ -133,17 +158,20 @@ pub fn trec_spec(spec: &str) -> Result<String> {
         None => match spec {
             "AP" => "map".into(),
             "RR" => "recip_rank".into(),
+            "Bpref" => "bpref".into(),
             "nDCG" => return Err(bad("give a cutoff, nDCG@k; trec_eval's ndcg has none here")),
+            "Judged" => {
+                return Err(bad(
+                    "give a cutoff, Judged@k; the whole-ranking judged rate is not computed here",
+                ));
+            }
             _ => spec.to_string(),
         },
         Some(("nDCG", k)) => format!("ndcg_cut.{}", cutoff(k)?),
         Some(("P", k)) => format!("P.{}", cutoff(k)?),
         Some(("R", k)) => format!("recall.{}", cutoff(k)?),
-        Some(("RR", _)) => {
-            return Err(bad(
-                "trec_eval has no cut-off reciprocal rank: use RR with -M k",
-            ));
-        }
+        Some(("RR", k)) => format!("recip_rank_cut.{}", cutoff(k)?),
+        Some(("Judged", k)) => format!("judged.{}", cutoff(k)?),
         Some(_) => return Err(bad("unknown ir_measures name")),
     })
 }
@@ -169,10 +197,11 @@ impl MeasureSet {
         .expect("static measure list parses")
     }
 
-    /// Parses trec_eval `-m` specs: `map`, `P.5,10`, `ndcg_cut` (default cutoffs), `num_q`, ...
-    /// and the ir_measures names of the same measures (`AP`, `RR`, `nDCG@10`, `P@10`,
-    /// `R@100`; see [`trec_spec`]). Several specs are merged; cutoffs must be positive
-    /// integers. Output keeps trec_eval's names.
+    /// Parses trec_eval `-m` specs: `map`, `bpref`, `P.5,10`, `ndcg_cut` (default cutoffs),
+    /// `num_q`, ..., the two non-trec_eval families `recip_rank_cut.k` and `judged.k`, and the
+    /// ir_measures names of the same measures (`AP`, `RR`, `Bpref`, `nDCG@10`, `P@10`, `R@100`,
+    /// `RR@10`, `Judged@10`; see [`trec_spec`]). Several specs are merged; cutoffs must be
+    /// positive integers. Output keeps trec_eval's names.
     pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self> {
         let mut set: BTreeSet<Measure> = BTreeSet::new();
         for spec in specs {
@@ -242,7 +271,7 @@ pub struct EvalOptions {
     pub average_complete: bool,
     /// `-M`: evaluate only the first N ranked documents of each query.
     pub max_docs_per_query: Option<usize>,
-    /// `-l`: minimum grade for "relevant" (1).
+    /// `-l`: minimum grade for "relevant" (1); must be ≥ 0.
     pub relevance_level: i64,
 }
 
@@ -358,18 +387,25 @@ fn trec_key_order(a: (f32, &str), b: (f32, &str)) -> Ordering {
         .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
 }
 
-/// The judged view of one ranked query: grades by rank (`None` = not in the qrels or negative
-/// grade) and the qrels' grade histogram.
-struct Judged {
+/// The judged view of one ranked query: trec_eval's relevance value by rank (the grade, or
+/// [`NON_POOL`] / [`UNJUDGED`]) and counts from the qrels.
+struct JudgedRanking {
     grades: Vec<i64>,
+    /// `R`: qrels documents with grade ≥ the level.
     num_rel: usize,
+    /// `N`: qrels documents with grade in [0, level).
+    num_nonrel: usize,
     /// Positive grades of all judged documents, sorted descending (for the ideal DCG).
     ideal: Vec<i64>,
 }
 
-const NOT_RELEVANT: i64 = -1;
+/// trec_eval's `RELVALUE_NONPOOL`: the document has no qrels line.
+const NON_POOL: i64 = -1;
+/// trec_eval's `RELVALUE_UNJUDGED`: the qrels line has a negative grade ("in the pool, not
+/// judged"). Both codes are below every level ≥ 0, so they never count as relevant.
+const UNJUDGED: i64 = -2;
 
-fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> Judged {
+fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> JudgedRanking {
     // Sort (score, docno) keys by value: fewer indirections than sorting references.
     let mut order: Vec<(f32, &str)> = docs
         .iter()
@@ -383,7 +419,8 @@ fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> Judged {
         .iter()
         .map(|(_, d)| match qrels.judgments.get(*d) {
             Some(&g) if g >= 0 => g,
-            _ => NOT_RELEVANT,
+            Some(_) => UNJUDGED,
+            None => NON_POOL,
         })
         .collect();
     let mut ideal: Vec<i64> = qrels
@@ -393,11 +430,50 @@ fn judge(docs: &[ScoredDoc], qrels: &QueryQrels, opts: &EvalOptions) -> Judged {
         .filter(|&g| g > 0)
         .collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    Judged {
+    let level = opts.relevance_level;
+    JudgedRanking {
         grades,
-        num_rel: qrels.num_rel(opts.relevance_level),
+        num_rel: qrels.num_rel(level),
+        num_nonrel: qrels
+            .judgments
+            .values()
+            .filter(|&&g| (0..level).contains(&g))
+            .count(),
         ideal,
     }
+}
+
+/// `prefix[k]` = how many of the first k items are true, for k = 0..=len.
+fn prefix_counts(items: impl Iterator<Item = bool>) -> Vec<usize> {
+    let mut prefix = vec![0usize];
+    for x in items {
+        prefix.push(prefix.last().copied().unwrap_or(0) + x as usize);
+    }
+    prefix
+}
+
+/// trec_eval's bpref (see the module docs): R relevant and N judged non-relevant documents in
+/// the qrels, the ranking's relevance values in `grades`.
+fn bpref(grades: &[i64], level: i64, r: usize, n: usize) -> f64 {
+    if r == 0 {
+        return 0.0;
+    }
+    let mut nonrel_above = 0usize;
+    let mut sum = 0.0;
+    for &g in grades {
+        if g < 0 {
+            continue; // non-pool or unjudged: skipped
+        }
+        if g < level {
+            nonrel_above += 1;
+        } else if nonrel_above == 0 {
+            sum += 1.0;
+        } else {
+            // nonrel_above ≤ N, so N > 0 here.
+            sum += 1.0 - nonrel_above.min(r) as f64 / n.min(r) as f64;
+        }
+    }
+    sum / r as f64
 }
 
 /// Discounted cumulative gain of the first `k` gains: Σ g_i / log2(i + 1), positive gains only.
@@ -410,16 +486,15 @@ fn dcg(gains: &[i64], k: usize) -> f64 {
         .fold(0.0, |acc, (i, &g)| acc + g as f64 / ((i + 2) as f64).log2())
 }
 
-fn query_values(j: &Judged, measures: &[Measure], level: i64) -> Vec<f64> {
+fn query_values(j: &JudgedRanking, measures: &[Measure], level: i64) -> Vec<f64> {
     let n = j.grades.len();
     let rel: Vec<bool> = j.grades.iter().map(|&g| g >= level).collect();
     // rel_prefix[i] = relevant among the first i documents.
-    let mut rel_prefix = Vec::with_capacity(n + 1);
-    rel_prefix.push(0usize);
-    for &r in &rel {
-        rel_prefix.push(rel_prefix.last().copied().unwrap_or(0) + r as usize);
-    }
+    let rel_prefix = prefix_counts(rel.iter().copied());
     let rel_in_top = |k: usize| rel_prefix[k.min(n)];
+    // judged_prefix[i] = documents with a qrels line (any grade) among the first i.
+    let judged_prefix = prefix_counts(j.grades.iter().map(|&g| g != NON_POOL));
+    let first_rel = rel.iter().position(|&x| x);
     let r = j.num_rel;
     measures
         .iter()
@@ -449,9 +524,10 @@ fn query_values(j: &Judged, measures: &[Measure], level: i64) -> Vec<f64> {
                     rel_in_top(r) as f64 / r as f64
                 }
             }
-            (Family::RecipRank, _) => rel
-                .iter()
-                .position(|&x| x)
+            (Family::Bpref, _) => bpref(&j.grades, level, r, j.num_nonrel),
+            (Family::RecipRank, _) => first_rel.map_or(0.0, |i| 1.0 / (i + 1) as f64),
+            (Family::RecipRankCut, Some(k)) => first_rel
+                .filter(|&i| i < k)
                 .map_or(0.0, |i| 1.0 / (i + 1) as f64),
             (Family::P, Some(k)) => rel_in_top(k) as f64 / k as f64,
             (Family::Recall, Some(k)) => {
@@ -467,6 +543,14 @@ fn query_values(j: &Judged, measures: &[Measure], level: i64) -> Vec<f64> {
                     dcg(&j.grades, k) / ideal
                 } else {
                     0.0
+                }
+            }
+            (Family::Judged, Some(k)) => {
+                let top = k.min(n);
+                if top == 0 {
+                    0.0
+                } else {
+                    judged_prefix[top] as f64 / top as f64
                 }
             }
             (_, None) => unreachable!("cutoff families always carry a cutoff"),
@@ -495,6 +579,13 @@ pub fn evaluate_with_progress(
     show_progress: bool,
 ) -> Result<Evaluation> {
     let ms = measures.measures();
+    if opts.relevance_level < 0 {
+        // trec_eval accepts it but then counts non-pool documents as relevant (map > 1).
+        return Err(EvalError::Invalid(format!(
+            "relevance level {} is negative: it must be ≥ 0",
+            opts.relevance_level
+        )));
+    }
     // In-memory runs (dense, BM25, rerank) get the checks a run file gets when read.
     run.validate("in-memory run")?;
     // An empty ranking is a query absent from the run, as it is once the run is written out.

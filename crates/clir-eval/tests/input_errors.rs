@@ -86,6 +86,27 @@ fn empty_run_or_no_overlap_is_an_error_like_trec_eval() {
 }
 
 #[test]
+fn a_negative_relevance_level_is_refused() {
+    // trec_eval 9.0.8 takes `-l -1` and then counts documents without a judgment as relevant
+    // (map 2.52 on the random fixture); we refuse it.
+    let qrels = Qrels::parse("q1 0 a 1\n", "q").unwrap();
+    let run = Run::parse("q1 Q0 a 1 1 r\nq1 Q0 b 2 0 r\n", "r").unwrap();
+    let l = EvalOptions {
+        relevance_level: -1,
+        ..Default::default()
+    };
+    let e = evaluate(&qrels, &run, &MeasureSet::standard(), &l)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("relevance level -1"), "{e}");
+    let zero = EvalOptions {
+        relevance_level: 0,
+        ..Default::default()
+    };
+    assert!(evaluate(&qrels, &run, &MeasureSet::standard(), &zero).is_ok());
+}
+
+#[test]
 fn a_query_with_an_empty_ranking_is_absent_and_scores_zero_under_c() {
     let qrels = Qrels::parse("q1 0 a 1\nq2 0 b 1\n", "q").unwrap();
     let mut run = Run::parse("q1 Q0 a 1 1 r\n", "r").unwrap();

@@ -161,10 +161,41 @@ fn ir_measures_names_map_to_the_same_trec_eval_measures() {
             .collect()
     };
     assert_eq!(
-        names(&["AP", "RR", "nDCG@10", "P@5", "R@100"]),
-        names(&["map", "recip_rank", "ndcg_cut.10", "P.5", "recall.100"])
+        names(&[
+            "AP",
+            "RR",
+            "Bpref",
+            "nDCG@10",
+            "P@5",
+            "R@100",
+            "RR@10",
+            "Judged@10"
+        ]),
+        names(&[
+            "map",
+            "recip_rank",
+            "bpref",
+            "ndcg_cut.10",
+            "P.5",
+            "recall.100",
+            "recip_rank_cut.10",
+            "judged.10"
+        ])
     );
-    for bad in ["RR@10", "nDCG", "nDCG@0", "Judged@10", "P@x"] {
+    // Output names, in trec_eval's order, the two non-trec_eval families placed after their kin.
+    assert_eq!(
+        names(&["Judged@10", "RR@10", "RR", "Bpref", "AP"]),
+        [
+            "map",
+            "bpref",
+            "recip_rank",
+            "recip_rank_cut_10",
+            "judged_10"
+        ]
+    );
+    for bad in [
+        "nDCG", "Judged", "nDCG@0", "RR@0", "Judged@x", "P@x", "ERR@10", "bpref.5",
+    ] {
         let e = MeasureSet::parse(&[bad]).unwrap_err().to_string();
         assert!(e.contains(bad), "{bad}: {e}");
     }

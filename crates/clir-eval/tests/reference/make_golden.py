@@ -3,26 +3,34 @@
 
 Offline tool (CI never runs it; its outputs are committed):
 
-    pip install pytrec_eval            # or pytrec-eval-terrier (same module, prebuilt wheels)
-    python3 make_golden.py             # per-query values from pytrec_eval
+    pip install pytrec_eval ir-measures   # or pytrec-eval-terrier (same module, prebuilt wheels)
+    python3 make_golden.py             # per-query values from pytrec_eval and ir_measures
     TREC_EVAL=/path/to/trec_eval python3 make_golden.py   # plus full trec_eval 9.0.8 outputs
 
 1. Writes a seeded, made-up random fixture (`random.qrels` / `random.run`) with many score
    ties, graded and negative judgments, unjudged documents and short rankings.
 2. For every fixture in fixtures/, writes golden/<name>.pytrec_eval.json: per-query values of
    the measures below computed by pytrec_eval (which bundles trec_eval's C code).
-3. If $TREC_EVAL names a trec_eval binary, also writes golden/<name>.<flags>.trec_eval.txt with
+3. Writes golden/<name>.ir_measures.json: per-query Judged@k (ir_measures' own judged provider)
+   and RR@k (its msmarco provider), the two measures trec_eval lacks. ir_measures breaks score
+   ties by docno ascending on full-precision scores, trec_eval by docno descending on C floats;
+   to score the ranking every other measure sees, the run is first re-scored by its trec_eval
+   rank, and that re-scoring is checked to leave every pytrec_eval value unchanged.
+4. If $TREC_EVAL names a trec_eval binary, also writes golden/<name>.<flags>.trec_eval.txt with
    the exact stdout of `trec_eval <flags> -m ... qrels run` for the flag sets in FLAGS, which
    pins -q, -c, -M and the "all" averages byte for byte.
 """
 import json
 import os
 import random
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import ir_measures
 import pytrec_eval
+from ir_measures import RR, Judged
 
 HERE = Path(__file__).resolve().parent
 FIX = HERE / "fixtures"
@@ -31,6 +39,7 @@ GOLD = HERE / "golden"
 MEASURES = {
     "map",
     "Rprec",
+    "bpref",
     "recip_rank",
     "P.5,10,20,100",
     "recall.10,100,1000",
@@ -41,10 +50,13 @@ MEASURES = {
 }
 TREC_M = [
     "-m", "num_q", "-m", "num_ret", "-m", "num_rel", "-m", "num_rel_ret",
-    "-m", "map", "-m", "Rprec", "-m", "recip_rank", "-m", "P.5,10,20,100",
+    "-m", "map", "-m", "Rprec", "-m", "bpref", "-m", "recip_rank", "-m", "P.5,10,20,100",
     "-m", "recall.10,100,1000", "-m", "ndcg_cut.5,10,20,100",
 ]
-FLAGS = {"plain": [], "q": ["-q"], "qc": ["-q", "-c"], "qM3": ["-q", "-M", "3"], "cM5": ["-c", "-M", "5"]}
+JUDGED = [Judged @ k for k in (1, 3, 5, 10, 20, 100)]
+RR_CUT = [RR @ k for k in (1, 3, 10, 100)]
+FLAGS = {"plain": [], "q": ["-q"], "qc": ["-q", "-c"], "qM3": ["-q", "-M", "3"], "cM5": ["-c", "-M", "5"],
+         "ql2": ["-q", "-l", "2"]}
 
 
 def make_random(seed=20230227):
@@ -90,6 +102,38 @@ def read_run(path):
     return out
 
 
+def c_float(x):
+    """The score as trec_eval 9.0.8 stores it (a C float)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def trec_ranked(run):
+    """The run re-scored n, n-1, ..., 1 in trec_eval's order: score as a C float descending,
+    ties by docno descending."""
+    out = {}
+    for q, docs in run.items():
+        order = sorted(docs.items(), key=lambda x: (c_float(x[1]), x[0].encode()), reverse=True)
+        out[q] = {d: float(len(order) - i) for i, (d, _) in enumerate(order)}
+    return out
+
+
+def ir_measures_values(qrels, run, name):
+    ranked = trec_ranked(run)
+    ev = pytrec_eval.RelevanceEvaluator(qrels, MEASURES)
+    if ev.evaluate(ranked) != ev.evaluate(run):
+        sys.exit(f"{name}: re-scoring by trec_eval rank changed pytrec_eval values")
+    out = {}
+    for provider, measures in ((ir_measures.judged, JUDGED), (ir_measures.msmarco, RR_CUT)):
+        for m in provider.evaluator(measures, qrels).iter_calc(ranked):
+            out.setdefault(m.query_id, {})[str(m.measure)] = m.value
+        raw = {(m.query_id, str(m.measure)): m.value
+               for m in provider.evaluator(measures, qrels).iter_calc(run)}
+        moved = sum(raw[k] != out[k[0]][k[1]] for k in raw)
+        print(f"{name}: {moved} {provider.NAME} values differ in ir_measures' own tie order",
+              file=sys.stderr)
+    return out
+
+
 def main():
     make_random()
     GOLD.mkdir(exist_ok=True)
@@ -100,6 +144,8 @@ def main():
         ev = pytrec_eval.RelevanceEvaluator(read_qrels(qrels_path), MEASURES)
         res = ev.evaluate(read_run(run_path))
         (GOLD / f"{name}.pytrec_eval.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+        irm = ir_measures_values(read_qrels(qrels_path), read_run(run_path), name)
+        (GOLD / f"{name}.ir_measures.json").write_text(json.dumps(irm, indent=1, sort_keys=True) + "\n")
         if trec_eval:
             for tag, flags in FLAGS.items():
                 out = subprocess.run(
