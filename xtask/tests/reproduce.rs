@@ -54,16 +54,7 @@ fn have_data() -> bool {
 }
 
 fn reproduce(preset: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("reproduce")
-        .arg("--preset")
-        .arg(preset)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    output(o)
+    reproduce_in(&clir_data::fetch::cache_dir(), preset, out, extra)
 }
 
 fn output(o: std::process::Output) -> (bool, String) {
@@ -484,61 +475,18 @@ fn write_own_collection(dir: &Path, english: bool) {
 #[test]
 fn own_collections_and_bitext_replace_the_built_in_data() {
     let dir = tempfile::tempdir().unwrap();
-    write_own_collection(&dir.path().join("xx"), false);
-    write_own_collection(&dir.path().join("en"), true);
-    let mut bitext = String::new();
-    for (i, (e1, t1)) in WORDS.iter().enumerate() {
-        bitext.push_str(&format!("{e1}\t{t1}\n"));
-        for (e2, t2) in &WORDS[i + 1..] {
-            bitext.push_str(&format!("{e1} {e2}\t{t1} {t2}\n"));
-        }
-    }
-    std::fs::write(dir.path().join("bitext.tsv"), &bitext).unwrap();
-    let preset_text = r#"
-name = "own"
-description = "own data"
-pairs = ["xx"]
-low_resource = ["xx"]
-methods = ["psq", "bm25-en"]
-english_reference = false
-
-[eval]
-split = "all"
-
-[psq]
-iterations = 10
-
-[pair.xx]
-collection = "xx"
-bitext = "bitext.tsv"
-
-[pair.english]
-collection = "en"
-"#;
-    let preset = dir.path().join("own.toml");
-    std::fs::write(&preset, preset_text).unwrap();
+    let preset = lexical_own_preset(dir.path());
+    let preset_text = std::fs::read_to_string(&preset).unwrap();
+    let bitext = std::fs::read_to_string(dir.path().join("bitext.tsv")).unwrap();
     let empty_cache = dir.path().join("no-cache");
     let out = dir.path().join("results");
-    let run = |extra: &[&str]| {
-        output(
-            Command::new(env!("CARGO_BIN_EXE_xtask"))
-                .env("OPTICAL_CACHE", &empty_cache)
-                .arg("reproduce")
-                .arg("--preset")
-                .arg(&preset)
-                .arg("--out")
-                .arg(&out)
-                .args(extra)
-                .output()
-                .unwrap(),
-        )
-    };
+    let run = |extra: &[&str]| reproduce_in(&empty_cache, &preset, &out, extra);
     let (ok, log) = run(&[]);
     assert!(ok, "{log}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let cells = json["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 2, "{cells:?}");
+    assert_eq!(cells.len(), 3, "{cells:?}");
     for c in cells {
         // Three queries, each with one relevant document (q3 also with a judged non-relevant one).
         assert_eq!(c["scores"]["per_query"].as_array().unwrap().len(), 3, "{c}");
@@ -554,24 +502,24 @@ collection = "en"
         bitext.lines().count()
     );
 
-    // The same files: nothing to recompute. A changed document text makes the xx cell stale,
-    // not the English one.
+    // The same files: nothing to recompute. A changed document text makes the cells of the
+    // pairs reading it stale (xx and yy share it), not the English one.
     let (ok, log) = run(&["--list"]);
-    assert!(ok && log.contains("2 done, 0 stale"), "{log}");
+    assert!(ok && log.contains("3 done, 0 stale"), "{log}");
     let docs = dir.path().join("xx/docs.jsonl");
     let text = std::fs::read_to_string(&docs).unwrap();
     std::fs::write(&docs, text.replace("mkate", "mkate mkate")).unwrap();
     let (ok, log) = run(&["--list"]);
     assert!(
-        ok && log.contains("1 done, 1 stale") && log.contains("collection files"),
+        ok && log.contains("1 done, 2 stale") && log.contains("collection files"),
         "{log}"
     );
 
     // Bad entries are errors naming the preset.
     for (from, to, want) in [
-        ("[pair.xx]", "[pair.yy]", "[pair.yy] names no pair"),
+        ("[pair.yy]", "[pair.zz]", "[pair.zz] names no pair"),
         (
-            "collection = \"xx\"",
+            "collection = \"en\"",
             "collection = \"zz\"",
             "no such directory",
         ),
@@ -581,11 +529,308 @@ collection = "en"
             "give [pair.english]",
         ),
     ] {
+        assert!(preset_text.contains(from), "{from}");
         std::fs::write(&preset, preset_text.replace(from, to)).unwrap();
         let (ok, log) = run(&["--list"]);
         assert!(
-            !ok && log.contains(want) && log.contains("own.toml"),
+            !ok && log.contains(want) && log.contains("own2.toml"),
             "{want}: {log}"
         );
     }
+}
+
+/// A preset of the user's own data in `dir`: two pairs sharing one collection of the made-up
+/// language and its bitext, an English collection, PSQ and BM25 English→English (3 cells, no
+/// data cache needed), and `[slurm]` settings; returns the preset's path.
+fn lexical_own_preset(dir: &Path) -> PathBuf {
+    write_own_collection(&dir.join("xx"), false);
+    write_own_collection(&dir.join("en"), true);
+    // Every word alone and every pair of words: Model 1 learns the one-to-one table.
+    let mut bitext = String::new();
+    for (i, (e1, t1)) in WORDS.iter().enumerate() {
+        bitext.push_str(&format!("{e1}\t{t1}\n"));
+        for (e2, t2) in &WORDS[i + 1..] {
+            bitext.push_str(&format!("{e1} {e2}\t{t1} {t2}\n"));
+        }
+    }
+    std::fs::write(dir.join("bitext.tsv"), &bitext).unwrap();
+    let preset = dir.join("own2.toml");
+    std::fs::write(
+        &preset,
+        r#"
+name = "own2"
+description = "own data, two pairs"
+pairs = ["xx", "yy"]
+low_resource = ["xx"]
+methods = ["psq", "bm25-en"]
+english_reference = false
+
+[eval]
+split = "all"
+
+[psq]
+iterations = 10
+
+[pair.xx]
+collection = "xx"
+bitext = "bitext.tsv"
+
+[pair.yy]
+collection = "xx"
+bitext = "bitext.tsv"
+
+[pair.english]
+collection = "en"
+
+[slurm]
+partition = "debug"
+setup = ["echo starting"]
+
+[slurm.lexical]
+cpus = 1
+mem = "1G"
+"#,
+    )
+    .unwrap();
+    preset
+}
+
+/// `reproduce --preset P --out OUT EXTRA…` with `OPTICAL_CACHE=cache`.
+fn reproduce_in(cache: &Path, preset: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
+    output(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .env("OPTICAL_CACHE", cache)
+            .arg("reproduce")
+            .arg("--preset")
+            .arg(preset)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// `--cell` (by number and by id) computes exactly one cell and writes no report;
+/// `--report-only` builds the report from finished cells only, listing those left out; the
+/// report of cells computed one by one equals the one-process report.
+#[test]
+fn cells_run_one_at_a_time_and_report_only_rebuilds_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = lexical_own_preset(dir.path());
+    let cache = dir.path().join("no-cache");
+    let one = dir.path().join("one");
+    let split = dir.path().join("split");
+    let base = |out: &Path, extra: &[&str]| reproduce_in(&cache, &preset, out, extra);
+    let (ok, log) = base(&one, &[]);
+    assert!(ok, "{log}");
+
+    let (ok, log) = base(&split, &["--list"]);
+    assert!(ok && log.contains("0 done, 0 stale, 3 missing"), "{log}");
+    assert!(
+        log.contains("xx/psq") && log.contains("english/bm25-en"),
+        "{log}"
+    );
+    let (ok, log) = base(&split, &["--cell", "1"]);
+    assert!(ok && log.contains("computed"), "{log}");
+    assert!(
+        !split.join("results.json").exists(),
+        "--cell wrote a report"
+    );
+    let (ok, log) = base(&split, &["--list"]);
+    assert!(ok && log.contains("1 done, 0 stale, 2 missing"), "{log}");
+    let (ok, log) = base(&split, &["--report-only"]);
+    assert!(
+        ok && log.contains("2 of 3 cells are not finished") && log.contains("yy/psq (missing)"),
+        "{log}"
+    );
+    let (ok, log) = base(&split, &["--cell", "yy/psq"]);
+    assert!(ok, "{log}");
+    let (ok, log) = base(&split, &["--cell", "english/bm25-en"]);
+    assert!(ok, "{log}");
+    let (ok, log) = base(&split, &["--cell", "english/bm25-en"]);
+    assert!(ok && log.contains("already finished"), "{log}");
+    let (ok, log) = base(&split, &["--report-only"]);
+    assert!(ok && !log.contains("not finished"), "{log}");
+    assert_eq!(report_numbers(&one), report_numbers(&split));
+
+    for (bad, want) in [("3", "has 3 cells"), ("xx/nope", "no such cell")] {
+        let (ok, log) = base(&split, &["--cell", bad]);
+        assert!(!ok && log.contains(want), "{bad}: {log}");
+    }
+}
+
+/// The scores, tables and comparisons of a results.json (what must not depend on how the
+/// cells were scheduled), cells in a fixed order.
+fn report_numbers(out: &Path) -> serde_json::Value {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let mut cells: Vec<serde_json::Value> = json["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            serde_json::json!([
+                c["pair"],
+                c["method"],
+                c["seed"],
+                c["scores"],
+                c["collection"]
+            ])
+        })
+        .collect();
+    cells.sort_by_key(|c| c.to_string());
+    serde_json::json!({
+        "cells": cells,
+        "tables": json["tables"],
+        "comparisons": json["comparisons"],
+        "aggregates": json["aggregates"],
+    })
+}
+
+/// A cell whose lock another process holds is skipped, not computed twice; a lock file left
+/// by a process that is gone holds nothing; two processes started on one cell compute it once.
+#[test]
+fn a_locked_cell_is_computed_by_one_process_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = lexical_own_preset(dir.path());
+    let cache = dir.path().join("no-cache");
+    let out = dir.path().join("out");
+    let cell = |id: &str| reproduce_in(&cache, &preset, &out, &["--cell", id]);
+    let lock = out.join("cells/xx/.psq.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let held = std::fs::File::create(&lock).unwrap();
+    held.lock().unwrap();
+    let (ok, log) = cell("xx/psq");
+    assert!(
+        ok && log.contains("being computed by another process"),
+        "{log}"
+    );
+    assert!(!out.join("cells/xx/psq.json").exists());
+    // Released (as the kernel releases the lock of a process that died): the file stays, the
+    // lock does not.
+    drop(held);
+    assert!(lock.exists());
+    let (ok, log) = cell("xx/psq");
+    assert!(ok && log.contains(": computed"), "{log}");
+    assert!(out.join("cells/xx/psq.json").is_file());
+
+    // Two processes on one cell: exactly one computes it.
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .env("OPTICAL_CACHE", &cache)
+            .arg("reproduce")
+            .arg("--preset")
+            .arg(&preset)
+            .arg("--out")
+            .arg(&out)
+            .args(["--cell", "yy/psq"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let logs: Vec<String> = [a, b]
+        .into_iter()
+        .map(|c| {
+            let (ok, log) = output(c.wait_with_output().unwrap());
+            assert!(ok, "{log}");
+            log
+        })
+        .collect();
+    let computed = logs.iter().filter(|l| l.contains(": computed")).count();
+    assert_eq!(computed, 1, "{logs:?}");
+    let invocations = std::fs::read_to_string(out.join("cells/invocations.jsonl")).unwrap();
+    let total: u64 = invocations
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["computed"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, 2, "{invocations}");
+    // No temporary file is left behind.
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            assert!(!p.to_string_lossy().ends_with(".tmp"), "{}", p.display());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+}
+
+/// `--emit slurm DIR`: one array script per kind with exactly the unfinished cells, each task
+/// running `--cell $SLURM_ARRAY_TASK_ID`, the preset's resources, and a report job after every
+/// array (`afterok`); with nothing fetched for a preset of the user's own data.
+#[test]
+fn emit_slurm_writes_an_array_of_the_unfinished_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = lexical_own_preset(dir.path());
+    let cache = dir.path().join("no-cache");
+    let out = dir.path().join("out");
+    let jobs = dir.path().join("jobs");
+    let go = |extra: &[&str]| reproduce_in(&cache, &preset, &out, extra);
+    let (ok, log) = go(&["--cell", "1"]);
+    assert!(ok, "{log}");
+    let (ok, log) = go(&["--emit", "slurm", jobs.to_str().unwrap()]);
+    assert!(ok, "{log}");
+    let array = std::fs::read_to_string(jobs.join("cells-lexical.sbatch")).unwrap();
+    for want in [
+        "#SBATCH --array=0,2\n",
+        "#SBATCH --cpus-per-task=1\n",
+        "#SBATCH --mem=1G\n",
+        "#SBATCH --partition=debug\n",
+        "echo starting\n",
+        "--cell \"$SLURM_ARRAY_TASK_ID\"",
+    ] {
+        assert!(array.contains(want), "{want:?} not in\n{array}");
+    }
+    assert!(!array.contains("--gres"), "{array}");
+    assert!(!jobs.join("cells-trained.sbatch").exists());
+    assert!(
+        !jobs.join("fetch.sbatch").exists(),
+        "own data needs no fetch"
+    );
+    let report = std::fs::read_to_string(jobs.join("report.sbatch")).unwrap();
+    assert!(report.contains("--report-only"), "{report}");
+    let submit = std::fs::read_to_string(jobs.join("submit.sh")).unwrap();
+    assert!(
+        submit.contains("--dependency=afterok:\"$after\" report.sbatch"),
+        "{submit}"
+    );
+    // The scripts are valid bash.
+    for f in ["cells-lexical.sbatch", "report.sbatch", "submit.sh"] {
+        let o = Command::new("bash")
+            .arg("-n")
+            .arg(jobs.join(f))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // Run the array's commands by hand, as Slurm would: the report job then reports all.
+    for task in ["0", "2"] {
+        let o = Command::new("bash")
+            .arg(jobs.join("cells-lexical.sbatch"))
+            .env("SLURM_ARRAY_TASK_ID", task)
+            .env("OPTICAL_CACHE", &cache)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = Command::new("bash")
+        .arg(jobs.join("report.sbatch"))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !log.contains("not finished"), "{log}");
+    assert_eq!(report_numbers(&out)["cells"].as_array().unwrap().len(), 3);
 }

@@ -792,8 +792,7 @@ pub fn train(
     let embedder = student.to_embedder();
     if end == total {
         let out = run_dir.join(RUN_STUDENT);
-        let tmp = run_dir.join(".student.tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
+        let tmp = temp_path(&out);
         embedder.save(&tmp)?;
         let _ = std::fs::remove_dir_all(&out);
         std::fs::rename(&tmp, &out).map_err(|e| TrainError::io(&out, e))?;
@@ -1191,10 +1190,27 @@ fn check_or_write_config(cfg: &TrainConfig, run_dir: &Path) -> Result<()> {
     write_atomic(&path, cfg.to_toml().as_bytes())
 }
 
+/// A temporary name beside `path`, unique per process and call
+/// (`.<name>.<pid>-<n>.tmp`), so that concurrent writers of one path never share a temporary
+/// file: the last rename wins and every reader sees one whole version.
+pub fn temp_path(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, the file and then its
 /// directory fsynced, so that after a crash `path` holds the old bytes or the new, whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = temp_path(path);
     let go = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -1282,8 +1298,7 @@ fn write_checkpoint(
 ) -> Result<()> {
     std::fs::create_dir_all(ckpt_dir).map_err(|e| TrainError::io(ckpt_dir, e))?;
     let name = format!("step-{step:06}");
-    let tmp = ckpt_dir.join(format!(".{name}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = temp_path(&ckpt_dir.join(&name));
     student.to_embedder().save(&tmp.join(RUN_STUDENT))?;
     let opt_path = tmp.join(CKPT_OPTIMIZER);
     optim
@@ -1359,7 +1374,14 @@ mod tests {
         sync_tree(&d).unwrap();
         write_atomic(&d.join("latest"), b"step-000001").unwrap();
         assert_eq!(std::fs::read(d.join("latest")).unwrap(), b"step-000001");
-        assert!(!d.join("latest.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+        // Two temporary names of one path differ (concurrent writers never share one).
+        assert_ne!(temp_path(&d.join("latest")), temp_path(&d.join("latest")));
         std::fs::remove_dir_all(&d).unwrap();
         assert!(sync_tree(&d).is_err());
     }

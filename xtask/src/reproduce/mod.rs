@@ -11,6 +11,7 @@ mod fingerprint;
 mod lexical;
 mod preset;
 mod report;
+mod slurm;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use clir_train::retrieval::{
     RetrievalScores, RetrievalSet, check_finite, collection_docs_file, collection_set, nave_set,
     score_embeddings, score_run,
 };
-use clir_train::trainer::{TrainInputs, TrainSummary, train};
+use clir_train::trainer::{TrainInputs, TrainSummary, train, write_atomic};
 use clir_train::{Method, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use ot_core::backend::{Backend, select_device};
@@ -78,9 +79,23 @@ pub struct ReproduceArgs {
     /// Training seeds (comma separated; default: the preset's `seeds`).
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
-    /// Print every cell with its state (done / stale / missing) and estimated cost; run nothing.
+    /// Print every cell with its number, id, state (done / stale / missing) and estimated
+    /// cost; run nothing.
     #[arg(long)]
     list: bool,
+    /// Compute exactly one cell, named by its number in `--list` or its id
+    /// (`pair/method[/variant][/seedN]`, e.g. `swahili/optical/seed42`), and write no report
+    /// (`--report-only` builds it from the finished cells). For job arrays.
+    #[arg(long, value_name = "N|ID")]
+    cell: Option<String>,
+    /// Write results.* from the finished cells without computing any (cells not finished are
+    /// listed and left out).
+    #[arg(long, conflicts_with_all = ["cell", "list"])]
+    report_only: bool,
+    /// Write scheduler scripts that run the unfinished cells as a job array, one task per
+    /// cell, instead of running them: `--emit slurm DIR` (see docs/scale-out.md).
+    #[arg(long, num_args = 2, value_names = ["SCHEDULER", "DIR"], conflicts_with_all = ["cell", "list", "report_only"])]
+    emit: Option<Vec<String>>,
     /// Reuse finished cells whose fingerprint no longer matches (default: recompute them).
     #[arg(long)]
     reuse_stale: bool,
@@ -152,6 +167,25 @@ impl Cell {
             d = d.join(format!("seed{s}"));
         }
         d
+    }
+
+    /// `pair/label[/seedN]`: the id `--cell` takes (a label may hold `method/variant`).
+    fn id(&self) -> String {
+        match self.seed {
+            Some(s) => format!("{}/{}/seed{s}", self.pair, self.label),
+            None => format!("{}/{}", self.pair, self.label),
+        }
+    }
+
+    /// The lock file held while a process computes the cell.
+    fn lock_path(&self, out: &Path) -> PathBuf {
+        let stem = self.stem(out);
+        let name = stem.file_name().expect("a file name").to_string_lossy();
+        stem.with_file_name(format!(".{name}.lock"))
+    }
+
+    fn is_lexical(&self) -> bool {
+        matches!(self.kind, CellKind::Psq | CellKind::Bm25En)
     }
 
     fn name(&self) -> String {
@@ -583,7 +617,7 @@ fn print_list(cells: &[Cell], states: &[CellState], estimates: &[f64]) {
                 ("missing", format!("~{e:.0} s"), String::new())
             }
         };
-        println!("{i:>4}  {:<44} {state:<8} {cost}{why}", c.name());
+        println!("{i:>4}  {:<44} {state:<8} {cost}{why}", c.id());
     }
     println!(
         "{} cells: {done} done, {stale} stale, {missing} missing; about {:.0} min to compute the rest",
@@ -633,19 +667,19 @@ fn clear_mismatched_run(run_dir: &Path, cfg: &TrainConfig, why: &str) -> anyhow:
 pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     let (mut preset, preset_path) = Preset::load(&a.preset)?;
     let mut subset = Vec::new();
-    if let Some(p) = a.pairs {
+    if let Some(p) = a.pairs.clone() {
         preset.low_resource.retain(|l| p.contains(l));
         subset.push(p.join("-"));
         preset.pairs = p;
     }
-    if let Some(m) = a.methods {
+    if let Some(m) = a.methods.clone() {
         for name in &m {
             check_method_name(name)?;
         }
         subset.push(m.join("-"));
         preset.methods = m;
     }
-    if let Some(s) = a.seeds {
+    if let Some(s) = a.seeds.clone() {
         if s.is_empty() {
             bail!("--seeds needs at least one seed");
         }
@@ -746,22 +780,77 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         found.push(r);
         fingerprints.push(fp);
     }
-    if a.list {
+    let estimates = || -> Vec<f64> {
         let finished: Vec<CellResult> = found.iter().flatten().cloned().collect();
         let mut fills = BTreeSet::new();
-        let estimates: Vec<f64> = cells
+        cells
             .iter()
             .enumerate()
             .map(|(i, c)| match (&states[i], &found[i]) {
                 (CellState::Done, Some(r)) => r.seconds,
                 _ => estimate_seconds(c, ctx.set(&c.pair), &preset, &finished, &mut fills),
             })
-            .collect();
-        print_list(&cells, &states, &estimates);
+            .collect()
+    };
+    if a.list {
+        print_list(&cells, &states, &estimates());
         return Ok(());
     }
+    if let Some(emit) = &a.emit {
+        let todo: Vec<slurm::Task> = cells
+            .iter()
+            .enumerate()
+            .zip(estimates())
+            .filter(|((i, _), _)| states[*i] != CellState::Done)
+            .map(|((i, c), seconds)| slurm::Task {
+                index: i,
+                kind: slurm::TaskKind::of(c),
+                seconds,
+            })
+            .collect();
+        let job = slurm::Job {
+            preset: &preset,
+            preset_path: &preset_path,
+            args: &a,
+            out: &out,
+            backend,
+        };
+        return slurm::emit(&emit[0], Path::new(&emit[1]), &job, &todo);
+    }
+    let selected: Vec<usize> = match &a.cell {
+        Some(spec) => vec![select_cell(&cells, spec)?],
+        None => (0..cells.len()).collect(),
+    };
     std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
     let provenance = fingerprint::Provenance::collect(&backend.to_string());
+    if a.report_only {
+        let mut results = Vec::new();
+        let mut left_out = Vec::new();
+        for ((c, st), r) in cells.iter().zip(&states).zip(found) {
+            match (st, r) {
+                (CellState::Done, Some(r)) => results.push(r),
+                (CellState::Stale(_), Some(r)) if a.reuse_stale => results.push(r),
+                (st, _) => left_out.push(format!(
+                    "{} ({})",
+                    c.id(),
+                    if *st == CellState::Missing {
+                        "missing"
+                    } else {
+                        "stale"
+                    }
+                )),
+            }
+        }
+        if !left_out.is_empty() {
+            eprintln!(
+                "--report-only: {} of {} cells are not finished and are left out of the report: {}",
+                left_out.len(),
+                cells.len(),
+                left_out.join(", ")
+            );
+        }
+        return write_results(&preset, &results, &out, &provenance, &a);
+    }
 
     // Queries, English documents and zero-shot documents are encoded by the untrimmed
     // pretrained models on the CPU default backend (their 250k-row vocabulary tables need not
@@ -769,10 +858,10 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     // model reads at most the preset's evaluation length (default: the pretrained maximum).
     let eval_len = preset.eval.max_len;
     let models = clir_models::embedder::ModelCache::default();
-    // A matrix of lexical cells only reads no model (none is loaded or fetched).
-    let lexical_only = cells
+    // Cells to compute that are all lexical read no model (none is loaded or fetched).
+    let lexical_only = selected
         .iter()
-        .all(|c| matches!(c.kind, CellKind::Psq | CellKind::Bm25En));
+        .all(|&i| cells[i].is_lexical() || states[i] == CellState::Done);
     let pretrained = if lexical_only {
         None
     } else {
@@ -804,11 +893,21 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     let base_prefix = frozen_prefix(&ctx.base, &ctx.base.model.student);
     let mut results = Vec::new();
     let mut computed = 0usize;
-    for ((cell, state), (fp, old)) in cells
+    let mut elsewhere = Vec::new();
+    // Held until the cell it locks is written.
+    let mut _lock: Option<std::fs::File> = None;
+    if a.cell.is_some() {
+        bar.set_length(1);
+    }
+    for (i, ((cell, state), (fp, old))) in cells
         .iter()
         .zip(&states)
         .zip(fingerprints.into_iter().zip(found))
+        .enumerate()
     {
+        if !selected.contains(&i) {
+            continue;
+        }
         bar.set_message(cell.name());
         // A training run made under other weights, code or backend is not resumed.
         let retrain_why = match old.as_ref().map(|r| r.fingerprint.as_ref()) {
@@ -845,6 +944,32 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 .suspend(|| eprintln!("{}: stale ({}), recomputing", cell.name(), why.join("; "))),
             _ => {}
         }
+        // One process computes a cell: the others skip it while its lock is held, and reuse
+        // it if it was finished while they waited. The kernel drops the lock of a process that
+        // dies, so a crashed run leaves no lock behind.
+        match lock_cell(&cell.lock_path(&out))? {
+            Some(f) => _lock = Some(f),
+            None => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: being computed by another process (lock {}), skipped",
+                        cell.name(),
+                        cell.lock_path(&out).display()
+                    )
+                });
+                elsewhere.push(cell.id());
+                bar.inc(1);
+                continue;
+            }
+        }
+        if let Some(r) = read_cell(&cell.json_path(&out))?
+            && state_of(&Some(r.clone()), &fp) == CellState::Done
+        {
+            bar.suspend(|| eprintln!("{}: finished by another process", cell.name()));
+            results.push(r);
+            bar.inc(1);
+            continue;
+        }
         let set = ctx.set(&cell.pair);
         let t0 = Instant::now();
         let lexical = match &cell.kind {
@@ -874,6 +999,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             };
             finish_cell(&bar, cell, set, &out, result, &run, &mut results)?;
             computed += 1;
+            _lock = None;
             continue;
         }
         let (teacher, teacher_len, zero_shot, student_len) = match &pretrained {
@@ -988,6 +1114,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         };
         finish_cell(&bar, cell, set, &out, result, &run, &mut results)?;
         computed += 1;
+        _lock = None;
     }
     bar.finish_and_clear();
     let log = out.join("cells").join("invocations.jsonl");
@@ -1006,21 +1133,109 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             .append(true)
             .open(&log)
             .with_context(|| log.display().to_string())?;
-        writeln!(f, "{}", serde_json::to_string(&inv)?)?;
+        // One write of one line: appends of concurrent processes do not interleave.
+        f.write_all(format!("{}\n", serde_json::to_string(&inv)?).as_bytes())
+            .with_context(|| log.display().to_string())?;
     }
-    let invocations = read_invocations(&log, &results)?;
-    let md = report::write_report(&preset, &results, &out, &provenance, &invocations)?;
+    if let Some(spec) = &a.cell {
+        eprintln!(
+            "cell {spec} ({}): {}; no report written (--report-only builds it)",
+            cells[selected[0]].id(),
+            if computed > 0 {
+                "computed"
+            } else if elsewhere.is_empty() {
+                "already finished"
+            } else {
+                "being computed by another process"
+            }
+        );
+        return Ok(());
+    }
+    if !elsewhere.is_empty() {
+        eprintln!(
+            "{} cells were being computed by other processes and are not in this report: {}; \
+             run --report-only when they finish",
+            elsewhere.len(),
+            elsewhere.join(", ")
+        );
+    }
+    write_results(&preset, &results, &out, &provenance, &a)
+}
+
+/// Writes results.* from `results` (with the invocations that computed them), prints the
+/// report and, with `--verify`, compares it with the expected scores.
+fn write_results(
+    preset: &Preset,
+    results: &[CellResult],
+    out: &Path,
+    provenance: &fingerprint::Provenance,
+    a: &ReproduceArgs,
+) -> anyhow::Result<()> {
+    let log = out.join("cells").join("invocations.jsonl");
+    let invocations = read_invocations(&log, results)?;
+    let md = report::write_report(preset, results, out, provenance, &invocations)?;
     println!("{md}");
     println!("results in {}", out.display());
     if a.verify {
-        let path = a.expected.unwrap_or_else(|| {
+        let path = a.expected.clone().unwrap_or_else(|| {
             workspace_root()
                 .join("experiments/expected")
                 .join(format!("{}.toml", preset.name))
         });
-        verify(&path, &report::aggregate(&results)?)?;
+        verify(&path, &report::aggregate(results)?)?;
     }
     Ok(())
+}
+
+/// The cell `spec` names: its number in `--list`, or its id (`pair/label[/seedN]`; the seed
+/// may also be given as a bare number).
+fn select_cell(cells: &[Cell], spec: &str) -> anyhow::Result<usize> {
+    if let Ok(n) = spec.parse::<usize>() {
+        return if n < cells.len() {
+            Ok(n)
+        } else {
+            bail!(
+                "--cell {n}: the matrix has {} cells (0–{}); `--list` numbers them",
+                cells.len(),
+                cells.len().saturating_sub(1)
+            )
+        };
+    }
+    let bare_seed = |c: &Cell| c.seed.map(|s| format!("{}/{}/{s}", c.pair, c.label));
+    cells
+        .iter()
+        .position(|c| c.id() == spec || bare_seed(c).as_deref() == Some(spec))
+        .with_context(|| {
+            format!(
+                "--cell {spec}: no such cell; ids look like {} (`--list` prints them all)",
+                cells
+                    .iter()
+                    .take(3)
+                    .map(Cell::id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+/// Takes the lock of a cell without waiting: `Some(file)` (hold it while computing) or `None`
+/// when another process holds it. An advisory `flock`, which the kernel releases when its
+/// holder exits, however it exits.
+fn lock_cell(path: &Path) -> anyhow::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(path.parent().expect("a lock lives in a directory"))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| path.display().to_string())?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("locking {}", path.display())))
+        }
+    }
 }
 
 /// Writes a computed cell, prints its scores and adds it to `results`.
@@ -1132,12 +1347,16 @@ fn write_cell(
     for (q, v) in &r.scores.per_query {
         csv.push_str(&format!("{q},{:.6},{:.6},{:.6}\n", v[0], v[1], v[2]));
     }
-    std::fs::write(dir.join(format!("{name}.per-query.csv")), csv)?;
+    // Every file by its own temporary name and a rename; the cell's JSON, written last,
+    // publishes it.
+    write_atomic(&dir.join(format!("{name}.per-query.csv")), csv.as_bytes())?;
     let mut trec = Vec::new();
     run.write_trec(&mut trec, &r.method)?;
-    std::fs::write(dir.join(format!("{name}.run")), trec)?;
-    qrels.write_file(dir.join(format!("{name}.qrels")))?;
-    clir_train::trainer::write_atomic(
+    write_atomic(&dir.join(format!("{name}.run")), &trec)?;
+    let mut judgments = Vec::new();
+    qrels.write_trec(&mut judgments)?;
+    write_atomic(&dir.join(format!("{name}.qrels")), &judgments)?;
+    write_atomic(
         &dir.join(format!("{name}.json")),
         serde_json::to_string_pretty(r)?.as_bytes(),
     )?;

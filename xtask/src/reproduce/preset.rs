@@ -9,6 +9,7 @@ use clir_train::retrieval::{SetSample, Split};
 use clir_train::{Method, TrainConfig};
 use serde::{Deserialize, Serialize};
 
+use super::slurm::SlurmSettings;
 use super::workspace_root;
 
 /// Evaluation settings of a preset: the same for every cell (zero-shot, English and every
@@ -124,8 +125,11 @@ pub struct Preset {
     /// Data of the user's for a pair, in place of the built-in Bible bitext and Nave set:
     /// `[pair.NAME]` with `collection = "DIR"` and/or `bitext = "FILE"`; `[pair.english]`
     /// gives the English→English reference (and `bm25-en`) its collection.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pair: BTreeMap<String, PairData>,
+    /// Resources and settings of `--emit slurm` (docs/scale-out.md).
+    #[serde(default, skip_serializing_if = "SlurmSettings::is_default")]
+    pub slurm: SlurmSettings,
 }
 
 /// `[pair.NAME]`: a pair's own evaluation collection and training bitext. Relative paths are

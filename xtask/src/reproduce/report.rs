@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clir_eval::disparity::disparity;
 use clir_eval::report::{ComparisonTable, PerQuery, ResultsTable, SigTest, md_cell, md_cells};
 use clir_train::retrieval::MEASURES;
+use clir_train::trainer::write_atomic;
 use serde::Serialize;
 
 use super::fingerprint::Provenance;
@@ -294,7 +295,7 @@ pub fn write_report(
         .with_context(|| format!("building the {metric} table"))?;
         md.push_str(&format!("## {metric}\n\n{}\n", table.to_markdown()));
         let svg = out.join(format!("{}.svg", MEASURES[mi]));
-        std::fs::write(&svg, table.to_svg())?;
+        write_atomic(&svg, table.to_svg().as_bytes())?;
         if mi < 2 {
             md.push_str(&format!(
                 "### {metric}: 95% confidence intervals over queries{}\n\n{}\n",
@@ -393,7 +394,7 @@ pub fn write_report(
     if !preset.cost.is_empty() {
         md.push_str(&format!("Cost: {}\n", preset.cost));
     }
-    std::fs::write(out.join("results.md"), &md)?;
+    write_atomic(&out.join("results.md"), md.as_bytes())?;
 
     // CSV: one row per computed cell (per seed); the p-values are those of its table cell.
     let mut rows = Vec::new();
@@ -432,7 +433,10 @@ pub fn write_report(
             r.eval_max_len.map_or(String::new(), |n| n.to_string()),
         ]);
     }
-    std::fs::write(out.join("results.csv"), csv_text(&CSV_HEADER, &rows)?)?;
+    write_atomic(
+        &out.join("results.csv"),
+        csv_text(&CSV_HEADER, &rows)?.as_bytes(),
+    )?;
     let json = serde_json::json!({
         "preset": preset,
         "provenance": provenance,
@@ -449,9 +453,9 @@ pub fn write_report(
         "comparisons": comparisons,
         "gaps": gaps,
     });
-    std::fs::write(
-        out.join("results.json"),
-        serde_json::to_string_pretty(&json)?,
+    write_atomic(
+        &out.join("results.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     Ok(md)
 }

@@ -1,0 +1,426 @@
+//! `reproduce --emit slurm DIR`: the unfinished cells of a matrix as Slurm job arrays.
+//!
+//! DIR gets one array script per kind of cell (trained, encode-only, lexical: each kind has its
+//! own resources), a data-fetch job that runs once before them, a report job that depends on
+//! every array (`afterok`) and runs `--report-only`, and `submit.sh`, which submits them in that
+//! order. Array task `i` runs `reproduce … --cell i`, where `i` is the cell's number in
+//! `--list`, so the array lists exactly the unfinished cells (`#SBATCH --array=3,5-9`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ot_core::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+use super::preset::Preset;
+use super::{Cell, CellKind, ENGLISH, ReproduceArgs};
+
+/// `[slurm]` of a preset: where and with what the jobs run. Every key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// `#SBATCH --partition`.
+    pub partition: Option<String>,
+    /// `#SBATCH --account`.
+    pub account: Option<String>,
+    /// Shell lines run at the start of every job (module loads, a virtual environment).
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Resources of a trained cell (training, then encoding the documents).
+    #[serde(default)]
+    pub trained: Resources,
+    /// Resources of an encode-only cell (zero-shot, English→English).
+    #[serde(default)]
+    pub encode: Resources,
+    /// Resources of a lexical cell (PSQ, BM25).
+    #[serde(default)]
+    pub lexical: Resources,
+}
+
+impl SlurmSettings {
+    pub fn is_default(&self) -> bool {
+        self == &SlurmSettings::default()
+    }
+}
+
+/// Resources of one kind of task; absent keys take the defaults of [`TaskKind::defaults`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// `--cpus-per-task`.
+    pub cpus: Option<u32>,
+    /// `--mem`, e.g. `16G`.
+    pub mem: Option<String>,
+    /// `--time` (`[D-]HH:MM:SS`); default: three times the longest estimate of the kind's
+    /// unfinished cells (from `--list`, measured on a 2-core CPU) plus 10 minutes.
+    pub time: Option<String>,
+    /// `--gres=gpu:N`; default 1 for trained and encode cells on the `wgpu` backend, else 0.
+    pub gpus: Option<u32>,
+}
+
+/// The kind of a cell, as far as its resources go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TaskKind {
+    Trained,
+    Encode,
+    Lexical,
+}
+
+impl TaskKind {
+    pub fn of(c: &Cell) -> Self {
+        match c.kind {
+            CellKind::Trained(..) => TaskKind::Trained,
+            CellKind::ZeroShot | CellKind::English => TaskKind::Encode,
+            CellKind::Psq | CellKind::Bm25En => TaskKind::Lexical,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            TaskKind::Trained => "trained",
+            TaskKind::Encode => "encode",
+            TaskKind::Lexical => "lexical",
+        }
+    }
+
+    /// `(cpus, mem)` when the preset does not say.
+    fn defaults(self) -> (u32, &'static str) {
+        match self {
+            TaskKind::Trained => (4, "16G"),
+            TaskKind::Encode => (4, "8G"),
+            TaskKind::Lexical => (2, "4G"),
+        }
+    }
+
+    fn resources(self, s: &SlurmSettings) -> &Resources {
+        match self {
+            TaskKind::Trained => &s.trained,
+            TaskKind::Encode => &s.encode,
+            TaskKind::Lexical => &s.lexical,
+        }
+    }
+}
+
+/// One unfinished cell: its number in `--list`, its kind and estimated seconds.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub index: usize,
+    pub kind: TaskKind,
+    pub seconds: f64,
+}
+
+/// What every job's command repeats: the preset, the subset and backend, the results folder.
+pub struct Job<'a> {
+    pub preset: &'a Preset,
+    pub preset_path: &'a Path,
+    pub args: &'a ReproduceArgs,
+    pub out: &'a Path,
+    pub backend: Backend,
+}
+
+/// Writes the scripts for `scheduler` (only `slurm`) into `dir`.
+pub fn emit(scheduler: &str, dir: &Path, job: &Job, tasks: &[Task]) -> anyhow::Result<()> {
+    if scheduler != "slurm" {
+        bail!("--emit {scheduler}: the only scheduler is slurm");
+    }
+    let settings = &job.preset.slurm;
+    check_settings(settings)?;
+    std::fs::create_dir_all(dir.join("logs")).with_context(|| dir.display().to_string())?;
+    std::fs::create_dir_all(job.out).with_context(|| job.out.display().to_string())?;
+    let dir = absolute(dir)?;
+    let exe = std::env::current_exe().context("the path of this xtask binary")?;
+    let root = super::workspace_root();
+    let command = reproduce_command(&exe, job)?;
+    let header = |name: &str, kind: Option<TaskKind>, time: &str| -> String {
+        let mut h = String::from("#!/usr/bin/env bash\n");
+        let _ = writeln!(h, "#SBATCH --job-name=optical-{}-{name}", job.preset.name);
+        let _ = writeln!(h, "#SBATCH --chdir={}", root.display());
+        let log = if kind.is_some() { "%x-%A_%a" } else { "%x-%j" };
+        let _ = writeln!(h, "#SBATCH --output={}/logs/{log}.out", dir.display());
+        let _ = writeln!(h, "#SBATCH --time={time}");
+        if let Some(p) = &settings.partition {
+            let _ = writeln!(h, "#SBATCH --partition={p}");
+        }
+        if let Some(a) = &settings.account {
+            let _ = writeln!(h, "#SBATCH --account={a}");
+        }
+        h
+    };
+    let body = |h: &mut String, line: &str| {
+        h.push_str("set -euo pipefail\n");
+        for l in &settings.setup {
+            h.push_str(l);
+            h.push('\n');
+        }
+        let _ = writeln!(
+            h,
+            "export OPTICAL_CACHE={}",
+            shell_quote(&path_str(&clir_data::fetch::cache_dir())?)
+        );
+        h.push_str("export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
+        h.push_str("export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
+        h.push_str(line);
+        h.push('\n');
+        anyhow::Ok(())
+    };
+
+    let mut files = Vec::new();
+    // Data: fetched once, before any cell (the cache is shared by every task).
+    let fetch = needs_fetch(job.preset, tasks);
+    if fetch {
+        let mut f = header("fetch", None, "01:00:00");
+        f.push_str("#SBATCH --cpus-per-task=1\n#SBATCH --mem=2G\n");
+        body(
+            &mut f,
+            &format!("exec {} data fetch", shell_quote(&path_str(&exe)?)),
+        )?;
+        files.push(("fetch.sbatch".to_string(), f));
+    }
+    let mut arrays = Vec::new();
+    for kind in [TaskKind::Trained, TaskKind::Encode, TaskKind::Lexical] {
+        let mine: Vec<&Task> = tasks.iter().filter(|t| t.kind == kind).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let res = kind.resources(settings);
+        let (cpus, mem) = kind.defaults();
+        let longest = mine.iter().map(|t| t.seconds).fold(0.0, f64::max);
+        let time = match &res.time {
+            Some(t) => t.clone(),
+            None => slurm_time(3.0 * longest + 600.0),
+        };
+        let mut f = header(kind.name(), Some(kind), &time);
+        let indices: Vec<usize> = mine.iter().map(|t| t.index).collect();
+        let _ = writeln!(f, "#SBATCH --array={}", array_ranges(&indices));
+        let _ = writeln!(f, "#SBATCH --cpus-per-task={}", res.cpus.unwrap_or(cpus));
+        let _ = writeln!(f, "#SBATCH --mem={}", res.mem.as_deref().unwrap_or(mem));
+        let gpu_default = u32::from(job.backend == Backend::Wgpu && kind != TaskKind::Lexical);
+        let gpus = res.gpus.unwrap_or(gpu_default);
+        if gpus > 0 {
+            let _ = writeln!(f, "#SBATCH --gres=gpu:{gpus}");
+        }
+        body(
+            &mut f,
+            &format!("exec {command} --cell \"$SLURM_ARRAY_TASK_ID\""),
+        )?;
+        let name = format!("cells-{}.sbatch", kind.name());
+        arrays.push((name.clone(), mine.len()));
+        files.push((name, f));
+    }
+    let mut r = header("report", None, "00:30:00");
+    r.push_str("#SBATCH --cpus-per-task=1\n#SBATCH --mem=4G\n");
+    body(&mut r, &format!("exec {command} --report-only"))?;
+    files.push(("report.sbatch".to_string(), r));
+
+    let mut submit = String::from(
+        "#!/usr/bin/env bash\n\
+         # Submits the matrix: data fetch, then one job array per kind of cell, then the report\n\
+         # once every array has finished without error (afterok).\n\
+         set -euo pipefail\n\
+         cd \"$(dirname \"$0\")\"\n",
+    );
+    let mut dep = "";
+    if fetch {
+        submit.push_str("fetch=$(sbatch --parsable fetch.sbatch)\necho \"fetch: $fetch\"\n");
+        dep = "--dependency=afterok:$fetch ";
+    }
+    submit.push_str("cells=()\n");
+    for (name, _) in &arrays {
+        let _ = writeln!(
+            submit,
+            "cells+=(\"$(sbatch --parsable {dep}{name})\")\necho \"{name}: ${{cells[-1]}}\""
+        );
+    }
+    if arrays.is_empty() {
+        submit.push_str(&format!("report=$(sbatch --parsable {dep}report.sbatch)\n"));
+    } else {
+        submit.push_str(
+            "after=$(IFS=:; echo \"${cells[*]}\")\n\
+             report=$(sbatch --parsable --dependency=afterok:\"$after\" report.sbatch)\n",
+        );
+    }
+    submit.push_str("echo \"report: $report\"\n");
+    files.push(("submit.sh".to_string(), submit));
+
+    for (name, text) in &files {
+        let path = dir.join(name);
+        clir_train::trainer::write_atomic(&path, text.as_bytes())?;
+        set_executable(&path)?;
+    }
+    println!(
+        "wrote {} for {} unfinished cells ({}) of preset {} -> results in {}",
+        dir.display(),
+        tasks.len(),
+        arrays
+            .iter()
+            .map(|(n, k)| format!("{n}: {k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        job.preset.name,
+        job.out.display()
+    );
+    println!("submit with: bash {}", dir.join("submit.sh").display());
+    Ok(())
+}
+
+/// The `reproduce` command line every task repeats (absolute paths: jobs start elsewhere).
+fn reproduce_command(exe: &Path, job: &Job) -> anyhow::Result<String> {
+    let a = job.args;
+    let mut c = format!(
+        "{} reproduce --preset {} --out {} --backend {}",
+        shell_quote(&path_str(exe)?),
+        shell_quote(&path_str(&absolute(job.preset_path)?)?),
+        shell_quote(&path_str(&absolute(job.out)?)?),
+        job.backend
+    );
+    let list = |v: &[String]| shell_quote(&v.join(","));
+    if let Some(p) = &a.pairs {
+        let _ = write!(c, " --pairs {}", list(p));
+    }
+    if let Some(m) = &a.methods {
+        let _ = write!(c, " --methods {}", list(m));
+    }
+    if let Some(s) = &a.seeds {
+        let seeds: Vec<String> = s.iter().map(u64::to_string).collect();
+        let _ = write!(c, " --seeds {}", list(&seeds));
+    }
+    if a.reuse_stale {
+        c.push_str(" --reuse-stale");
+    }
+    Ok(c)
+}
+
+/// Whether the jobs read the data cache: any cell that is not lexical (models), or any pair
+/// without its own collection and bitext (the Bible, Nave).
+fn needs_fetch(preset: &Preset, tasks: &[Task]) -> bool {
+    tasks.iter().any(|t| t.kind != TaskKind::Lexical)
+        || preset.pairs.iter().any(|p| {
+            preset
+                .pair
+                .get(p)
+                .is_none_or(|d| d.collection.is_none() || d.bitext.is_none())
+        })
+        || preset.collection_of(ENGLISH).is_none()
+}
+
+fn check_settings(s: &SlurmSettings) -> anyhow::Result<()> {
+    for (kind, r) in [
+        ("trained", &s.trained),
+        ("encode", &s.encode),
+        ("lexical", &s.lexical),
+    ] {
+        if let Some(m) = &r.mem {
+            let digits = m.trim_end_matches(['K', 'M', 'G', 'T']);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("[slurm.{kind}] mem = {m:?}: expected a number with K, M, G or T");
+            }
+        }
+        if let Some(t) = &r.time
+            && !t
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b':' || b == b'-')
+        {
+            bail!("[slurm.{kind}] time = {t:?}: expected [D-]HH:MM:SS");
+        }
+        if r.cpus == Some(0) {
+            bail!("[slurm.{kind}] cpus must be at least 1");
+        }
+    }
+    Ok(())
+}
+
+/// `1,3-5,9` from sorted distinct indices.
+pub fn array_ranges(indices: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < indices.len() {
+        let mut j = i;
+        while j + 1 < indices.len() && indices[j + 1] == indices[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            indices[i].to_string()
+        } else {
+            format!("{}-{}", indices[i], indices[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+/// Slurm's `[D-]HH:MM:SS` for `seconds`, rounded up to a whole minute.
+pub fn slurm_time(seconds: f64) -> String {
+    let minutes = (seconds.max(60.0) / 60.0).ceil() as u64;
+    let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    if d > 0 {
+        format!("{d}-{h:02}:{m:02}:00")
+    } else {
+        format!("{h:02}:{m:02}:00")
+    }
+}
+
+/// `s` in single quotes for the shell.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-,=+:".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(p).with_context(|| p.display().to_string())
+}
+
+fn path_str(p: &Path) -> anyhow::Result<String> {
+    p.to_str()
+        .map(str::to_string)
+        .with_context(|| format!("{}: not valid UTF-8", p.display()))
+}
+
+fn set_executable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perm = std::fs::metadata(path)?.permissions();
+    perm.set_mode(perm.mode() | 0o755);
+    std::fs::set_permissions(path, perm).with_context(|| path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_ranges_join_runs() {
+        assert_eq!(array_ranges(&[]), "");
+        assert_eq!(array_ranges(&[4]), "4");
+        assert_eq!(array_ranges(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+    }
+
+    #[test]
+    fn times_round_up_to_minutes_and_days() {
+        assert_eq!(slurm_time(0.0), "00:01:00");
+        assert_eq!(slurm_time(61.0), "00:02:00");
+        assert_eq!(slurm_time(3600.0), "01:00:00");
+        assert_eq!(slurm_time(90_000.0), "1-01:00:00");
+    }
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        assert_eq!(shell_quote("/a/b-c.toml"), "/a/b-c.toml");
+        assert_eq!(shell_quote("it's a dir"), r"'it'\''s a dir'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn bad_resources_are_refused() {
+        let mut s = SlurmSettings::default();
+        s.trained.mem = Some("lots".into());
+        assert!(check_settings(&s).unwrap_err().to_string().contains("mem"));
+        s.trained.mem = Some("16G".into());
+        s.lexical.time = Some("1 hour".into());
+        assert!(check_settings(&s).unwrap_err().to_string().contains("time"));
+    }
+}
