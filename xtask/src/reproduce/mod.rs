@@ -824,23 +824,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
     let provenance = fingerprint::Provenance::collect(&backend.to_string());
     if a.report_only {
-        let mut results = Vec::new();
-        let mut left_out = Vec::new();
-        for ((c, st), r) in cells.iter().zip(&states).zip(found) {
-            match (st, r) {
-                (CellState::Done, Some(r)) => results.push(r),
-                (CellState::Stale(_), Some(r)) if a.reuse_stale => results.push(r),
-                (st, _) => left_out.push(format!(
-                    "{} ({})",
-                    c.id(),
-                    if *st == CellState::Missing {
-                        "missing"
-                    } else {
-                        "stale"
-                    }
-                )),
-            }
-        }
+        let (results, left_out) = finished_cells(&cells, &fingerprints, &out, a.reuse_stale)?;
         if !left_out.is_empty() {
             eprintln!(
                 "--report-only: {} of {} cells are not finished and are left out of the report: {}",
@@ -902,7 +886,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     for (i, ((cell, state), (fp, old))) in cells
         .iter()
         .zip(&states)
-        .zip(fingerprints.into_iter().zip(found))
+        .zip(fingerprints.clone().into_iter().zip(found))
         .enumerate()
     {
         if !selected.contains(&i) {
@@ -1151,15 +1135,49 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if !elsewhere.is_empty() {
+    // The report is built from the cell files, as --report-only builds it: the same numbers
+    // whichever process computed a cell, and cells that other processes finished meanwhile
+    // are in it.
+    drop(results);
+    let (results, left_out) = finished_cells(&cells, &fingerprints, &out, a.reuse_stale)?;
+    if !left_out.is_empty() {
         eprintln!(
-            "{} cells were being computed by other processes and are not in this report: {}; \
-             run --report-only when they finish",
-            elsewhere.len(),
-            elsewhere.join(", ")
+            "{} cells are not finished and are not in this report: {}{}",
+            left_out.len(),
+            left_out.join(", "),
+            if elsewhere.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} of them were being computed by other processes: run --report-only when they finish",
+                    elsewhere.len()
+                )
+            }
         );
     }
     write_results(&preset, &results, &out, &provenance, &a)
+}
+
+/// The finished cells on disk, in table order (those whose fingerprint matches, or any with
+/// `reuse_stale`), and the ids of the others with their state.
+fn finished_cells(
+    cells: &[Cell],
+    fingerprints: &[CellFingerprint],
+    out: &Path,
+    reuse_stale: bool,
+) -> anyhow::Result<(Vec<CellResult>, Vec<String>)> {
+    let mut results = Vec::new();
+    let mut left_out = Vec::new();
+    for (c, fp) in cells.iter().zip(fingerprints) {
+        let found = read_cell(&c.json_path(out))?;
+        match (state_of(&found, fp), found) {
+            (CellState::Done, Some(r)) => results.push(r),
+            (CellState::Stale(_), Some(r)) if reuse_stale => results.push(r),
+            (CellState::Stale(_), _) => left_out.push(format!("{} (stale)", c.id())),
+            _ => left_out.push(format!("{} (missing)", c.id())),
+        }
+    }
+    Ok((results, left_out))
 }
 
 /// Writes results.* from `results` (with the invocations that computed them), prints the
