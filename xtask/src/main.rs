@@ -6,6 +6,7 @@ mod eval;
 mod models;
 mod ot;
 mod reproduce;
+mod search;
 mod setup;
 mod train;
 
@@ -33,6 +34,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Embed texts with a pretrained or trained encoder.
     Embed(models::EmbedArgs),
+    /// Rank your own collection (dense or BM25) and write a TREC run.
+    Search(search::SearchArgs),
     /// Distil a student from a frozen teacher on bitext (OPTICAL or a baseline).
     Train(train::TrainArgs),
     /// Install optional toolchains (libtorch for the tch backend).
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::Data(a) => data::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Embed(a) => models::run_embed(a),
+        Command::Search(a) => search::run(a),
         Command::Train(a) => train::run(a),
         Command::Setup(a) => setup::run(a),
         Command::Bench { which } => match which {

@@ -14,10 +14,11 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::dense::{Matrix, Similarity};
+use crate::dense::{Matrix, Similarity, hits_to_run};
 use crate::error::{EvalError, Result};
 use crate::progress;
 use crate::topk::{Hit, TopK};
+use crate::trec::Run;
 
 /// Lower-cased Unicode words of `text`.
 pub fn tokenize(text: &str) -> Vec<String> {
@@ -223,6 +224,26 @@ impl Bm25Index {
         bar.finish_and_clear();
         Ok(out)
     }
+}
+
+/// A BM25 ranking as a [`Run`]: the top `k` of `docs` for every query of `queries` (named
+/// `qids`; documents named `docids`), scored by [`Bm25Index::search`] with `params` (ties by
+/// document order; the run is written in trec_eval's order). Also returns how many queries
+/// retrieved nothing (no word of theirs in any document): they stay in the run without
+/// documents, and score 0 under trec_eval `-c`.
+pub fn bm25_run<S: AsRef<str> + Sync>(
+    queries: &[S],
+    qids: &[String],
+    docs: &[S],
+    docids: &[String],
+    params: Bm25Params,
+    k: usize,
+    show_progress: bool,
+) -> Result<(Run, usize)> {
+    let index = Bm25Index::build(docs, docids, params)?;
+    let hits = index.search(queries, qids, k, show_progress)?;
+    let empty_queries = hits.iter().filter(|h| h.is_empty()).count();
+    Ok((hits_to_run(&hits, qids, docids)?, empty_queries))
 }
 
 /// Re-ranks first-stage candidates by dense similarity: for query `i`, every candidate document

@@ -359,6 +359,18 @@ impl Embedder {
         kind: TextKind,
         batch_size: usize,
     ) -> Result<Vec<Vec<f32>>> {
+        self.embed_with_progress(texts, kind, batch_size, |_| {})
+    }
+
+    /// [`Embedder::embed`], calling `done(n)` after each batch with the number `n` of texts
+    /// it embedded (for a progress bar); the batches and the vectors are `embed`'s.
+    pub fn embed_with_progress<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        kind: TextKind,
+        batch_size: usize,
+        mut done: impl FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>> {
         if batch_size == 0 {
             return Err(ModelError::Invalid("batch size must be positive".into()));
         }
@@ -381,6 +393,7 @@ impl Embedder {
             for (row, &i) in chunk.iter().enumerate() {
                 out[i] = flat[row * d..(row + 1) * d].to_vec();
             }
+            done(chunk.len());
         }
         Ok(out)
     }

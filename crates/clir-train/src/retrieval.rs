@@ -309,20 +309,43 @@ pub struct RetrievalScores {
 /// query's top 10 (`-M 10`).
 pub const MEASURES: [&str; 3] = ["map", "ndcg_10", "mrr_10"];
 
-/// Ranks every document for every query (top `depth`) and evaluates.
+/// Ranking depth of every evaluated run (documents per query), dense and lexical, as in
+/// trec_eval's customary 1000.
+pub const RUN_DEPTH: usize = 1000;
+
+/// The similarity of every dense evaluation: the inner product `⟨q, d⟩`, which equals the
+/// cosine for the L2-normalised embeddings of e5 and MiniLM.
+pub const EVAL_SIMILARITY: Similarity = Similarity::Dot;
+
+/// The run of exact dense retrieval: for each query (named by `qids`) the top `cfg.k`
+/// documents (named by `docids`) by `cfg.similarity` of the embeddings, ties by document
+/// order (`clir_eval::dense::dense_top_k`); written, the run follows trec_eval's order.
+/// Embeddings must be finite and of one dimension.
+pub fn rank_embeddings(
+    queries: &[Vec<f32>],
+    docs: &[Vec<f32>],
+    qids: &[String],
+    docids: &[String],
+    cfg: &DenseConfig,
+) -> Result<Run> {
+    let dim = queries.first().map_or(0, Vec::len);
+    let qflat: Vec<f32> = queries.iter().flatten().copied().collect();
+    let dflat: Vec<f32> = docs.iter().flatten().copied().collect();
+    let qm = Matrix::new(&qflat, queries.len(), dim, "query embeddings")?;
+    let dm = Matrix::new(&dflat, docs.len(), dim, "document embeddings")?;
+    let hits = dense_top_k(qm, dm, cfg)?;
+    Ok(hits_to_run(&hits, qids, docids)?)
+}
+
+/// Ranks every document for every query (top `depth`, [`EVAL_SIMILARITY`]) and evaluates.
 pub fn score_embeddings(
     queries: &[Vec<f32>],
     docs: &[Vec<f32>],
     set: &RetrievalSet,
     depth: usize,
 ) -> Result<(RetrievalScores, Run)> {
-    let dim = queries.first().map_or(0, Vec::len);
-    let qflat: Vec<f32> = queries.iter().flatten().copied().collect();
-    let dflat: Vec<f32> = docs.iter().flatten().copied().collect();
-    let qm = Matrix::new(&qflat, queries.len(), dim, "query embeddings")?;
-    let dm = Matrix::new(&dflat, docs.len(), dim, "document embeddings")?;
-    let hits = dense_top_k(qm, dm, &DenseConfig::new(depth, Similarity::Dot))?;
-    let run = hits_to_run(&hits, &set.qids, &set.docids)?;
+    let cfg = DenseConfig::new(depth, EVAL_SIMILARITY);
+    let run = rank_embeddings(queries, docs, &set.qids, &set.docids, &cfg)?;
     Ok((score_run(&run, set)?, run))
 }
 
@@ -375,16 +398,74 @@ pub fn score_run(run: &Run, set: &RetrievalSet) -> Result<RetrievalScores> {
     })
 }
 
-/// Embeds the set's queries with `query_model` and documents with `doc_model`, then scores.
+/// Embeds the set's queries with `query_model` and documents with `doc_model`, then scores
+/// the [`dense_run`] of depth [`RUN_DEPTH`] by [`EVAL_SIMILARITY`].
 pub fn evaluate_models(
     query_model: &Embedder,
     doc_model: &Embedder,
     set: &RetrievalSet,
     batch_size: usize,
 ) -> Result<RetrievalScores> {
-    let q = query_model.embed(&set.queries, TextKind::Query, batch_size)?;
-    let d = doc_model.embed(&set.docs, TextKind::Passage, batch_size)?;
-    Ok(score_embeddings(&q, &d, set, 1000)?.0)
+    let run = dense_run(
+        query_model,
+        doc_model,
+        (&set.queries, &set.qids),
+        (&set.docs, &set.docids),
+        &DenseRunOptions {
+            depth: RUN_DEPTH,
+            similarity: EVAL_SIMILARITY,
+            batch_size,
+            progress: false,
+        },
+    )?;
+    score_run(&run, set)
+}
+
+/// Settings of [`dense_run`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DenseRunOptions {
+    /// Documents kept per query.
+    pub depth: usize,
+    pub similarity: Similarity,
+    /// Texts per encoder batch.
+    pub batch_size: usize,
+    /// Progress bars on stderr while encoding and ranking.
+    pub progress: bool,
+}
+
+/// Dense retrieval with two encoders: `queries` (texts, ids) embedded by `query_model` as
+/// queries (E5's `query: ` prefix), `docs` (texts, ids) by `doc_model` as passages
+/// (`passage: `), then [`rank_embeddings`]. A non-finite embedding is an error naming its
+/// row (the text's position).
+pub fn dense_run<S: AsRef<str>>(
+    query_model: &Embedder,
+    doc_model: &Embedder,
+    queries: (&[S], &[String]),
+    docs: (&[S], &[String]),
+    opts: &DenseRunOptions,
+) -> Result<Run> {
+    let embed = |model: &Embedder, (texts, ids): (&[S], &[String]), kind, what: &str| {
+        if texts.len() != ids.len() {
+            return Err(TrainError::Invalid(format!(
+                "{} {what} texts but {} ids",
+                texts.len(),
+                ids.len()
+            )));
+        }
+        let label = format!("encode {what}s");
+        let bar = clir_eval::progress::bar(texts.len() as u64, &label, opts.progress);
+        let e = model.embed_with_progress(texts, kind, opts.batch_size, |n| bar.inc(n as u64))?;
+        bar.finish_and_clear();
+        check_finite(&format!("{what} embeddings"), &e)?;
+        Ok(e)
+    };
+    let q = embed(query_model, queries, TextKind::Query, "query")?;
+    let d = embed(doc_model, docs, TextKind::Passage, "document")?;
+    let cfg = DenseConfig {
+        progress: opts.progress,
+        ..DenseConfig::new(opts.depth, opts.similarity)
+    };
+    rank_embeddings(&q, &d, queries.1, docs.1, &cfg)
 }
 
 /// Checks that embeddings are finite (a diverged student must not produce a silent score).

@@ -3,19 +3,16 @@
 //! English→English. Both rank the set's documents for its English queries; a query that
 //! retrieves nothing gets an empty ranking, which scores 0 and is counted.
 
-use clir_eval::bm25::{Bm25Index, Bm25Params};
+use clir_eval::bm25::Bm25Params;
 use clir_eval::dense::hits_to_run;
 use clir_eval::psq::{PsqIndex, TranslationTable};
 use clir_eval::trec::Run;
 use clir_train::bitext::load_bitext;
 use clir_train::config::{DataConfig, Method};
-use clir_train::retrieval::RetrievalSet;
+use clir_train::retrieval::{RUN_DEPTH, RetrievalSet};
 use serde::{Deserialize, Serialize};
 
 use super::Preset;
-
-/// Ranking depth of the lexical runs (as the dense ones).
-const DEPTH: usize = 1000;
 
 /// What a lexical cell reports besides its scores.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,10 +30,15 @@ pub struct LexicalNote {
 
 /// BM25 of the set's queries over its documents.
 pub fn bm25_run(set: &RetrievalSet) -> anyhow::Result<(Run, LexicalNote)> {
-    let index = Bm25Index::build(&set.docs, &set.docids, Bm25Params::default())?;
-    let hits = index.search(&set.queries, &set.qids, DEPTH, true)?;
-    let empty_queries = hits.iter().filter(|h| h.is_empty()).count();
-    let run = hits_to_run(&hits, &set.qids, &set.docids)?;
+    let (run, empty_queries) = clir_eval::bm25::bm25_run(
+        &set.queries,
+        &set.qids,
+        &set.docs,
+        &set.docids,
+        Bm25Params::default(),
+        RUN_DEPTH,
+        true,
+    )?;
     Ok((
         run,
         LexicalNote {
@@ -73,7 +75,7 @@ pub fn psq_run(
     let table = TranslationTable::learn_model1(&pairs, &preset.psq.model1(), true)?
         .pruned(&preset.psq.prune());
     let index = PsqIndex::build(&set.docs, &set.docids, Bm25Params::default())?;
-    let (hits, report) = index.search(&table, &set.queries, &set.qids, DEPTH, true)?;
+    let (hits, report) = index.search(&table, &set.queries, &set.qids, RUN_DEPTH, true)?;
     let empty_queries = hits.iter().filter(|h| h.is_empty()).count();
     debug_assert!(empty_queries >= report.untranslatable_qids.len());
     let run = hits_to_run(&hits, &set.qids, &set.docids)?;

@@ -22,8 +22,8 @@ use clir_data::bible::BibleDb;
 use clir_models::{Embedder, PrefixStates, TextKind};
 use clir_train::bitext::load_bitext;
 use clir_train::retrieval::{
-    RetrievalScores, RetrievalSet, check_finite, collection_docs_file, collection_set, nave_set,
-    score_embeddings, score_run,
+    RUN_DEPTH, RetrievalScores, RetrievalSet, check_finite, collection_docs_file, collection_set,
+    nave_set, score_embeddings, score_run,
 };
 use clir_train::trainer::{TrainInputs, TrainSummary, train, write_atomic};
 use clir_train::{Method, TrainConfig};
@@ -1079,7 +1079,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             }
         };
         check_finite(&format!("{} document embeddings", cell.name()), &docs)?;
-        let (scores, run) = score_embeddings(queries, &docs, set, 1000)?;
+        let (scores, run) = score_embeddings(queries, &docs, set, RUN_DEPTH)?;
         let result = CellResult {
             pair: cell.pair.clone(),
             method: cell.label.clone(),
