@@ -951,6 +951,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         {
             bar.suspend(|| eprintln!("{}: finished by another process", cell.name()));
             results.push(r);
+            _lock = None;
             bar.inc(1);
             continue;
         }
