@@ -3,6 +3,7 @@
 
 mod data;
 mod eval;
+mod export;
 mod models;
 mod ot;
 mod reproduce;
@@ -36,6 +37,8 @@ enum Command {
     Embed(models::EmbedArgs),
     /// Rank your own collection (dense or BM25) and write a TREC run.
     Search(search::SearchArgs),
+    /// A trained student as a Hugging Face / sentence-transformers folder.
+    Export(export::ExportArgs),
     /// Distil a student from a frozen teacher on bitext (OPTICAL or a baseline).
     Train(train::TrainArgs),
     /// Install optional toolchains (libtorch for the tch backend).
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Embed(a) => models::run_embed(a),
         Command::Search(a) => search::run(a),
+        Command::Export(a) => export::run(a),
         Command::Train(a) => train::run(a),
         Command::Setup(a) => setup::run(a),
         Command::Bench { which } => match which {

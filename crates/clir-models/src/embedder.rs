@@ -38,6 +38,37 @@ impl std::str::FromStr for TextKind {
     }
 }
 
+/// Query and passage prefixes as written on a command line: `e5` (`"query: "` /
+/// `"passage: "`), `none` (no prefixes), or `QUERY|PASSAGE` (the text on each side of the one
+/// `|`, spaces kept, e.g. `"query: |passage: "`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixes {
+    pub query: String,
+    pub passage: String,
+}
+
+impl std::str::FromStr for Prefixes {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (query, passage) = match s {
+            "e5" => ("query: ", "passage: "),
+            "none" => ("", ""),
+            _ => match s.split_once('|') {
+                Some((q, p)) if !p.contains('|') => (q, p),
+                _ => {
+                    return Err(format!(
+                        "prefix '{s}': expected e5, none, or QUERY|PASSAGE with one '|'"
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            query: query.into(),
+            passage: passage.into(),
+        })
+    }
+}
+
 /// Everything besides the weights that defines an embedder (stored as `embedder.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbedderConfig {
@@ -108,7 +139,9 @@ impl Embedder {
     /// A Hugging Face / sentence-transformers directory: `config.json`, `model.safetensors`,
     /// `tokenizer.json`, and optionally `1_Pooling/config.json` (mean or CLS),
     /// `modules.json` (a `Normalize` module turns on L2 normalisation) and
-    /// `sentence_bert_config.json` (`max_seq_length`).
+    /// `sentence_bert_config.json` (`max_seq_length`) and `config_sentence_transformers.json`
+    /// (`prompts`: `query`, and `passage` or else `document`, become the prefixes; none when
+    /// absent).
     pub fn load_hf(dir: &Path, device: &Device) -> Result<Self> {
         let (config, encoder) = load_hf_encoder(dir, device)?;
         let mut max_len = config.max_tokens();
@@ -127,6 +160,25 @@ impl Embedder {
         let normalize = read_json(&dir.join("modules.json"))?
             .map(|v| v.to_string().contains("Normalize"))
             .unwrap_or(false);
+        let (mut query_prefix, mut passage_prefix) = (String::new(), String::new());
+        let st_config = dir.join("config_sentence_transformers.json");
+        if let Some(prompts) = read_json(&st_config)?.and_then(|v| v.get("prompts").cloned()) {
+            let prompt = |key: &str| -> Result<Option<String>> {
+                match prompts.get(key) {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(serde_json::Value::String(p)) => Ok(Some(p.clone())),
+                    Some(other) => Err(ModelError::format(
+                        &st_config,
+                        format!("prompts.{key} is {other}, not a string"),
+                    )),
+                }
+            };
+            query_prefix = prompt("query")?.unwrap_or_default();
+            passage_prefix = match prompt("passage")? {
+                Some(p) => p,
+                None => prompt("document")?.unwrap_or_default(),
+            };
+        }
         let tok = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_len)?;
         let name = dir
             .file_name()
@@ -138,13 +190,37 @@ impl Embedder {
                 encoder: config,
                 pooling,
                 normalize,
-                query_prefix: String::new(),
-                passage_prefix: String::new(),
+                query_prefix,
+                passage_prefix,
                 max_len,
             },
             encoder,
             tokenizer: tok,
             device: device.clone(),
+        })
+    }
+
+    /// The same model with `prefixes` prepended to queries and passages.
+    pub fn with_prefixes(mut self, prefixes: &Prefixes) -> Self {
+        self.config.query_prefix = prefixes.query.clone();
+        self.config.passage_prefix = prefixes.passage.clone();
+        self
+    }
+
+    /// A warning when the model's name says E5 (contains `e5`, any case) but it has no
+    /// prefixes: E5 models expect `"query: "` / `"passage: "` (`--prefix e5`).
+    pub fn missing_prefix_warning(&self) -> Option<String> {
+        let c = &self.config;
+        (c.name.to_lowercase().contains("e5")
+            && c.query_prefix.is_empty()
+            && c.passage_prefix.is_empty())
+        .then(|| {
+            format!(
+                "warning: {} looks like an E5 model but has no query/passage prefixes (no \
+                 prompts in its config_sentence_transformers.json); E5 expects \"query: \" / \
+                 \"passage: \": pass --prefix e5, or --prefix none to silence this",
+                c.name
+            )
         })
     }
 
@@ -494,7 +570,10 @@ pub fn load_named(name: &str, tokenizer: Option<&Path>, device: &Device) -> Resu
             Embedder::load_e5s1(&w, &t, device)
         }
         "minilm" | "all-MiniLM-L6-v2" => {
-            Embedder::load_hf(&clir_data::fetch::minilm_dir().map_err(fetch_err)?, device)
+            let mut e =
+                Embedder::load_hf(&clir_data::fetch::minilm_dir().map_err(fetch_err)?, device)?;
+            e.config.name = "all-MiniLM-L6-v2".into();
+            Ok(e)
         }
         path => {
             let p = Path::new(path);

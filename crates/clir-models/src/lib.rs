@@ -8,6 +8,7 @@ pub mod embedder;
 pub mod encoder;
 pub mod error;
 pub mod hf;
+pub mod hf_export;
 pub mod pooling;
 pub mod prefix;
 pub mod scoring;
@@ -16,7 +17,7 @@ pub mod vocab;
 pub mod weights;
 
 pub use e5s1::E5s1File;
-pub use embedder::{Embedder, EmbedderConfig, TextKind};
+pub use embedder::{Embedder, EmbedderConfig, Prefixes, TextKind};
 pub use encoder::{Encoder, EncoderConfig, EncoderOutput};
 pub use error::{ModelError, Result};
 pub use pooling::{Pooling, l2_normalize, pool};

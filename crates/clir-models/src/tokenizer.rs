@@ -212,6 +212,11 @@ impl TextTokenizer {
         }
     }
 
+    /// Pad id in the original vocabulary (whether or not trimmed).
+    pub fn original_pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
     /// The same tokenizer cutting sequences to `max_len` tokens instead (specials included).
     pub fn with_max_len(mut self, max_len: usize) -> Result<Self> {
         if max_len < 2 {
