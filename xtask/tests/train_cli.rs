@@ -110,35 +110,44 @@ progress = false
     assert!(!dir.path().join("run2").exists(), "{log}");
 }
 
-/// `cargo xtask export` end to end: a student trained for two steps (two layers and the pooler
-/// trained, vocabulary trimmed to the bitext) is exported by the CLI, and `cargo xtask embed`
-/// gives the same vectors from the exported Hugging Face folder as from the checkpoint
-/// (to 1e-5), different ones from the untrained e5-small (training changed the weights), and
-/// the folder holds the full vocabulary again. A second export into the same folder needs
-/// --force; a directory without a checkpoint is refused by name.
-#[test]
-fn export_cli_writes_a_folder_that_embeds_like_the_checkpoint() {
-    if !have_models() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let bitext = dir.path().join("bitext.tsv");
-    std::fs::write(
-        &bitext,
-        "water for the thirsty\tmaji kwa wenye kiu\nthe king and his child\tmfalme na mtoto wake\n\
-         a house by the river\tnyumba karibu na mto\nbread for today\tmkate wa leo\n",
-    )
-    .unwrap();
-    let config = dir.path().join("run.toml");
+const EXPORT_BITEXT: &str = "water for the thirsty\tmaji kwa wenye kiu\n\
+    the king and his child\tmfalme na mtoto wake\n\
+    a house by the river\tnyumba karibu na mto\nbread for today\tmkate wa leo\n";
+/// Texts made of the bitext's words, so the trimmed checkpoint knows all their tokens.
+const EXPORT_TEXTS: &str = "maji kwa wenye kiu\nmfalme na mtoto wake\nnyumba karibu na mto\n";
+
+fn xtask() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+}
+
+/// Runs the command, asserts success, returns stdout + stderr.
+fn succeed(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap();
+    let log = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    log
+}
+
+/// Trains `student` on EXPORT_BITEXT for two steps with the embeddings and the lowest
+/// `freeze_layers` layers frozen (vocabulary trimmed, as by default), then exports it with the
+/// CLI. Returns the run directory, the exported folder and the export's output.
+fn train_and_export(
+    dir: &std::path::Path,
+    student: &str,
+    freeze_layers: usize,
+) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let bitext = dir.join("bitext.tsv");
+    std::fs::write(&bitext, EXPORT_BITEXT).unwrap();
+    let config = dir.join(format!("{student}.toml"));
     std::fs::write(
         &config,
         format!(
             r#"
 [model]
 teacher = "e5-small"
-student = "e5-small"
+student = "{student}"
 freeze_embeddings = true
-freeze_layers = 10
+freeze_layers = {freeze_layers}
 max_len = 16
 
 [data]
@@ -158,33 +167,70 @@ progress = false
         ),
     )
     .unwrap();
-    let xtask = || Command::new(env!("CARGO_BIN_EXE_xtask"));
-    let check = |o: std::process::Output| -> String {
-        let log =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "{log}");
-        log
-    };
-    let run = dir.path().join("run");
-    check(
+    let run = dir.join(format!("run-{student}"));
+    succeed(
         xtask()
             .args(["train", "--config"])
             .arg(&config)
             .arg("--out")
-            .arg(&run)
-            .output()
-            .unwrap(),
+            .arg(&run),
     );
-    let hf = dir.path().join("hf");
-    let log = check(
+    let hf = dir.join(format!("hf-{student}"));
+    let log = succeed(
         xtask()
             .args(["export", "--run"])
             .arg(&run)
             .arg("--out")
-            .arg(&hf)
-            .output()
-            .unwrap(),
+            .arg(&hf),
     );
+    (run, hf, log)
+}
+
+/// `cargo xtask embed` of EXPORT_TEXTS by `model` as `kind` texts: one vector per line.
+fn embed(dir: &std::path::Path, model: &std::path::Path, kind: &str) -> Vec<Vec<f64>> {
+    let texts = dir.join("texts.txt");
+    std::fs::write(&texts, EXPORT_TEXTS).unwrap();
+    let out = dir.join("embedded.jsonl");
+    succeed(
+        xtask()
+            .args(["embed", "--kind", kind, "--model"])
+            .arg(model)
+            .arg("--input")
+            .arg(&texts)
+            .arg("--out")
+            .arg(&out),
+    );
+    std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn max_abs_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f64::max)
+}
+
+/// `cargo xtask export` end to end: a student trained for two steps (two layers trained,
+/// vocabulary trimmed to the bitext) is exported by the CLI, and `cargo xtask embed` gives the
+/// same vectors from the exported Hugging Face folder as from the checkpoint (to 1e-5),
+/// different ones from the untrained e5-small (training changed the weights), and the folder
+/// holds the full vocabulary again. A second export into the same folder needs --force; a
+/// directory without a checkpoint is refused by name.
+#[test]
+fn export_cli_writes_a_folder_that_embeds_like_the_checkpoint() {
+    if !have_models() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (run, hf, log) = train_and_export(dir.path(), "e5-small", 10);
     assert!(log.contains("restoring the full table"), "{log}");
     for f in [
         "config.json",
@@ -199,51 +245,16 @@ progress = false
         serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["vocab_size"], 250037, "{config}");
 
-    let texts = dir.path().join("texts.txt");
-    std::fs::write(
-        &texts,
-        "maji kwa wenye kiu\nmfalme na mtoto wake\nnyumba karibu na mto\n",
-    )
-    .unwrap();
-    let embed = |model: &std::path::Path, name: &str| -> Vec<Vec<f64>> {
-        let out = dir.path().join(name);
-        check(
-            xtask()
-                .args(["embed", "--model"])
-                .arg(model)
-                .arg("--input")
-                .arg(&texts)
-                .arg("--out")
-                .arg(&out)
-                .output()
-                .unwrap(),
-        );
-        std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let max_diff = |a: &[Vec<f64>], b: &[Vec<f64>]| {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .flat_map(|(x, y)| {
-                assert_eq!(x.len(), y.len());
-                x.iter().zip(y).map(|(p, q)| (p - q).abs())
-            })
-            .fold(0.0f64, f64::max)
-    };
-    let from_checkpoint = embed(&run.join("student"), "ckpt.jsonl");
-    let from_export = embed(&hf, "hf.jsonl");
-    let untrained = embed(std::path::Path::new("e5-small"), "base.jsonl");
+    let from_checkpoint = embed(dir.path(), &run.join("student"), "passage");
+    let from_export = embed(dir.path(), &hf, "passage");
+    let untrained = embed(dir.path(), std::path::Path::new("e5-small"), "passage");
     assert_eq!(from_checkpoint.len(), 3);
-    let d = max_diff(&from_checkpoint, &from_export);
+    let d = max_abs_diff(&from_checkpoint, &from_export);
     assert!(
         d <= 1e-5,
         "exported folder differs from the checkpoint by {d}"
     );
-    let d = max_diff(&from_checkpoint, &untrained);
+    let d = max_abs_diff(&from_checkpoint, &untrained);
     assert!(
         d > 1e-4,
         "training left the student at e5-small (max |diff| {d})"
@@ -272,4 +283,54 @@ progress = false
         !o.status.success() && err.contains("embedder.json"),
         "{err}"
     );
+}
+
+/// The exported folders of an XLM-R-family (e5-small) and a BERT-family (MiniLM) student,
+/// loaded by the real `sentence-transformers` package (`tests/reference/st_encode.py`), give
+/// `cargo xtask embed`'s vectors to 1e-5, as queries and as passages (the E5 prompts come
+/// from the folder's config_sentence_transformers.json). sentence-transformers needs PyTorch
+/// (several GB), so this runs only when `OPTICAL_ST_PYTHON` names a Python that has it; CI
+/// does not set it.
+#[test]
+fn sentence_transformers_loads_the_export_and_gives_our_vectors() {
+    let Ok(python) = std::env::var("OPTICAL_ST_PYTHON") else {
+        eprintln!("OPTICAL_ST_PYTHON unset: sentence-transformers check skipped");
+        return;
+    };
+    assert!(
+        have_models(),
+        "the sentence-transformers check needs the data cache"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/st_encode.py");
+    for (student, freeze, prompts) in [("e5-small", 10, true), ("minilm", 4, false)] {
+        let (_, hf, _) = train_and_export(dir.path(), student, freeze);
+        for kind in ["query", "passage"] {
+            let ours = embed(dir.path(), &hf, kind);
+            let o = Command::new(&python)
+                .arg(&script)
+                .arg(&hf)
+                .arg(kind)
+                .arg(dir.path().join("texts.txt"))
+                .env("HF_HUB_OFFLINE", "1")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            assert!(o.status.success(), "{student} {kind}: {err}");
+            let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(
+                report["prompt"] != "",
+                prompts,
+                "{student} {kind}: {report}"
+            );
+            let theirs: Vec<Vec<f64>> =
+                serde_json::from_value(report["embeddings"].clone()).unwrap();
+            let d = max_abs_diff(&ours, &theirs);
+            assert!(
+                d <= 1e-5,
+                "{student} {kind}: sentence-transformers differs from ours by {d}"
+            );
+        }
+    }
 }
