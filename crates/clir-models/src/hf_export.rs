@@ -89,6 +89,40 @@ fn push_layer_norm(out: &mut Vec<HfTensor>, prefix: &str, ln: &LayerNorm) -> Res
     Ok(())
 }
 
+/// The trained model's original vocabulary (token → id) must be the base model's, or the
+/// kept rows would land on other tokens' ids: an error names how many tokens differ and one.
+fn same_vocabulary(embedder: &Embedder, base: &Embedder) -> Result<()> {
+    let ours = embedder.tokenizer.inner().get_vocab(true);
+    let theirs = base.tokenizer.inner().get_vocab(true);
+    if ours == theirs {
+        return Ok(());
+    }
+    let mut differing: Vec<(&String, Option<u32>, Option<u32>)> = ours
+        .iter()
+        .filter(|(token, id)| theirs.get(*token) != Some(id))
+        .map(|(token, &id)| (token, Some(id), theirs.get(token).copied()))
+        .chain(
+            theirs
+                .iter()
+                .filter(|(token, _)| !ours.contains_key(*token))
+                .map(|(token, &id)| (token, None, Some(id))),
+        )
+        .collect();
+    differing.sort();
+    let (token, here, there) = differing[0];
+    let id = |i: Option<u32>| i.map_or("absent".to_string(), |i| format!("id {i}"));
+    Err(ModelError::Invalid(format!(
+        "base model {} has another vocabulary than the trained model {}: {} tokens differ \
+         (e.g. {token:?}: {} in the trained model's tokenizer, {} in the base's); pass the \
+         model the student was initialised from as the base",
+        base.config.name,
+        embedder.config.name,
+        differing.len(),
+        id(here),
+        id(there),
+    )))
+}
+
 /// The word-embedding table over the full vocabulary: the encoder's own when untrimmed,
 /// otherwise `base`'s with row `kept[new]` replaced by the trained row `new`.
 fn full_word_table(embedder: &Embedder, base: Option<&Embedder>) -> Result<(usize, Vec<f32>)> {
@@ -111,6 +145,7 @@ fn full_word_table(embedder: &Embedder, base: Option<&Embedder>) -> Result<(usiz
             base.config.name
         )));
     }
+    same_vocabulary(embedder, base)?;
     let [base_rows, base_d] = base.encoder.embeddings.word.weight.dims();
     if base_d != d {
         return Err(ModelError::Invalid(format!(

@@ -360,6 +360,28 @@ fn export_errors_name_the_problem() {
         err.contains("wide-base") && err.contains("width 32") && err.contains("width 16"),
         "{err}"
     );
+
+    // Same size and width, but two words swap ids: the rows would land on the wrong tokens.
+    let root = tempdir("errors-vocab");
+    let mut swapped = WORDS;
+    swapped.swap(3, 4); // "cat" and "sat"
+    let tok = tiny_tokenizer(&root, &swapped);
+    let other = Embedder {
+        config: EmbedderConfig {
+            name: "other-vocab".into(),
+            ..s.base.config.clone()
+        },
+        encoder: s.base.encoder.clone(),
+        tokenizer: TextTokenizer::from_file(&tok, 24).unwrap(),
+        device: flex(),
+    };
+    let err = export_hf(&s.student, Some(&other), &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("other-vocab") && err.contains("2 tokens differ") && err.contains("\"cat\""),
+        "{err}"
+    );
 }
 
 #[test]
