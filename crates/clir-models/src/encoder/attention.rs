@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::EncoderConfig;
+use super::layer::token_wise;
 use crate::error::Result;
 use crate::weights::{WeightSource, layer_norm_from, layer_norm_init, linear_from};
 
@@ -61,12 +62,12 @@ impl SelfAttention {
         let heads = self.num_heads;
         let hd = d / heads;
         let split = |x: Tensor<3>| x.reshape([b, l, heads, hd]).swap_dims(1, 2);
-        let q = split(self.query.forward(h.clone()));
-        let k = split(self.key.forward(h.clone()));
-        let v = split(self.value.forward(h.clone()));
+        let q = split(token_wise(&self.query, h.clone()));
+        let k = split(token_wise(&self.key, h.clone()));
+        let v = split(token_wise(&self.value, h.clone()));
         let scores = q.matmul(k.transpose()) * (1.0 / (hd as f64).sqrt()) + bias;
         let attn = softmax(scores, 3);
         let context = attn.matmul(v).swap_dims(1, 2).reshape([b, l, d]);
-        self.norm.forward(h + self.output.forward(context))
+        self.norm.forward(h + token_wise(&self.output, context))
     }
 }

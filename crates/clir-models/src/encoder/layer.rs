@@ -21,9 +21,20 @@ pub struct FeedForward {
 impl FeedForward {
     /// `x`: `[batch, len, d]` → `LN(x + GELU(x W_1 + b_1) W_2 + b_2)`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let inner = gelu(self.intermediate.forward(x.clone()));
-        self.norm.forward(x + self.output.forward(inner))
+        let inner = gelu(token_wise(&self.intermediate, x.clone()));
+        self.norm.forward(x + token_wise(&self.output, inner))
     }
+}
+
+/// `linear` applied to every token of `x` (`[batch, len, d_in]` → `[batch, len, d_out]`) as
+/// one `[batch·len, d_in] × [d_in, d_out]` product. The same numbers as `linear.forward(x)`,
+/// but a CPU backend then packs the weight once per product, not once per sequence of the
+/// batch, and the backward is one product too.
+pub(crate) fn token_wise(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [b, l, d_in] = x.dims();
+    let y = linear.forward(x.reshape([b * l, d_in]));
+    let d_out = y.dims()[1];
+    y.reshape([b, l, d_out])
 }
 
 /// Self-attention followed by the feed-forward block.
