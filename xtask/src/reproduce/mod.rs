@@ -522,8 +522,9 @@ fn estimate_seconds(
     }
 }
 
-/// Throughputs measured on this project's 2-core CPU (release build, flex, e5-small student,
-/// MiniLM teacher; `cargo xtask bench train`, docs/training.md "What a preset costs").
+/// Throughputs measured on this project's 2-core CPU (release build, flex, e5-small student and
+/// teacher; `cargo xtask bench train`, docs/training.md "What a preset costs"). Steps measured
+/// 2026-12-03 with token-wise linear layers (217d133); states and encodings 2026-12-02.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CpuCost {
     /// Seconds per optimiser step of 16 pairs (training length 64, embeddings + 8 layers frozen,
@@ -550,11 +551,11 @@ pub(crate) struct CpuCost {
 
 impl CpuCost {
     pub const MEASURED: CpuCost = CpuCost {
-        step_optical: 0.50,
-        step_mse: 0.91,
-        step_kl: 0.55,
-        step_joint: 1.25,
-        step_optical_unfrozen: 1.6,
+        step_optical: 0.35,
+        step_mse: 0.66,
+        step_kl: 0.34,
+        step_joint: 0.73,
+        step_optical_unfrozen: 1.1,
         fill_per_s: 50.0,
         teacher_vps: 78.0,
         student_vps: 72.0,
@@ -628,7 +629,8 @@ fn print_list(cells: &[Cell], states: &[CellState], estimates: &[f64]) {
 
 /// The faster CPU backend, measured: on this project's 2-core CPU libtorch ran the quick
 /// training step 1.3–1.7× and evaluation encoding 1.2–1.3× faster than flex (docs/training.md,
-/// "flex against libtorch"), so a run on a CPU backend other than `tch` says so.
+/// "flex against libtorch"; before flex's token-wise linear layers), so a run on a CPU backend
+/// other than `tch` says so.
 fn cpu_backend_advice(backend: Backend) -> Option<String> {
     let cpu = matches!(backend, Backend::Flex | Backend::Ndarray);
     cpu.then(|| {
@@ -638,8 +640,9 @@ fn cpu_backend_advice(backend: Backend) -> Option<String> {
             "build with `--features tch` after `cargo xtask setup libtorch`, then add `--backend tch`"
         };
         format!(
-            "note: on a CPU, libtorch trains 1.3–1.7× and encodes 1.2–1.3× faster than {backend} \
-             (measured, docs/training.md); for long presets {how}"
+            "note: on a CPU, libtorch encoded 1.2–1.3× and trained 1.3–1.7× faster than {backend} \
+             (measured before flex's token-wise linear layers sped its training step up 1.2–1.6×; \
+             not compared since: docs/training.md); for long presets {how}"
         )
     })
 }
