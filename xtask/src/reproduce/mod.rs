@@ -628,9 +628,9 @@ fn print_list(cells: &[Cell], states: &[CellState], estimates: &[f64]) {
 }
 
 /// The faster CPU backend, measured: on this project's 2-core CPU libtorch ran the quick
-/// training step 1.3–1.7× and evaluation encoding 1.2–1.3× faster than flex (docs/training.md,
-/// "flex against libtorch"; before flex's token-wise linear layers), so a run on a CPU backend
-/// other than `tch` says so.
+/// training step 1.1–1.4× and evaluation encoding 1.3–1.4× faster than flex (docs/training.md,
+/// "flex against libtorch", re-measured after flex's token-wise linear layers), so a run on a
+/// CPU backend other than `tch` says so.
 fn cpu_backend_advice(backend: Backend) -> Option<String> {
     let cpu = matches!(backend, Backend::Flex | Backend::Ndarray);
     cpu.then(|| {
@@ -640,9 +640,8 @@ fn cpu_backend_advice(backend: Backend) -> Option<String> {
             "build with `--features tch` after `cargo xtask setup libtorch`, then add `--backend tch`"
         };
         format!(
-            "note: on a CPU, libtorch encoded 1.2–1.3× and trained 1.3–1.7× faster than {backend} \
-             (measured before flex's token-wise linear layers sped its training step up 1.2–1.6×; \
-             not compared since: docs/training.md); for long presets {how}"
+            "note: on a CPU, libtorch trains 1.1–1.4× and encodes 1.3–1.4× faster than {backend} \
+             (measured, docs/training.md); for long presets {how}"
         )
     })
 }
