@@ -27,9 +27,10 @@ impl FeedForward {
 }
 
 /// `linear` applied to every token of `x` (`[batch, len, d_in]` → `[batch, len, d_out]`) as
-/// one `[batch·len, d_in] × [d_in, d_out]` product. The same numbers as `linear.forward(x)`,
-/// but a CPU backend then packs the weight once per product, not once per sequence of the
-/// batch, and the backward is one product too.
+/// one `[batch·len, d_in] × [d_in, d_out]` product: mathematically `linear.forward(x)` (and bit
+/// for bit on flex in the checks of docs/training.md), but burn no longer keeps a per-sequence
+/// batched product when `len` is a multiple of 32, so flex packs the weight once per product
+/// instead of once per sequence, forward and backward.
 pub(crate) fn token_wise(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
     let [b, l, d_in] = x.dims();
     let y = linear.forward(x.reshape([b * l, d_in]));
