@@ -41,8 +41,9 @@ proptest! {
     fn plan_is_nonnegative_with_the_given_marginals(
         (cost, a, b) in problem(), eps in 0.05f64..1.0
     ) {
-        // The budget is far above what these problems need (small problems with many near-tied
-        // costs can take ~10⁵ iterations); it only costs time where a problem needs it.
+        // A budget well above what these problems need (the near-tied 5×5 problem of
+        // `epsilon_scaling_agrees_on_a_slow_near_tied_problem` takes ~3·10⁵ iterations at
+        // ε = 0.02); it only costs time where a problem needs it.
         let config = SinkhornConfig::new().with_epsilon(eps).with_tol(1e-10).with_max_iter(2_000_000);
         let s = sinkhorn(&cost, &a, &b, &config).unwrap();
         prop_assert!(s.converged);
@@ -80,8 +81,7 @@ proptest! {
 
     #[test]
     fn epsilon_scaling_reaches_the_same_plan((cost, a, b) in problem()) {
-        // Budget: see `plan_is_nonnegative_with_the_given_marginals` and the fixed case in
-        // `epsilon_scaling_agrees_on_a_slow_near_tied_problem` (~3·10⁵ iterations).
+        // Budget: see `plan_is_nonnegative_with_the_given_marginals`.
         let config = SinkhornConfig::new().with_epsilon(0.02).with_tol(1e-10).with_max_iter(2_000_000);
         let plain = sinkhorn(&cost, &a, &b, &config).unwrap();
         prop_assume!(plain.converged, "plain Sinkhorn unconverged after {} iterations", plain.iterations);
