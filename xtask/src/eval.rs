@@ -4,7 +4,7 @@
 pub use clir_eval::bench::BenchEvalArgs;
 pub use clir_eval::cli::EvalArgs;
 
-/// `cargo xtask eval [-q] [-c] [-M N] [-m MEASURE]... QRELS RUN` (or `--qrels`, `--run`).
+/// `cargo xtask eval [-q] [-c] [-M N] [-m MEASURE]... [--json] QRELS RUN` (or `--qrels`, `--run`).
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     clir_eval::cli::run(&a)
 }

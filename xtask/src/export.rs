@@ -19,9 +19,10 @@ pub struct ExportArgs {
     #[arg(long)]
     out: PathBuf,
     /// The untrimmed model the student was initialised from, whose embedding table restores
-    /// the rows vocabulary trimming dropped: `e5-small`, `minilm` or a path. Default: the
-    /// checkpoint's own model name (multilingual-e5-small → e5-small, all-MiniLM-L6-v2 →
-    /// minilm). Only read when the vocabulary is trimmed.
+    /// the rows vocabulary trimming dropped: `e5-small`, `minilm` or a path. Default: the base
+    /// recorded in the checkpoint's embedder.json (what `Embedder::load_checkpoint`, `search`
+    /// and `embed` restore from; for older checkpoints the model name: multilingual-e5-small
+    /// → e5-small, all-MiniLM-L6-v2 → minilm). Only read when the vocabulary is trimmed.
     #[arg(long)]
     base: Option<String>,
     /// Write into a non-empty --out folder, overwriting the files of the same names.
@@ -54,21 +55,32 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
             a.out.display()
         );
     }
+    crate::paths::check_writable_dir(&a.out, "--out")?;
     let (_, device) = select_device(Some("flex"))?;
-    let student = Embedder::load_checkpoint(&ckpt, &device)
+    let saved = Embedder::load_checkpoint_as_saved(&ckpt, &device)
         .with_context(|| format!("loading the checkpoint {}", ckpt.display()))?;
-    let base = match student.tokenizer.vocab_map() {
-        None => None,
-        Some(map) => {
-            let name = a.base.clone().unwrap_or(student.config.name.clone());
-            eprintln!(
-                "vocabulary trimmed to {} tokens: restoring the full table from {name}",
-                map.len()
-            );
-            let base = load_named(&name, None, &device).with_context(|| {
-                format!("loading the base model '{name}' (choose another with --base)")
+    // A trimmed vocabulary is restored to the full one: from --base when given, else as
+    // every loader restores it (Embedder::load_checkpoint, from the recorded base).
+    let (student, base) = match (saved.tokenizer.vocab_map().map(|m| m.len()), &a.base) {
+        (None, _) => (saved, None),
+        (Some(kept), Some(name)) => {
+            eprintln!("vocabulary trimmed to {kept} tokens: restoring the full table from {name}");
+            let base = load_named(name, None, &device)
+                .with_context(|| format!("loading the base model '{name}' (--base)"))?;
+            (saved, Some(base))
+        }
+        (Some(kept), None) => {
+            let name = saved
+                .base_name()
+                .unwrap_or_else(|| "(none recorded)".into());
+            eprintln!("vocabulary trimmed to {kept} tokens: restoring the full table from {name}");
+            let full = Embedder::load_checkpoint(&ckpt, &device).with_context(|| {
+                format!(
+                    "restoring the vocabulary of {} (choose the base with --base)",
+                    ckpt.display()
+                )
             })?;
-            Some(base)
+            (full, None)
         }
     };
     let written = export_hf(&student, base.as_ref(), &a.out)

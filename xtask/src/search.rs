@@ -76,6 +76,11 @@ pub struct SearchArgs {
     /// Dense: texts per encoder batch.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
+    /// Dense: read at most this many tokens of each query and document (specials included).
+    /// Default: each model's own maximum (512 for e5-small and its trained students; the
+    /// training length of a student is never used).
+    #[arg(long)]
+    max_len: Option<usize>,
     /// BM25: term-frequency saturation k1 (default 0.9, as reproduce's BM25 and PSQ cells).
     #[arg(long)]
     k1: Option<f32>,
@@ -141,6 +146,7 @@ fn check_method_options(a: &SearchArgs) -> anyhow::Result<()> {
             .collect(),
         SearchMethod::Bm25 => [
             ("--model", a.model.is_some()),
+            ("--max-len", a.max_len.is_some()),
             ("--query-model", a.query_model.is_some()),
             ("--prefix", a.prefix.is_some()),
             ("--backend", a.backend.is_some()),
@@ -171,6 +177,7 @@ fn check_method_options(a: &SearchArgs) -> anyhow::Result<()> {
 
 pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     check_method_options(&a)?;
+    crate::paths::check_writable_file(&a.out, "--out")?;
     let query_model = a
         .query_model
         .clone()
@@ -196,10 +203,16 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         SearchMethod::Dense => {
             let doc_model = a.model.as_deref().expect("checked above");
             let (backend, device) = select_device(a.backend.as_deref())?;
-            let load = |name: &str| {
-                load_named(name, None, &device)
-                    .with_context(|| format!("loading model {name}"))
-                    .map(|e| crate::models::with_prefix(e, a.prefix.as_ref()))
+            let load = |name: &str| -> anyhow::Result<clir_models::Embedder> {
+                let e = load_named(name, None, &device)
+                    .with_context(|| format!("loading model {name}"))?;
+                let e = match a.max_len {
+                    Some(n) => e
+                        .with_max_len(n)
+                        .with_context(|| format!("--max-len {n}"))?,
+                    None => e,
+                };
+                Ok(crate::models::with_prefix(e, a.prefix.as_ref()))
             };
             let query_encoder = load(&query_model)?;
             let doc_encoder = if doc_model == query_model {
@@ -221,9 +234,13 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
                 &opts,
             )
             .with_context(|| format!("dense retrieval of {}", inputs()))?;
+            let similarity = clap::ValueEnum::to_possible_value(&a.similarity)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
             let how = format!(
-                "queries by {query_model}, documents by {doc_model}, {:?} similarity, on {backend}",
-                a.similarity
+                "queries by {query_model} ({} tokens), documents by {doc_model} ({} tokens), \
+                 {similarity} similarity, on {backend}",
+                query_encoder.config.max_len, doc_encoder.config.max_len
             );
             (run, how)
         }

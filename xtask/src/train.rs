@@ -1,13 +1,15 @@
 //! `cargo xtask train --config FILE` and `cargo xtask bench train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clir_data::bible::BibleDb;
 use clir_train::TrainConfig;
 use clir_train::bitext::load_bitext;
 use clir_train::retrieval::{SetSample, collection_set, evaluate_models, nave_set};
-use clir_train::trainer::{TrainInputs, initial_student, train};
+use clir_train::trainer::{
+    RUN_STUDENT, TrainInputs, TrainOutcome, checkpoint_step, initial_student, is_finished, train,
+};
 use ot_core::backend::select_device;
 
 #[derive(clap::Args)]
@@ -45,10 +47,36 @@ pub struct TrainArgs {
     eval_max_len: Option<usize>,
 }
 
+/// Whether the TOML file at `path` sets `[data] language` itself (not by default).
+fn language_given(path: &Path) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let value: toml::Table = toml::from_str(&text).with_context(|| path.display().to_string())?;
+    Ok(value.get("data").and_then(|d| d.get("language")).is_some())
+}
+
+/// The language the evaluation reads: never one the configuration did not name. With a
+/// bitext file, Nave's Bible collection needs `[data] language`; a collection of one's own
+/// (`--eval-collection`) is in whatever language it is.
+fn eval_language(cfg: &TrainConfig, a: &TrainArgs) -> anyhow::Result<Option<String>> {
+    let given = language_given(&a.config)?;
+    match (&cfg.data.bitext_file, &a.eval_collection) {
+        (None, _) => Ok(Some(cfg.data.language.clone())),
+        (Some(_), Some(_)) => Ok(given.then(|| cfg.data.language.clone())),
+        (Some(file), None) if a.eval && !given => bail!(
+            "{}: data.language is not set: the run trains on bitext_file {file}, and --eval \
+             evaluates on Nave's Bible collection in the language [data] language names; set \
+             it (e.g. language = \"tagalog\") or evaluate on a collection of your own with \
+             --eval-collection DIR",
+            a.config.display()
+        ),
+        (Some(_), None) => Ok(given.then(|| cfg.data.language.clone())),
+    }
+}
+
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let cfg = TrainConfig::load(&a.config)?;
-    let (backend, device) = select_device(a.backend.as_deref())?;
-    let out = a.out.unwrap_or_else(|| {
+    let language = eval_language(&cfg, &a)?;
+    let out = a.out.clone().unwrap_or_else(|| {
         let stem = a
             .config
             .file_stem()
@@ -56,6 +84,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "run".into());
         PathBuf::from("experiments/runs").join(stem)
     });
+    crate::paths::check_writable_dir(&out, "--out")?;
+    let (backend, device) = select_device(a.backend.as_deref())?;
     let pairs = load_bitext(&cfg.data, cfg.run.seed)?;
     eprintln!(
         "train: {} on {} bitext pairs ({}), {} steps of {} on {backend} -> {}",
@@ -103,42 +133,36 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             eprintln!("eval set: {}", set.note);
             let cpu = clir_train::trainer::staging_device(&device);
             let teacher = inputs.models.load(&cfg.model.teacher, &cpu)?;
-            let len = a
-                .eval_max_len
-                .unwrap_or(teacher.config.encoder.max_tokens());
+            let len = a.eval_max_len.unwrap_or(teacher.config.max_len);
             let teacher = teacher.with_max_len(len)?;
             let untrained = initial_student(&cfg, &inputs, &device)?;
-            let len = a
-                .eval_max_len
-                .unwrap_or(untrained.config.encoder.max_tokens());
+            let len = a.eval_max_len.unwrap_or(untrained.config.max_len);
             let s = evaluate_models(&teacher, &untrained.with_max_len(len)?, set, 32)?;
             Some((teacher, s))
         }
         None => None,
     };
+    eprintln!("{}", start_line(&out, &cfg)?);
     let started = std::time::Instant::now();
-    let outcome = train(&cfg, &inputs, &out, &device).context("training")?;
+    let outcome = train(&cfg, &inputs, &out, &device).with_context(|| {
+        format!(
+            "training into {}: checkpoints are kept every {} steps; run the same command again \
+             to resume from the last one",
+            out.display(),
+            cfg.run.checkpoint_every
+        )
+    })?;
     let secs = started.elapsed().as_secs_f64();
-    let first = outcome.log.first().map(|l| l.loss);
-    let last = outcome.log.last().map(|l| l.loss);
-    eprintln!(
-        "trained {} steps in {secs:.0}s (resumed from {:?}); loss {:?} -> {:?}; student in {}",
-        outcome.steps_done,
-        outcome.resumed_from,
-        first,
-        last,
-        out.join("student").display()
-    );
+    eprintln!("{}", outcome_line(&outcome, secs, &out));
     if let (Some(set), Some((teacher, s0))) = (&set, before) {
-        let len = a
-            .eval_max_len
-            .unwrap_or(outcome.student.config.encoder.max_tokens());
+        let len = a.eval_max_len.unwrap_or(outcome.student.config.max_len);
         let s1 = evaluate_models(&teacher, &outcome.student.with_max_len(len)?, set, 32)?;
         let on = match &a.eval_collection {
             Some(dir) => dir.display().to_string(),
             None => "Nave NT".into(),
         };
-        println!("English→{} on {on} ({}):", cfg.data.language, set.note);
+        let target = language.as_deref().unwrap_or("the bitext's language");
+        println!("English→{target} on {on} ({}):", set.note);
         println!(
             "  untrained student: MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
             s0.map, s0.ndcg_10, s0.mrr_10
@@ -159,6 +183,55 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             .with_context(|| path.display().to_string())?;
     }
     Ok(())
+}
+
+/// What `train` is about to do with `out`: nothing (finished), resume, or start.
+fn start_line(out: &Path, cfg: &TrainConfig) -> anyhow::Result<String> {
+    let total = cfg.optim.steps;
+    if is_finished(out) {
+        return Ok(format!(
+            "{}: this run is already finished ({total} steps); nothing is trained. Its student \
+             is {}; train again with another --out or after deleting the folder",
+            out.display(),
+            out.join(RUN_STUDENT).display()
+        ));
+    }
+    let every = cfg.run.checkpoint_every;
+    Ok(match checkpoint_step(out)? {
+        Some(step) => format!(
+            "{}: resuming from the checkpoint at step {step} of {total}",
+            out.display()
+        ),
+        None => format!(
+            "{}: training {total} steps, a checkpoint every {every}; if interrupted, run the \
+             same command again to resume from the last one",
+            out.display()
+        ),
+    })
+}
+
+/// What `train` did, for people.
+fn outcome_line(o: &TrainOutcome, secs: f64, out: &Path) -> String {
+    let student = out.join(RUN_STUDENT);
+    if o.resumed_from == Some(o.steps_done) {
+        return format!("nothing trained; the student is {}", student.display());
+    }
+    let from = o.resumed_from.unwrap_or(0);
+    let loss = match (o.log.first(), o.log.last()) {
+        (Some(f), Some(l)) => format!("; loss {:.4} → {:.4}", f.loss, l.loss),
+        _ => String::new(),
+    };
+    let resumed = if from > 0 {
+        format!(" (resumed at step {from})")
+    } else {
+        String::new()
+    };
+    format!(
+        "trained steps {}–{} in {secs:.0}s{resumed}{loss}; student in {}",
+        from + 1,
+        o.steps_done,
+        student.display()
+    )
 }
 
 #[derive(clap::Args)]
@@ -407,4 +480,43 @@ fn bench_encode(
         })?;
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `train` announces for a fresh, an interrupted and a finished run directory.
+    #[test]
+    fn the_start_line_says_fresh_resume_or_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let mut cfg = TrainConfig::new();
+        cfg.optim.steps = 20;
+        cfg.run.checkpoint_every = 5;
+        let fresh = start_line(&run, &cfg).unwrap();
+        assert!(
+            fresh.ends_with(
+                "training 20 steps, a checkpoint every 5; if interrupted, run the same command \
+                 again to resume from the last one"
+            ),
+            "{fresh}"
+        );
+        let ckpt = run.join("checkpoints");
+        std::fs::create_dir_all(ckpt.join("step-000010")).unwrap();
+        std::fs::write(ckpt.join("latest"), "step-000010\n").unwrap();
+        std::fs::write(ckpt.join("step-000010/state.json"), r#"{"step": 10}"#).unwrap();
+        let resumed = start_line(&run, &cfg).unwrap();
+        assert!(
+            resumed.ends_with("resuming from the checkpoint at step 10 of 20"),
+            "{resumed}"
+        );
+        std::fs::create_dir_all(run.join("student")).unwrap();
+        std::fs::write(run.join("student/embedder.json"), "{}").unwrap();
+        let done = start_line(&run, &cfg).unwrap();
+        assert!(
+            done.contains("this run is already finished (20 steps); nothing is trained"),
+            "{done}"
+        );
+    }
 }

@@ -777,6 +777,8 @@ fn emit_slurm_writes_an_array_of_the_unfinished_cells() {
     let go = |extra: &[&str]| reproduce_in(&cache, &preset, &out, extra);
     let (ok, log) = go(&["--cell", "1"]);
     assert!(ok, "{log}");
+    // Off a terminal, as in a Slurm job, the cells' progress is a plain line.
+    assert!(log.contains("cells: finished 1/1 (100%), "), "{log}");
     let (ok, log) = go(&["--emit", "slurm", jobs.to_str().unwrap()]);
     assert!(ok, "{log}");
     let array = std::fs::read_to_string(jobs.join("cells-lexical.sbatch")).unwrap();
@@ -833,4 +835,129 @@ fn emit_slurm_writes_an_array_of_the_unfinished_cells() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && !log.contains("not finished"), "{log}");
     assert_eq!(report_numbers(&out)["cells"].as_array().unwrap().len(), 3);
+}
+
+/// `--emit slurm` with `--partition`, `--account` and `--time`: they replace the preset's
+/// values in every script; a `--time` outside Slurm's forms, a preset `time` likewise and the
+/// options without `--emit` are refused before any script is written; a binary or working
+/// directory in a node-local folder (here `$TMPDIR`) is warned about, the scripts still written.
+#[test]
+fn emit_slurm_takes_partition_account_and_time_and_warns_about_node_local_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = lexical_own_preset(dir.path());
+    let cache = dir.path().join("no-cache");
+    let out = dir.path().join("out");
+    let jobs = dir.path().join("jobs");
+    let emit = |jobs: &Path, extra: &[&str]| {
+        let mut args = vec!["--emit", "slurm", jobs.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        reproduce_in(&cache, &preset, &out, &args)
+    };
+    let (ok, log) = emit(
+        &jobs,
+        &[
+            "--partition",
+            "gpu",
+            "--account",
+            "lab-7",
+            "--time",
+            "1-12:30",
+        ],
+    );
+    assert!(ok, "{log}");
+    for f in ["cells-lexical.sbatch", "report.sbatch"] {
+        let text = std::fs::read_to_string(jobs.join(f)).unwrap();
+        for want in [
+            "#SBATCH --partition=gpu\n",
+            "#SBATCH --account=lab-7\n",
+            "#SBATCH --time=1-12:30\n",
+        ] {
+            assert!(text.contains(want), "{f}: {want:?} not in\n{text}");
+        }
+        assert!(
+            !text.contains("--partition=debug"),
+            "{f}: the preset's\n{text}"
+        );
+        assert_eq!(text.matches("#SBATCH --time=").count(), 1, "{text}");
+    }
+    // Without the options: the preset's partition, no account, the estimated time.
+    let plain = dir.path().join("plain");
+    let (ok, log) = emit(&plain, &[]);
+    assert!(ok, "{log}");
+    let text = std::fs::read_to_string(plain.join("cells-lexical.sbatch")).unwrap();
+    assert!(text.contains("#SBATCH --partition=debug\n"), "{text}");
+    assert!(
+        !text.contains("--account") && !text.contains("--time=1-12:30"),
+        "{text}"
+    );
+
+    // Malformed values are refused, naming the value and the forms; nothing is written.
+    let bad = dir.path().join("bad");
+    for t in ["1 hour", "1:60:00", "2-24", "1-2-3", ""] {
+        let (ok, log) = emit(&bad, &["--time", t]);
+        assert!(!ok && log.contains(&format!("'{t}'")), "{t}: {log}");
+        assert!(log.contains("D-HH:MM:SS"), "{t}: {log}");
+        assert!(!bad.exists(), "{t}: scripts written");
+    }
+    let (ok, log) = emit(&bad, &["--partition", "a b"]);
+    assert!(!ok && log.contains("whitespace"), "{log}");
+    let (ok, log) = reproduce_in(&cache, &preset, &out, &["--time", "10"]);
+    assert!(!ok && log.contains("--emit"), "{log}");
+    for other in ["--list", "--report-only"] {
+        let (ok, log) = reproduce_in(&cache, &preset, &out, &[other, "--account", "a"]);
+        assert!(!ok && log.contains(other), "{log}");
+    }
+    let text = std::fs::read_to_string(&preset).unwrap();
+    let bad_preset = dir.path().join("bad-time.toml");
+    std::fs::write(
+        &bad_preset,
+        text.replace("mem = \"1G\"", "mem = \"1G\"\ntime = \"1:60:00\""),
+    )
+    .unwrap();
+    let (ok, log) = reproduce_in(
+        &cache,
+        &bad_preset,
+        &out,
+        &["--emit", "slurm", bad.to_str().unwrap()],
+    );
+    assert!(!ok, "{log}");
+    for want in ["bad-time.toml", "[slurm.lexical] time", "'1:60:00'"] {
+        assert!(log.contains(want), "{want:?} not in {log}");
+    }
+    assert!(!bad.exists(), "scripts written");
+
+    // A binary in $TMPDIR and a working directory in it: one warning each.
+    let exe = Path::new(env!("CARGO_BIN_EXE_xtask"));
+    let warned = |tmpdir: &Path, cwd: &Path, jobs: &Path| {
+        output(
+            Command::new(exe)
+                .current_dir(cwd)
+                .env("TMPDIR", tmpdir)
+                .env("OPTICAL_CACHE", &cache)
+                .args(["reproduce", "--preset"])
+                .arg(&preset)
+                .arg("--out")
+                .arg(&out)
+                .args(["--emit", "slurm"])
+                .arg(jobs)
+                .output()
+                .unwrap(),
+        )
+    };
+    let (ok, log) = warned(
+        exe.parent().unwrap(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &dir.path().join("j1"),
+    );
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("warning: the xtask binary ") && log.contains("the compute nodes will not"),
+        "{log}"
+    );
+    assert!(dir.path().join("j1/cells-lexical.sbatch").exists());
+    let cwd = dir.path().join("elsewhere");
+    std::fs::create_dir(&cwd).unwrap();
+    let (ok, log) = warned(&cwd, &cwd, &dir.path().join("j2"));
+    assert!(ok, "{log}");
+    assert!(log.contains("warning: the working directory "), "{log}");
 }

@@ -168,7 +168,7 @@ progress = false
     )
     .unwrap();
     let run = dir.join(format!("run-{student}"));
-    succeed(
+    let trained = succeed(
         xtask()
             .args(["train", "--config"])
             .arg(&config)
@@ -183,13 +183,23 @@ progress = false
             .arg("--out")
             .arg(&hf),
     );
-    (run, hf, log)
+    (run, hf, trained + &log)
 }
 
 /// `cargo xtask embed` of EXPORT_TEXTS by `model` as `kind` texts: one vector per line.
 fn embed(dir: &std::path::Path, model: &std::path::Path, kind: &str) -> Vec<Vec<f64>> {
+    embed_texts(dir, model, kind, EXPORT_TEXTS)
+}
+
+/// `cargo xtask embed` of `lines` (one text per line) by `model` as `kind` texts.
+fn embed_texts(
+    dir: &std::path::Path,
+    model: &std::path::Path,
+    kind: &str,
+    lines: &str,
+) -> Vec<Vec<f64>> {
     let texts = dir.join("texts.txt");
-    std::fs::write(&texts, EXPORT_TEXTS).unwrap();
+    std::fs::write(&texts, lines).unwrap();
     let out = dir.join("embedded.jsonl");
     succeed(
         xtask()
@@ -281,6 +291,181 @@ fn export_cli_writes_a_folder_that_embeds_like_the_checkpoint() {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(
         !o.status.success() && err.contains("embedder.json"),
+        "{err}"
+    );
+}
+
+/// Documents with words the bitext never had, and one far longer than the training length (16).
+const UNSEEN_DOCS: &str = "d1\tsimba mkubwa alikimbia porini usiku wa manane\n\
+    d2\tndege wa angani huruka juu ya milima mirefu\n\
+    d3\tmaji kwa wenye kiu na mkate wa leo kwa watoto wote wa kijiji, wazee na vijana, \
+    wanawake na wanaume, wageni na wenyeji, wakati wa mvua na wakati wa jua kali\n\
+    d4\tmfalme na mtoto wake\n";
+
+/// The issue-27 bugs, end to end: the `student/` folder of a run searches and embeds exactly
+/// like its export (texts outside the bitext keep e5-small's rows instead of becoming <unk>,
+/// texts beyond the training length are read to 512 tokens), the export says 512, and
+/// training the finished run again trains nothing and says so.
+#[test]
+fn a_students_folder_searches_and_embeds_like_its_export() {
+    if !have_models() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (run, hf, log) = train_and_export(dir.path(), "e5-small", 10);
+    assert!(
+        log.contains(
+            "training 2 steps, a checkpoint every 2; if interrupted, run the same command"
+        ) && log.contains("trained steps 1–2 in ")
+            && log.contains("; loss "),
+        "{log}"
+    );
+    let sbert: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(hf.join("sentence_bert_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sbert["max_seq_length"], 512, "{sbert}");
+
+    let lines: String = UNSEEN_DOCS
+        .lines()
+        .map(|l| l.split_once('\t').unwrap().1.to_string() + "\n")
+        .collect();
+    let from_folder = embed_texts(dir.path(), &run.join("student"), "passage", &lines);
+    let from_export = embed_texts(dir.path(), &hf, "passage", &lines);
+    let d = max_abs_diff(&from_folder, &from_export);
+    assert!(d <= 1e-5, "the folder differs from its export by {d}");
+
+    std::fs::write(dir.path().join("docs.tsv"), UNSEEN_DOCS).unwrap();
+    std::fs::write(
+        dir.path().join("queries.tsv"),
+        "q1\ta lion running at night\nq2\tbread and water for the children\n",
+    )
+    .unwrap();
+    let search =
+        |model: &std::path::Path, name: &str| -> (Vec<(String, String, usize, f64)>, String) {
+            let out = dir.path().join(name);
+            let log = succeed(
+                xtask()
+                    .arg("search")
+                    .arg("--queries")
+                    .arg(dir.path().join("queries.tsv"))
+                    .arg("--docs")
+                    .arg(dir.path().join("docs.tsv"))
+                    .arg("--model")
+                    .arg(model)
+                    .args(["--tag", "t", "--out"])
+                    .arg(&out),
+            );
+            let run = std::fs::read_to_string(&out)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (
+                        f[0].into(),
+                        f[2].into(),
+                        f[3].parse().unwrap(),
+                        f[4].parse().unwrap(),
+                    )
+                })
+                .collect();
+            (run, log)
+        };
+    let (a, log) = search(&run.join("student"), "folder.run");
+    assert!(log.contains("(512 tokens)"), "{log}");
+    // --max-len is an explicit choice, applied to both models.
+    let mut cmd = xtask();
+    cmd.arg("search")
+        .arg("--queries")
+        .arg(dir.path().join("queries.tsv"))
+        .arg("--docs")
+        .arg(dir.path().join("docs.tsv"))
+        .arg("--model")
+        .arg(run.join("student"))
+        .args(["--max-len", "8", "--out"])
+        .arg(dir.path().join("short.run"));
+    let log = succeed(&mut cmd);
+    assert!(
+        log.contains("(8 tokens)") && !log.contains("(512 tokens)"),
+        "{log}"
+    );
+    let (b, _) = search(&hf, "export.run");
+    assert_eq!(a.len(), 8);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.0, &x.1, x.2), (&y.0, &y.1, y.2), "rankings differ");
+        assert!((x.3 - y.3).abs() <= 1e-5, "scores differ: {x:?} vs {y:?}");
+    }
+
+    // The run is finished: training it again trains nothing and says so.
+    let log = succeed(
+        xtask()
+            .args(["train", "--config"])
+            .arg(dir.path().join("e5-small.toml"))
+            .arg("--out")
+            .arg(&run),
+    );
+    assert!(
+        log.contains("already finished") && log.contains("nothing is trained"),
+        "{log}"
+    );
+    assert!(!log.contains("Some("), "{log}");
+}
+
+/// Errors a training run meets before loading anything: a mistyped setting is named with its
+/// file, line and key; a bitext file evaluated on Nave needs `[data] language`; an --out that
+/// cannot be written is refused. None needs the data cache.
+#[test]
+fn train_refuses_bad_settings_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("train-x.toml");
+    std::fs::write(
+        &bad,
+        "[model]\nmax_len = 16\n\n[optim]\nsteps = 2\nlr = \"fast\"\n",
+    )
+    .unwrap();
+    let fail = |cmd: &mut Command| -> String {
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success(), "{err}");
+        err
+    };
+    let err = fail(xtask().args(["train", "--config"]).arg(&bad));
+    assert!(
+        err.contains("train-x.toml:6: optim.lr: invalid type: string \"fast\", expected a number"),
+        "{err}"
+    );
+
+    let bitext = dir.path().join("bitext.tsv");
+    std::fs::write(&bitext, EXPORT_BITEXT).unwrap();
+    let cfg = dir.path().join("tl.toml");
+    let text = format!(
+        "[data]\nbitext_file = \"{}\"\n[loss]\nmethod = \"optical\"\n[run]\nprogress = false\n",
+        bitext.display()
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let out = dir.path().join("run");
+    let err = fail(
+        xtask()
+            .args(["train", "--eval", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(
+        err.contains("tl.toml: data.language is not set") && err.contains("--eval-collection"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    let err = fail(
+        xtask()
+            .args(["train", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(bitext.join("run")),
+    );
+    assert!(
+        err.contains("--out") && err.contains("not a folder"),
         "{err}"
     );
 }

@@ -3,9 +3,8 @@
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use clir_eval::progress::Progress;
 use serde::Serialize;
 
 use crate::bible::{self, BibleDb, DropReport, ENGLISH_VERSION};
@@ -136,14 +135,11 @@ pub struct BuildSummary {
     pub nave_report: String,
 }
 
-fn spinner(msg: &str) -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
-    );
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb.set_message(msg.to_string());
-    pb
+/// A spinner on a terminal; elsewhere a line when it starts and one when it finishes.
+fn spinner(msg: &str) -> Progress {
+    Progress::spinner(msg)
+        .template("{spinner} {msg} [{elapsed}]")
+        .show(true)
 }
 
 fn docs_of(

@@ -200,6 +200,7 @@ fn cli_prints_trec_eval_lines() {
             "recall.10,100,1000".into(),
             "ndcg_cut.5,10,20,100".into(),
         ],
+        json: false,
         progress: false,
     };
     let got = clir_eval::cli::eval_to_string(&args).unwrap();

@@ -80,8 +80,15 @@ pub struct EmbedderConfig {
     pub normalize: bool,
     pub query_prefix: String,
     pub passage_prefix: String,
-    /// Longest tokenised input (specials included).
+    /// Longest tokenised input (specials included). A trained student saves its base
+    /// model's maximum here, never the training length (that is a training setting only).
     pub max_len: usize,
+    /// The untrimmed model this one was loaded as or initialised from: a name of
+    /// [`load_named`] (`e5-small`, `minilm`) or an absolute path. A checkpoint whose
+    /// vocabulary is trimmed restores the rows trimming dropped from it when loaded
+    /// ([`Embedder::load_checkpoint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 impl EmbedderConfig {
@@ -129,6 +136,7 @@ impl Embedder {
                 normalize: true,
                 query_prefix: "query: ".into(),
                 passage_prefix: "passage: ".into(),
+                base: None,
             },
             encoder,
             tokenizer: tok,
@@ -193,6 +201,7 @@ impl Embedder {
                 query_prefix,
                 passage_prefix,
                 max_len,
+                base: None,
             },
             encoder,
             tokenizer: tok,
@@ -253,8 +262,54 @@ impl Embedder {
         Ok(())
     }
 
-    /// Loads a directory written by [`Embedder::save`].
+    /// Loads a directory written by [`Embedder::save`] as the model it is: a trimmed
+    /// vocabulary (a trained student's, with `vocab_map.json`) is restored to the full one,
+    /// every token the trimming dropped taking its row from the base model recorded in
+    /// `embedder.json` (key `base`), exactly as `cargo xtask export` writes it. A trimmed
+    /// checkpoint whose base model cannot be loaded is an error naming it; nothing is ever
+    /// read as `<unk>` in its place.
     pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<Self> {
+        let saved = Self::load_checkpoint_as_saved(dir, device)?;
+        let mut full = match saved.tokenizer.vocab_map().map(VocabMap::len) {
+            None => saved,
+            Some(kept) => {
+                let base = saved.load_base(dir, kept, device)?;
+                saved.restore_vocab(&base)?
+            }
+        };
+        // The folder itself is now the untrimmed model a later student starts from.
+        full.config.base = Some(absolute(dir)?);
+        Ok(full)
+    }
+
+    /// The base model of a checkpoint in `dir` whose vocabulary is trimmed to `kept` tokens.
+    fn load_base(&self, dir: &Path, kept: usize, device: &Device) -> Result<Embedder> {
+        let cfg = dir.join(CHECKPOINT_CONFIG);
+        let Some(name) = self.base_name() else {
+            return Err(ModelError::config(
+                &cfg,
+                format!(
+                    "base: the vocabulary is trimmed to {kept} tokens but no base model is \
+                     recorded to restore the others from; set \"base\" to the model the \
+                     student was initialised from (e5-small, minilm or a path)"
+                ),
+            ));
+        };
+        load_named(&name, None, device).map_err(|e| {
+            ModelError::config(
+                &cfg,
+                format!(
+                    "base: the vocabulary is trimmed to {kept} tokens and the base model \
+                     '{name}' that restores the others cannot be loaded: {e}"
+                ),
+            )
+        })
+    }
+
+    /// Loads a directory written by [`Embedder::save`] exactly as saved: a trimmed vocabulary
+    /// stays trimmed (what resuming a training run needs). Such a model refuses texts with
+    /// tokens outside its vocabulary; [`Embedder::load_checkpoint`] is the model for use.
+    pub fn load_checkpoint_as_saved(dir: &Path, device: &Device) -> Result<Self> {
         let cfg_path = dir.join(CHECKPOINT_CONFIG);
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
         let config: EmbedderConfig = serde_json::from_str(&text)
@@ -298,6 +353,36 @@ impl Embedder {
             tokenizer: tok,
             device: device.clone(),
         })
+    }
+
+    /// The base model to restore a trimmed vocabulary from: the recorded `base`, else the
+    /// pretrained model the name says (checkpoints written before `base` was recorded).
+    pub fn base_name(&self) -> Option<String> {
+        if let Some(b) = &self.config.base {
+            return Some(b.clone());
+        }
+        match self.config.name.as_str() {
+            "multilingual-e5-small" => Some("e5-small".into()),
+            "all-MiniLM-L6-v2" => Some("minilm".into()),
+            _ => None,
+        }
+    }
+
+    /// The same model over the full vocabulary of `base` (the untrimmed model it was
+    /// initialised from): row `kept[new]` of `base`'s word-embedding table replaced by this
+    /// model's row `new`, every other tensor this model's. Unchanged when untrimmed. `base`
+    /// must share the original vocabulary and the width.
+    pub fn restore_vocab(mut self, base: &Embedder) -> Result<Self> {
+        if self.tokenizer.vocab_map().is_none() {
+            return Ok(self);
+        }
+        let (rows, table) = crate::hf_export::full_word_table(&self, Some(base))?;
+        let d = self.config.encoder.hidden_size;
+        let w = Tensor::<2>::from_data(TensorData::new(table, [rows, d]), &self.device);
+        self.encoder.embeddings.word.weight = burn::module::Param::from_tensor(w);
+        self.config.encoder.vocab_size = rows;
+        self.tokenizer = self.tokenizer.without_vocab_map();
+        Ok(self)
     }
 
     /// Loads `path` by its form: a checkpoint directory (`embedder.json`), a Hugging Face
@@ -475,6 +560,13 @@ impl Embedder {
     }
 }
 
+/// `path` made absolute, as text (how a path base is recorded).
+fn absolute(path: &Path) -> Result<String> {
+    std::path::absolute(path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| ModelError::io(path, e))
+}
+
 fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     if !path.is_file() {
         return Ok(None);
@@ -567,12 +659,15 @@ pub fn load_named(name: &str, tokenizer: Option<&Path>, device: &Device) -> Resu
                 Some(t) => t.to_path_buf(),
                 None => clir_data::fetch::e5_small_tokenizer().map_err(fetch_err)?,
             };
-            Embedder::load_e5s1(&w, &t, device)
+            let mut e = Embedder::load_e5s1(&w, &t, device)?;
+            e.config.base = Some("e5-small".into());
+            Ok(e)
         }
         "minilm" | "all-MiniLM-L6-v2" => {
             let mut e =
                 Embedder::load_hf(&clir_data::fetch::minilm_dir().map_err(fetch_err)?, device)?;
             e.config.name = "all-MiniLM-L6-v2".into();
+            e.config.base = Some("minilm".into());
             Ok(e)
         }
         path => {
@@ -589,7 +684,9 @@ pub fn load_named(name: &str, tokenizer: Option<&Path>, device: &Device) -> Resu
                 }
                 None => None,
             };
-            Embedder::load_path(p, tok.as_deref(), device)
+            let mut e = Embedder::load_path(p, tok.as_deref(), device)?;
+            e.config.base = Some(absolute(p)?);
+            Ok(e)
         }
     }
 }

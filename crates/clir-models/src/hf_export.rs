@@ -91,7 +91,7 @@ fn push_layer_norm(out: &mut Vec<HfTensor>, prefix: &str, ln: &LayerNorm) -> Res
 
 /// The trained model's original vocabulary (token → id) must be the base model's, or the
 /// kept rows would land on other tokens' ids: an error names how many tokens differ and one.
-fn same_vocabulary(embedder: &Embedder, base: &Embedder) -> Result<()> {
+pub(crate) fn same_vocabulary(embedder: &Embedder, base: &Embedder) -> Result<()> {
     let ours = embedder.tokenizer.inner().get_vocab(true);
     let theirs = base.tokenizer.inner().get_vocab(true);
     if ours == theirs {
@@ -125,7 +125,10 @@ fn same_vocabulary(embedder: &Embedder, base: &Embedder) -> Result<()> {
 
 /// The word-embedding table over the full vocabulary: the encoder's own when untrimmed,
 /// otherwise `base`'s with row `kept[new]` replaced by the trained row `new`.
-fn full_word_table(embedder: &Embedder, base: Option<&Embedder>) -> Result<(usize, Vec<f32>)> {
+pub(crate) fn full_word_table(
+    embedder: &Embedder,
+    base: Option<&Embedder>,
+) -> Result<(usize, Vec<f32>)> {
     let trained = values(embedder.encoder.embeddings.word.weight.val())?;
     let [rows, d] = embedder.encoder.embeddings.word.weight.dims();
     let Some(map) = embedder.tokenizer.vocab_map() else {

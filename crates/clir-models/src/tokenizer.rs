@@ -198,6 +198,12 @@ impl TextTokenizer {
         self.vocab.as_deref()
     }
 
+    /// This tokenizer emitting the original ids again (no trimmed vocabulary).
+    pub fn without_vocab_map(mut self) -> Self {
+        self.vocab = None;
+        self
+    }
+
     /// Wraps this tokenizer so that it emits ids of the trimmed vocabulary `map`.
     pub fn with_vocab_map(mut self, map: VocabMap) -> Self {
         self.vocab = Some(Arc::new(map));
@@ -246,13 +252,31 @@ impl TextTokenizer {
         Ok(ids)
     }
 
-    /// Ids in the emitted id space (remapped when trimmed).
+    /// Ids in the emitted id space (remapped when trimmed). A trimmed vocabulary never reads
+    /// a token it dropped as `<unk>`: such a text is an error naming the token (a trained
+    /// student's saved folder, loaded with `Embedder::load_checkpoint`, has the full
+    /// vocabulary back).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let ids = self.encode_original(text)?;
-        Ok(match &self.vocab {
-            Some(v) => ids.into_iter().map(|i| v.to_new(i)).collect(),
-            None => ids,
-        })
+        let Some(v) = &self.vocab else {
+            return Ok(ids);
+        };
+        if let Some(&lost) = ids.iter().find(|&&i| !v.contains(i)) {
+            let token = self.inner.id_to_token(lost).unwrap_or_default();
+            let shown: String = text.chars().take(60).collect();
+            let more = if shown.len() < text.len() { "…" } else { "" };
+            return Err(ModelError::Tokenizer {
+                path: self.path.clone(),
+                msg: format!(
+                    "token {token:?} (id {lost}) of {shown:?}{more} lies outside this model's \
+                     trimmed vocabulary of {} tokens and would be read as <unk>; load the \
+                     trained student's folder with Embedder::load_checkpoint (cargo xtask \
+                     search/embed do), which restores the full vocabulary",
+                    v.len()
+                ),
+            });
+        }
+        Ok(ids.into_iter().map(|i| v.to_new(i)).collect())
     }
 
     /// Encodes and right-pads a batch.

@@ -49,6 +49,7 @@ fn tiny(
             query_prefix: prefixes.0.into(),
             passage_prefix: prefixes.1.into(),
             max_len,
+            base: None,
         },
         encoder: encoder.init(&flex()),
         tokenizer: TextTokenizer::from_file(&tok_path, max_len).unwrap(),
@@ -108,7 +109,7 @@ fn setup(
         prefixes,
     );
     base.save(&root.join("base")).unwrap();
-    let trained = tiny(
+    let mut trained = tiny(
         &root.join("trained"),
         position_offset,
         pooling,
@@ -117,10 +118,11 @@ fn setup(
     )
     .trim_vocab(CORPUS)
     .unwrap();
+    trained.config.base = Some(root.join("base").display().to_string());
     trained.save(&root.join("student")).unwrap();
     // both read back the way `xtask export` reads them
     let base = load_named(root.join("base").to_str().unwrap(), None, &flex()).unwrap();
-    let student = Embedder::load_checkpoint(&root.join("student"), &flex()).unwrap();
+    let student = Embedder::load_checkpoint_as_saved(&root.join("student"), &flex()).unwrap();
     assert!(student.tokenizer.vocab_map().is_some());
     Setup { base, student }
 }
@@ -458,7 +460,7 @@ fn real_e5_small_student_exports_as_xlmr_with_prompts() {
     let student = e5.clone().trim_vocab(texts).unwrap();
     let root = tempdir("real-e5");
     student.save(&root.join("student")).unwrap();
-    let student = Embedder::load_checkpoint(&root.join("student"), &flex()).unwrap();
+    let student = Embedder::load_checkpoint_as_saved(&root.join("student"), &flex()).unwrap();
     let out = root.join("multilingual-e5-small-student");
     export_hf(&student, Some(&e5), &out).unwrap();
     let cfg: serde_json::Value =

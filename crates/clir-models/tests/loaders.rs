@@ -423,6 +423,7 @@ fn tiny_embedder(dir: &Path) -> Embedder {
             query_prefix: "query: ".into(),
             passage_prefix: "passage: ".into(),
             max_len: 10,
+            base: None,
         },
         encoder: cfg.init(&device),
         tokenizer: TextTokenizer::from_file(&tok_path, 10).unwrap(),
@@ -443,7 +444,14 @@ fn checkpoint_round_trip_gives_identical_embeddings() {
     let ck = dir.join("ckpt");
     emb.save(&ck).unwrap();
     let loaded = Embedder::load_checkpoint(&ck, &flex()).unwrap();
-    assert_eq!(loaded.config, emb.config);
+    // The folder is recorded as the model's base (where a student trained from it restores
+    // the rows its trimming drops); everything else is as saved.
+    let mut config = loaded.config.clone();
+    assert_eq!(
+        config.base.take(),
+        Some(std::path::absolute(&ck).unwrap().display().to_string())
+    );
+    assert_eq!(config, emb.config);
     let after = loaded.embed(&texts, TextKind::Passage, 3).unwrap();
     for (a, b) in before.iter().zip(&after) {
         assert!(max_abs_diff(a, b) < 1e-6);
@@ -477,7 +485,9 @@ fn trimming_keeps_embeddings_of_in_vocabulary_text() {
     let corpus = ["the river rose", "bread is warm"];
     let before = emb.embed(&corpus, TextKind::Query, 4).unwrap();
     let full_rows = emb.config.encoder.vocab_size;
-    let trimmed = emb.trim_vocab(corpus.iter().copied()).unwrap();
+    let base_dir = dir.join("base");
+    emb.save(&base_dir).unwrap();
+    let mut trimmed = emb.clone().trim_vocab(corpus.iter().copied()).unwrap();
     // 4 specials + query:/passage: + 6 corpus words
     assert_eq!(trimmed.config.encoder.vocab_size, 12);
     assert!(trimmed.config.encoder.vocab_size < full_rows);
@@ -487,19 +497,59 @@ fn trimming_keeps_embeddings_of_in_vocabulary_text() {
     for (a, b) in before.iter().zip(&after) {
         assert!(max_abs_diff(a, b) < 1e-6);
     }
-    // out-of-corpus words become <unk>
-    let ids = trimmed.tokenizer.encode("dawn river").unwrap();
+    // an out-of-corpus word is refused, never read as <unk>
+    let e = trimmed
+        .tokenizer
+        .encode("dawn river")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"dawn\"") && e.contains("trimmed vocabulary of 12 tokens"),
+        "{e}"
+    );
     let map = trimmed.tokenizer.vocab_map().unwrap();
-    assert_eq!(ids[1], map.to_new(1));
     assert!(map.contains(trimmed.tokenizer.inner().token_to_id("river").unwrap()));
-    // the trimmed model survives a checkpoint round trip
+    // saved with its base, the trimmed model loads as saved, or whole: the rows trimming
+    // dropped come back from the base, so every text reads as the untrimmed model reads it
+    trimmed.config.base = Some(base_dir.display().to_string());
     let ck = dir.join("trimmed");
     trimmed.save(&ck).unwrap();
-    let loaded = Embedder::load_checkpoint(&ck, &flex()).unwrap();
-    let again = loaded.embed(&corpus, TextKind::Query, 1).unwrap();
+    let as_saved = Embedder::load_checkpoint_as_saved(&ck, &flex()).unwrap();
+    assert_eq!(as_saved.config.encoder.vocab_size, 12);
+    let again = as_saved.embed(&corpus, TextKind::Query, 1).unwrap();
     for (a, b) in after.iter().zip(&again) {
         assert!(max_abs_diff(a, b) < 1e-6);
     }
+    let whole = Embedder::load_checkpoint(&ck, &flex()).unwrap();
+    assert!(whole.tokenizer.vocab_map().is_none());
+    assert_eq!(whole.config.encoder.vocab_size, full_rows);
+    let unseen = ["dawn river", "the river rose"];
+    let a = whole.embed(&unseen, TextKind::Query, 2).unwrap();
+    let b = emb.embed(&unseen, TextKind::Query, 2).unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        assert!(max_abs_diff(x, y) < 1e-6);
+    }
+    // without its base it is an error naming the key and the missing model
+    std::fs::remove_dir_all(&base_dir).unwrap();
+    let e = Embedder::load_checkpoint(&ck, &flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(CHECKPOINT_CONFIG) && e.contains("base:") && e.contains("cannot be loaded"),
+        "{e}"
+    ); // and with none recorded (and a name that is no built-in model) likewise
+    let cfg_path = ck.join(CHECKPOINT_CONFIG);
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg.as_object_mut().unwrap().remove("base");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let e = Embedder::load_checkpoint(&ck, &flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(CHECKPOINT_CONFIG) && e.contains("no base model is recorded"),
+        "{e}"
+    );
 }
 
 #[test]

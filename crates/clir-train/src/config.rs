@@ -227,20 +227,34 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Parses TOML; missing keys take their defaults, unknown keys are errors.
+    /// Parses TOML; missing keys take their defaults, unknown keys are errors, and every
+    /// error names the key and its line (`train.toml:7: optim.lr: invalid type: string
+    /// "fast", expected a number`). Enum values are read in any case (`optical`, `Optical`).
     pub fn from_toml(text: &str, origin: &Path) -> TrainResult<Self> {
-        let value: toml::Value = toml::from_str(text)
-            .map_err(|e| TrainError::config(origin, format!("not valid TOML: {e}")))?;
-        let json =
-            serde_json::to_value(&value).map_err(|e| TrainError::config(origin, e.to_string()))?;
-        let default = serde_json::to_value(TrainConfig::new())
-            .map_err(|e| TrainError::config(origin, e.to_string()))?;
-        let merged = merge(default, json, "", origin)?;
-        let config: TrainConfig = serde_json::from_value(merged)
-            .map_err(|e| TrainError::config(origin, e.to_string()))?;
-        config
-            .validate()
-            .map_err(|m| TrainError::config(origin, m))?;
+        Self::from_toml_keyed(text).map_err(|e| e.in_file(origin, text))
+    }
+
+    /// [`TrainConfig::from_toml`] with errors that name the key but no file, for callers
+    /// that locate the key in a file of their own (presets).
+    pub fn from_toml_keyed(text: &str) -> std::result::Result<Self, KeyError> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| KeyError {
+            key: None,
+            msg: format!("not valid TOML: {e}"),
+        })?;
+        let json = serde_json::to_value(&value).map_err(|e| KeyError::plain(e.to_string()))?;
+        let default =
+            serde_json::to_value(TrainConfig::new()).map_err(|e| KeyError::plain(e.to_string()))?;
+        let mut merged = merge(default, json, "")?;
+        let config = deserialize_any_case(&mut merged)?;
+        config.validate().map_err(|msg| KeyError {
+            key: msg
+                .split_whitespace()
+                .next()
+                .map(|w| w.trim_end_matches(':'))
+                .filter(|w| w.contains('.'))
+                .map(String::from),
+            msg,
+        })?;
         Ok(config)
     }
 
@@ -325,13 +339,142 @@ impl TrainConfig {
     }
 }
 
+/// A configuration error and the dotted key it concerns (`optim.lr`), when there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyError {
+    pub key: Option<String>,
+    pub msg: String,
+}
+
+impl KeyError {
+    fn plain(msg: String) -> Self {
+        KeyError { key: None, msg }
+    }
+
+    /// `msg` without the key, prefixed by it (`optim.lr: …`) when the message does not
+    /// start with it already.
+    pub fn keyed_message(&self) -> String {
+        match &self.key {
+            Some(k) if !self.msg.starts_with(k.as_str()) => format!("{k}: {}", self.msg),
+            _ => self.msg.clone(),
+        }
+    }
+
+    /// The error as `origin:LINE: key: message`, the line found in `text` (the file's TOML).
+    pub fn in_file(&self, origin: &Path, text: &str) -> TrainError {
+        let line = self.key.as_deref().and_then(|k| {
+            let path: Vec<&str> = k.split('.').collect();
+            toml_key_line(text, &path)
+        });
+        let at = match line {
+            Some(l) => format!("{}:{l}", origin.display()),
+            None => origin.display().to_string(),
+        };
+        TrainError::config(Path::new(&at), self.keyed_message())
+    }
+}
+
+/// The 1-based line of the key at `path` in the TOML `text` (table names and keys; after an
+/// array of tables, a number selects its entry), or of the deepest part of it present.
+pub fn toml_key_line(text: &str, path: &[&str]) -> Option<usize> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    let mut span = None;
+    let mut i = 0;
+    while i < path.len() {
+        let Some((key, item)) = table.get_key_value(path[i]) else {
+            break;
+        };
+        span = key.span().or_else(|| item.span()).or(span);
+        i += 1;
+        let next: Option<&dyn toml_edit::TableLike> = match item.as_array_of_tables() {
+            Some(entries) => {
+                let entry = path
+                    .get(i)
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| entries.get(n));
+                i += 1;
+                entry.map(|e| {
+                    span = e.span().or(span.clone());
+                    e as &dyn toml_edit::TableLike
+                })
+            }
+            None => item.as_table_like(),
+        };
+        match next {
+            Some(t) => table = t,
+            None => break,
+        }
+    }
+    span.map(|r| line_of(text, r.start))
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].matches('\n').count() + 1
+}
+
+/// Deserialises `value`, reading enum values in any case: an unknown variant that equals
+/// an expected one up to case, `-` and `_` is replaced by it; any other error names its key.
+fn deserialize_any_case(
+    value: &mut serde_json::Value,
+) -> std::result::Result<TrainConfig, KeyError> {
+    loop {
+        let err = match serde_path_to_error::deserialize::<_, TrainConfig>(&*value) {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        let key = err.path().to_string();
+        let msg = err.inner().to_string();
+        if let Some(fixed) = variant_up_to_case(&msg)
+            && let Some(slot) = value.pointer_mut(&format!("/{}", key.replace('.', "/")))
+            && slot.as_str() != Some(fixed.as_str())
+        {
+            *slot = serde_json::Value::String(fixed);
+            continue;
+        }
+        return Err(KeyError {
+            key: Some(key),
+            msg: readable(&msg),
+        });
+    }
+}
+
+/// From serde's "unknown variant `optical`, expected one of `Optical`, `Mse`", the expected
+/// variant the given one spells up to case, `-` and `_`.
+fn variant_up_to_case(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown variant `")?;
+    let (given, expected) = rest.split_once('`')?;
+    let norm = |s: &str| s.replace(['-', '_'], "").to_ascii_lowercase();
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .find(|v| norm(v) == norm(given))
+        .map(String::from)
+}
+
+/// serde's type names in words.
+fn readable(msg: &str) -> String {
+    let mut m = msg.to_string();
+    for (rust, words) in [
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected u32", "expected a whole number ≥ 0"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        m = m.replace(rust, words);
+    }
+    m
+}
+
 /// Overlays `over` on `base`, refusing keys `base` does not have.
 fn merge(
     base: serde_json::Value,
     over: serde_json::Value,
     at: &str,
-    origin: &Path,
-) -> TrainResult<serde_json::Value> {
+) -> std::result::Result<serde_json::Value, KeyError> {
     use serde_json::Value;
     match (base, over) {
         (Value::Object(mut b), Value::Object(o)) => {
@@ -343,13 +486,16 @@ fn merge(
                 };
                 match b.remove(&k) {
                     Some(old) if old.is_object() => {
-                        b.insert(k, merge(old, v, &key, origin)?);
+                        b.insert(k, merge(old, v, &key)?);
                     }
                     Some(_) => {
                         b.insert(k, v);
                     }
                     None => {
-                        return Err(TrainError::config(origin, format!("unknown key '{key}'")));
+                        return Err(KeyError {
+                            msg: "unknown key (not a setting of a training run)".into(),
+                            key: Some(key),
+                        });
                     }
                 }
             }
@@ -405,6 +551,57 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("z.toml"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_its_line() {
+        let err = |text: &str, file: &str| {
+            TrainConfig::from_toml(text, Path::new(file))
+                .unwrap_err()
+                .to_string()
+        };
+        let text = "[model]\nteacher = \"e5-small\"\n\n[optim]\nsteps = 3\nlr = \"fast\"\n";
+        assert_eq!(
+            err(text, "train-x.toml"),
+            "train-x.toml:6: optim.lr: invalid type: string \"fast\", expected a number"
+        );
+        let e = err("[optim]\nsteps = 3\nstep = 3\n", "x.toml");
+        assert!(e.starts_with("x.toml:3: optim.step: unknown key"), "{e}");
+        let e = err("\n[optim]\nlr = -1.0\n", "y.toml");
+        assert_eq!(e, "y.toml:3: optim.lr must be positive, got -1");
+        let text = "[loss]\nmethod = \"sgd\"\n[loss.optical.sinkhorn]\nmax_iter = -2\n";
+        let e = err(text, "z.toml");
+        assert!(
+            e.starts_with("z.toml:2: loss.method: unknown variant `sgd`"),
+            "{e}"
+        );
+        // Inline tables and dotted keys are found too.
+        let e = err("optim = { steps = 3, batch_size = \"x\" }\n", "w.toml");
+        assert!(
+            e.starts_with("w.toml:1: optim.batch_size: invalid type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn enum_values_are_read_in_any_case() {
+        for (spelling, method) in [
+            ("optical", Method::Optical),
+            ("OPTICAL", Method::Optical),
+            ("Optical", Method::Optical),
+            ("mse", Method::Mse),
+            ("kl", Method::Kl),
+            ("Joint", Method::Joint),
+        ] {
+            let text = format!("[loss]\nmethod = \"{spelling}\"\nmarginal = \"idf\"\n");
+            let c = TrainConfig::from_toml(&text, Path::new("m.toml")).unwrap();
+            assert_eq!((c.loss.method, c.loss.marginal), (method, Marginal::Idf));
+            // The command line reads the same names.
+            assert_eq!(spelling.parse::<Method>().unwrap(), method);
+        }
+        // Written back in the canonical spelling.
+        let c = TrainConfig::from_toml("[loss]\nmethod = \"kl\"\n", Path::new("m.toml")).unwrap();
+        assert!(c.to_toml().contains("method = \"Kl\""), "{}", c.to_toml());
     }
 
     #[test]

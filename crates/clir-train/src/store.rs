@@ -56,21 +56,13 @@ pub(crate) fn longest_first(
     seqs: &[Vec<u32>],
     what: &str,
     progress: bool,
-) -> (Vec<usize>, indicatif::ProgressBar) {
+) -> (Vec<usize>, clir_eval::progress::Progress) {
     let mut order: Vec<usize> = (0..seqs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
-    let bar = if progress {
-        let b = indicatif::ProgressBar::new(seqs.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{what} {{bar:30}} {{pos}}/{{len}} sentences [{{elapsed}}<{{eta}}]"
-            ))
-            .expect("valid template"),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = clir_eval::progress::Progress::task(what, seqs.len() as u64)
+        .unit("sentences")
+        .template("{prefix} {bar:30} {pos}/{len} sentences [{elapsed}<{eta}]")
+        .show(progress);
     (order, bar)
 }
 

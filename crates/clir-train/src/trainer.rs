@@ -18,7 +18,6 @@ use burn::prelude::*;
 use burn::tensor::Bool;
 use clir_data::formats::BitextPair;
 use clir_models::{Embedder, Encoder, TextKind, TextTokenizer, TokenBatch, l2_normalize, pool};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -198,7 +197,11 @@ fn first_last(log: &[StepLog], f: fn(&StepLog) -> Option<f64>) -> Option<(f64, f
 /// What [`train`] leaves behind.
 #[derive(Debug)]
 pub struct TrainOutcome {
-    /// The trained student (inference mode, on the run's device).
+    /// The trained student (inference mode, on the run's device, at its base model's length)
+    /// with the vocabulary it was trained with: trimmed unless `model.trim_vocab = false`, so
+    /// it refuses texts with tokens outside the bitext and `vocab_texts` rather than read them
+    /// as `<unk>`. `Embedder::load_checkpoint(run_dir/student)` is the same model over the
+    /// full vocabulary (the rows trimming dropped come from the base model).
     pub student: Embedder,
     pub run_dir: PathBuf,
     /// Steps completed (equals `optim.steps` unless `stop_after` cut the run short).
@@ -224,7 +227,10 @@ struct CheckpointState {
 /// The student being trained: the parts of an [`Embedder`] with its encoder on the
 /// autodiff device.
 struct Student {
+    /// The model's configuration; its `max_len` is the length the student encodes at once
+    /// trained (its base model's maximum), not the training length.
     config: clir_models::EmbedderConfig,
+    /// The tokenizer at the training length `model.max_len` (capped by the model's own).
     tokenizer: TextTokenizer,
     encoder: Encoder,
     /// The autodiff device the encoder trains on.
@@ -260,9 +266,10 @@ impl Student {
         }
         let (specials, prefix) =
             token_roles(&e.tokenizer, e.config.prefix(cfg.model.student_side.into()))?;
+        let train_len = e.config.max_len.min(cfg.model.max_len);
         Ok(Student {
             config: e.config,
-            tokenizer: e.tokenizer,
+            tokenizer: e.tokenizer.with_max_len(train_len)?,
             encoder,
             device,
             plain,
@@ -272,13 +279,20 @@ impl Student {
         })
     }
 
-    fn to_embedder(&self) -> Embedder {
-        Embedder {
+    /// The student as a model for use: at its own length (the training length is a
+    /// training setting only).
+    fn to_embedder(&self) -> Result<Embedder> {
+        Ok(Embedder {
             config: self.config.clone(),
             encoder: self.encoder.valid(),
-            tokenizer: self.tokenizer.clone(),
+            tokenizer: self.tokenizer.clone().with_max_len(self.config.max_len)?,
             device: self.plain.clone(),
-        }
+        })
+    }
+
+    /// The training length (tokens, specials included).
+    fn train_len(&self) -> usize {
+        self.tokenizer.max_len()
     }
 
     /// Pooled (and, if the model says so, L2-normalised) sentence embeddings `(B, d)` of the
@@ -420,7 +434,8 @@ fn idf_table<'a>(corpus: impl Iterator<Item = &'a [u32]>) -> HashMap<u32, f32> {
 }
 
 /// Builds the student [`Embedder`] a fresh run starts from: loads it, keeps its first
-/// `student_depth` layers and trims its vocabulary to the bitext plus `vocab_texts`.
+/// `student_depth` layers and trims its vocabulary to the bitext plus `vocab_texts`. It
+/// keeps the pretrained length; training reads at most `model.max_len` tokens of a sentence.
 pub fn initial_student(
     cfg: &TrainConfig,
     inputs: &TrainInputs,
@@ -441,7 +456,8 @@ pub fn initial_student(
         student.config.encoder.num_layers = depth;
     }
     // The vocabulary is trimmed at the pretrained length, so that it holds every token the
-    // student meets at evaluation, where texts are not cut at the training length.
+    // student meets at evaluation, where texts are not cut at the training length. The
+    // model's `base` (recorded by the loader) restores the other rows when it is loaded.
     if cfg.model.trim_vocab {
         let texts = inputs
             .pairs
@@ -456,8 +472,6 @@ pub fn initial_student(
             );
         student = student.trim_vocab(texts)?;
     }
-    let train_len = student.config.max_len.min(cfg.model.max_len);
-    student = student.with_max_len(train_len)?;
     if &student.device != device {
         student.encoder = student.encoder.to_device(device);
         student.device = device.clone();
@@ -490,7 +504,8 @@ pub fn train(
 
     // A finished run is read back, not trained again.
     if is_finished(run_dir) {
-        let student = Embedder::load_checkpoint(&run_dir.join(RUN_STUDENT), device)?;
+        // As trained (trimmed), like the student a fresh run returns.
+        let student = Embedder::load_checkpoint_as_saved(&run_dir.join(RUN_STUDENT), device)?;
         let log_path = run_dir.join(RUN_LOG);
         let text = std::fs::read_to_string(&log_path).map_err(|e| TrainError::io(&log_path, e))?;
         let log = text
@@ -518,7 +533,7 @@ pub fn train(
     let latest = read_latest(&ckpt_dir)?;
     let (student, mut optim, start) = match &latest {
         Some((step, dir)) => {
-            let e = Embedder::load_checkpoint(&dir.join(RUN_STUDENT), device)?;
+            let e = Embedder::load_checkpoint_as_saved(&dir.join(RUN_STUDENT), device)?;
             let student = Student::from_embedder(e, cfg, run_dir)?;
             let optim = adamw(cfg)
                 .load(dir.join(CKPT_OPTIMIZER))
@@ -617,8 +632,8 @@ pub fn train(
             let source = inputs
                 .models
                 .load(&cfg.model.student, &staging_device(device))?
-                .with_max_len(student.config.max_len)?;
-            student.to_embedder().check_shares_prefix(&source, k)?;
+                .with_max_len(student.train_len())?;
+            student.to_embedder()?.check_shares_prefix(&source, k)?;
             let mut cache = PrefixCache::new(source, k, inputs.prefix_store.as_deref())?;
             let targets: Vec<&str> = inputs.pairs.iter().map(|p| p.tgt.as_str()).collect();
             let mut texts: Vec<String> = student.prefixed(&targets, side);
@@ -667,19 +682,13 @@ pub fn train(
         Some(n) => (start + n).min(total),
         None => total,
     };
-    let bar = if cfg.run.progress {
-        let b = ProgressBar::new(total as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "train {bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}",
-            )
-            .expect("valid template"),
-        );
-        b.set_position(start as u64);
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    // A bar on a terminal; elsewhere (Slurm, CI) a line every 5 % or 30 s with the loss,
+    // steps/s and ETA.
+    let bar = clir_eval::progress::Progress::task("train", total as u64)
+        .unit("steps")
+        .template("train {bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
+        .show(cfg.run.progress);
+    bar.set_position(start as u64);
     let order = {
         let prefix = student.config.prefix(side);
         let lengths = inputs
@@ -776,7 +785,7 @@ pub fn train(
         )
         .map_err(|e| TrainError::io(&log_path, e))?;
         bar.set_message(format!(
-            "loss {:.4} · {:.0} tok/s",
+            "loss {:.4}, {:.0} tok/s",
             entry.loss, entry.tokens_per_s
         ));
         bar.inc(1);
@@ -789,7 +798,7 @@ pub fn train(
     }
     bar.finish_and_clear();
     log_file.flush().map_err(|e| TrainError::io(&log_path, e))?;
-    let embedder = student.to_embedder();
+    let embedder = student.to_embedder()?;
     if end == total {
         let out = run_dir.join(RUN_STUDENT);
         let tmp = temp_path(&out);
@@ -822,6 +831,12 @@ fn frozen_prefix_layers(cfg: &TrainConfig, student: &Student) -> Option<usize> {
         k = k.min(cfg.model.student_layer.unwrap_or(n));
     }
     (cfg.model.freeze_embeddings && k > 0).then_some(k)
+}
+
+/// The step of the checkpoint an unfinished run in `run_dir` would resume from (`None`: it
+/// starts from scratch).
+pub fn checkpoint_step(run_dir: &Path) -> Result<Option<usize>> {
+    Ok(read_latest(&run_dir.join(RUN_CHECKPOINTS))?.map(|(step, _)| step))
 }
 
 /// Whether `run_dir` holds a finished run (its final student).
@@ -1299,7 +1314,7 @@ fn write_checkpoint(
     std::fs::create_dir_all(ckpt_dir).map_err(|e| TrainError::io(ckpt_dir, e))?;
     let name = format!("step-{step:06}");
     let tmp = temp_path(&ckpt_dir.join(&name));
-    student.to_embedder().save(&tmp.join(RUN_STUDENT))?;
+    student.to_embedder()?.save(&tmp.join(RUN_STUDENT))?;
     let opt_path = tmp.join(CKPT_OPTIMIZER);
     optim
         .save(&opt_path)

@@ -51,13 +51,33 @@ fn check_load(bytes: &[u8]) -> PropResult<Option<TrainConfig>> {
         }
         Err(e) => {
             let shown = e.to_string();
-            let head = format!("{}: ", p.display());
-            prop_assert!(shown.starts_with(&head), "{:?} lacks {:?}", shown, head);
-            if let Some(at) = shown.find("TOML parse error at line ") {
-                let rest = &shown[at + "TOML parse error at line ".len()..];
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                let line: usize = digits.parse().unwrap();
-                let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+            let name = p.display().to_string();
+            prop_assert!(shown.starts_with(&name), "{:?} lacks {:?}", shown, name);
+            // `FILE: message`, or `FILE:LINE: key: message`; every line named is one of the text.
+            let rest = &shown[name.len()..];
+            let mut named = Vec::new();
+            match rest.strip_prefix(':').and_then(|r| r.split_once(": ")) {
+                Some((digits, _))
+                    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) =>
+                {
+                    named.push(digits.parse::<usize>().unwrap())
+                }
+                _ => prop_assert!(
+                    rest.starts_with(": "),
+                    "{:?} lacks ': ' after the file",
+                    shown
+                ),
+            }
+            let tag = "TOML parse error at line ";
+            if let Some(at) = shown.find(tag) {
+                let digits: String = shown[at + tag.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                named.push(digits.parse().unwrap());
+            }
+            let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+            for line in named {
                 prop_assert!(
                     (1..=lines).contains(&line),
                     "line {} of {}: {}",

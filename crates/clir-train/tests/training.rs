@@ -54,6 +54,7 @@ fn tiny_model(dir: &Path, name: &str, tok: &Path) -> PathBuf {
             query_prefix: String::new(),
             passage_prefix: String::new(),
             max_len: 32,
+            base: None,
         },
         encoder: {
             let _guard = INIT.lock().unwrap();
@@ -277,6 +278,103 @@ fn a_killed_run_resumes_to_the_same_weights() {
     assert!(e.contains("config.toml"), "{e}");
 }
 
+/// The student a run saves is the model for use: loaded from its folder it reads the full
+/// vocabulary (tokens trimming dropped keep the base model's rows, as the export writes them)
+/// at the base model's length (32), not the training length (5): its vectors equal the
+/// exported folder's to 1e-5 on texts with tokens outside the bitext and texts longer than the
+/// training length. The in-memory trimmed student refuses such texts instead of reading
+/// `<unk>`.
+#[test]
+fn the_saved_student_reads_the_full_vocabulary_at_its_own_length() {
+    let f = fixture();
+    let mut cfg = config(&f, Method::Optical, 6);
+    cfg.model.trim_vocab = true;
+    cfg.model.max_len = 5;
+    // t10 and t11 never occur in the bitext: trimming drops them.
+    let pairs: Vec<BitextPair> = bitext(60, 8)
+        .into_iter()
+        .filter(|p| !p.tgt.contains("t10") && !p.tgt.contains("t11"))
+        .collect();
+    let inputs = TrainInputs {
+        pairs,
+        ..Default::default()
+    };
+    let d = device();
+    let run = f.root.join("run");
+    let out = train(&cfg, &inputs, &run, &d).unwrap();
+    let trimmed = out.student.tokenizer.vocab_map().unwrap().len();
+    assert!(trimmed < 4 + 2 * WORDS, "nothing was trimmed");
+
+    let saved = Embedder::load_checkpoint(&run.join("student"), &d).unwrap();
+    assert!(saved.tokenizer.vocab_map().is_none(), "still trimmed");
+    assert_eq!(saved.config.encoder.vocab_size, 4 + 2 * WORDS);
+    assert_eq!(saved.config.max_len, 32, "the training length leaked");
+    let base = Embedder::load_path(&f.student, None, &d).unwrap();
+    let row = |e: &Embedder, id: u32| -> Vec<f32> {
+        let w = e.encoder.embeddings.word.weight.val();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(vec![id as i64], [1]), &d);
+        w.select(0, idx)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let t11 = base.tokenizer.encode("t11").unwrap()[1];
+    assert_eq!(
+        row(&saved, t11),
+        row(&base, t11),
+        "a dropped token lost its row"
+    );
+    let t0 = base.tokenizer.encode("t0").unwrap()[1];
+    assert_ne!(
+        row(&saved, t0),
+        row(&base, t0),
+        "a trained row was not kept"
+    );
+
+    let as_saved = Embedder::load_checkpoint_as_saved(&run.join("student"), &d).unwrap();
+    let hf = f.root.join("hf");
+    clir_models::hf_export::export_hf(&as_saved, Some(&base), &hf).unwrap();
+    let exported = Embedder::load_hf(&hf, &d).unwrap();
+    assert_eq!(exported.config.max_len, 32);
+    let texts = [
+        "t11 t10 t3",
+        "t0 t1 t2 t3 t4 t5 t6 t7 t8 t9 t0 t1",
+        "t10",
+        "t2 t3",
+    ];
+    let a = saved.embed(&texts, TextKind::Passage, 2).unwrap();
+    let b = exported.embed(&texts, TextKind::Passage, 2).unwrap();
+    let diff = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff <= 1e-5, "folder and export differ by {diff}");
+    // The long text is read in full: cut at the training length it embeds differently.
+    let cut = saved.clone().with_max_len(5).unwrap();
+    let c = cut.embed(&texts[1..2], TextKind::Passage, 1).unwrap();
+    assert!(c[0] != a[1], "the long text was cut");
+    // The in-memory student refuses a text it would read as <unk>.
+    let e = out
+        .student
+        .embed(&texts[..1], TextKind::Passage, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("outside this model's trimmed vocabulary"), "{e}");
+    // A folder whose base model is gone is an error naming it.
+    let moved = f.root.join("moved-student");
+    std::fs::rename(&f.student, &moved).unwrap();
+    let e = Embedder::load_checkpoint(&run.join("student"), &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("embedder.json") && e.contains(&f.student.display().to_string()),
+        "{e}"
+    );
+}
+
 #[test]
 fn every_baseline_and_idf_marginals_train_without_touching_the_teacher() {
     let f = fixture();
@@ -450,4 +548,61 @@ fn the_frozen_prefix_cache_gives_the_uncached_losses() {
             assert_eq!(x.loss, y.loss, "{method:?}: the store changed the states");
         }
     }
+}
+
+/// Set in the child process of `off_a_terminal_training_prints_progress_lines`.
+const PROGRESS_CHILD: &str = "OPTICAL_TEST_PROGRESS_CHILD";
+
+/// Off a terminal (a Slurm job, a CI log) indicatif draws nothing, so training reports its
+/// progress in plain lines on stderr. The test runs itself again with stderr a pipe, the child
+/// trains with progress shown, and the parent reads the child's stderr.
+#[test]
+fn off_a_terminal_training_prints_progress_lines() {
+    if std::env::var_os(PROGRESS_CHILD).is_some() {
+        let f = fixture();
+        let mut cfg = config(&f, Method::Optical, 6);
+        cfg.run.progress = true;
+        let inputs = TrainInputs {
+            pairs: bitext(16, 5),
+            ..Default::default()
+        };
+        train(&cfg, &inputs, &f.root.join("run"), &device()).unwrap();
+        return;
+    }
+    let o = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "off_a_terminal_training_prints_progress_lines",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PROGRESS_CHILD, "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let train: Vec<&str> = err.lines().filter(|l| l.starts_with("train: ")).collect();
+    // A line per step (each passes another 5 %) but the last, then the final line.
+    assert_eq!(train.len(), 6, "{err}");
+    for (i, l) in train[..5].iter().enumerate() {
+        let head = format!("train: {}/6 steps ({}%), loss ", i + 1, (i + 1) * 100 / 6);
+        assert!(l.starts_with(&head), "{l}");
+        assert!(
+            l.contains(" tok/s, ") && l.contains(" steps/s, elapsed "),
+            "{l}"
+        );
+        assert!(l.contains(", ETA "), "{l}");
+    }
+    assert!(
+        train[5].starts_with("train: finished 6/6 steps (100%), loss "),
+        "{}",
+        train[5]
+    );
+    assert!(!err.contains("Some("), "{err}");
+    // The teacher's states are encoded with a progress of their own.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("teacher states: finished ") && l.contains(" sentences (100%)")),
+        "{err}"
+    );
 }

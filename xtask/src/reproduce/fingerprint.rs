@@ -236,7 +236,12 @@ pub fn differences(old: &CellFingerprint, new: &CellFingerprint) -> Vec<String> 
         why.push(format!("split {} → {}", a.split, b.split));
     }
     if a.max_len != b.max_len {
-        why.push(format!("eval.max_len {:?} → {:?}", a.max_len, b.max_len));
+        let len = |l: Option<usize>| l.map_or("the model's own".to_string(), |n| n.to_string());
+        why.push(format!(
+            "eval.max_len {} → {}",
+            len(a.max_len),
+            len(b.max_len)
+        ));
     }
     if a.batch_size != b.batch_size {
         why.push(format!(

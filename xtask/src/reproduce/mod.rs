@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use clir_data::bible::BibleDb;
+use clir_data::bible::{BibleDb, resolve_version};
+use clir_eval::progress::Progress;
 use clir_models::{Embedder, PrefixStates, TextKind};
 use clir_train::bitext::load_bitext;
 use clir_train::retrieval::{
@@ -27,7 +28,6 @@ use clir_train::retrieval::{
 };
 use clir_train::trainer::{TrainInputs, TrainSummary, train, write_atomic};
 use clir_train::{Method, TrainConfig};
-use indicatif::{ProgressBar, ProgressStyle};
 use ot_core::backend::{Backend, select_device};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +50,40 @@ pub const BM25_EN: &str = "bm25-en";
 
 /// The `backend` of a lexical cell's fingerprint (it runs on the CPU, whatever `--backend`).
 const LEXICAL_BACKEND: &str = "cpu (lexical)";
+
+/// `--pairs`: no pair twice, by name or by the Bible version it resolves to (`tagalog,tl`).
+fn check_pairs(pairs: &[String]) -> anyhow::Result<()> {
+    if pairs.is_empty() {
+        bail!("--pairs needs at least one pair");
+    }
+    for (i, a) in pairs.iter().enumerate() {
+        for b in &pairs[..i] {
+            if a.eq_ignore_ascii_case(b) {
+                bail!("--pairs: {a} is listed twice");
+            }
+            let (va, vb) = (resolve_version(a), resolve_version(b));
+            if let (Ok(va), Ok(vb)) = (&va, &vb)
+                && va == vb
+            {
+                bail!(
+                    "--pairs: {b} and {a} are the same language (Bible version {va}); name it once"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The canonical (lower-case) name of a preset method given in any case: `Optical`,
+/// `OPTICAL` and `optical` are one method, on the command line as in a preset.
+pub fn canonical_method(name: &str) -> anyhow::Result<String> {
+    let lower = name.to_ascii_lowercase();
+    check_method_name(&lower)?;
+    Ok(match lower.parse::<Method>() {
+        Ok(m) => m.name().to_string(),
+        Err(_) => lower,
+    })
+}
 
 /// Checks a method name of a preset or of `--methods`: zero-shot, a lexical method, or a
 /// trained one.
@@ -96,6 +130,19 @@ pub struct ReproduceArgs {
     /// cell, instead of running them: `--emit slurm DIR` (see docs/scale-out.md).
     #[arg(long, num_args = 2, value_names = ["SCHEDULER", "DIR"], conflicts_with_all = ["cell", "list", "report_only"])]
     emit: Option<Vec<String>>,
+    /// With --emit slurm: the partition of every job (`#SBATCH --partition`), instead of the
+    /// preset's `[slurm] partition`.
+    #[arg(long, requires = "emit", conflicts_with_all = ["cell", "list", "report_only"], value_parser = slurm::parse_name)]
+    partition: Option<String>,
+    /// With --emit slurm: the account every job is charged to (`#SBATCH --account`), instead
+    /// of the preset's `[slurm] account`.
+    #[arg(long, requires = "emit", conflicts_with_all = ["cell", "list", "report_only"], value_parser = slurm::parse_name)]
+    account: Option<String>,
+    /// With --emit slurm: the time limit of every job (cells, data fetch, report), instead
+    /// of the preset's `[slurm.*] time` and the estimates; Slurm's forms `MM`, `MM:SS`,
+    /// `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`.
+    #[arg(long, value_name = "TIME", requires = "emit", conflicts_with_all = ["cell", "list", "report_only"], value_parser = slurm::parse_time)]
+    time: Option<String>,
     /// Reuse finished cells whose fingerprint no longer matches (default: recompute them).
     #[arg(long)]
     reuse_stale: bool,
@@ -670,13 +717,19 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     let (mut preset, preset_path) = Preset::load(&a.preset)?;
     let mut subset = Vec::new();
     if let Some(p) = a.pairs.clone() {
+        check_pairs(&p)?;
         preset.low_resource.retain(|l| p.contains(l));
         subset.push(p.join("-"));
         preset.pairs = p;
     }
     if let Some(m) = a.methods.clone() {
-        for name in &m {
-            check_method_name(name)?;
+        let m = m
+            .iter()
+            .map(|name| canonical_method(name).with_context(|| "--methods".to_string()))
+            .collect::<anyhow::Result<Vec<String>>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = m.iter().find(|x| !seen.insert(x.as_str())) {
+            bail!("--methods: {twice} is listed twice");
         }
         subset.push(m.join("-"));
         preset.methods = m;
@@ -702,6 +755,15 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 .join(subset.join("_"))
         }
     });
+    crate::paths::check_writable_dir(&out, "--out")?;
+    // Everything that can be refused is checked before the banner.
+    let cells = build_cells(&preset)?;
+    let base = preset.train_config(
+        preset.pairs.first().map_or("swahili", String::as_str),
+        Method::Optical,
+        &preset.variant_list()[0],
+        None,
+    )?;
     eprintln!(
         "reproduce: preset {} ({}) on {backend}: {} pairs × {} methods × {} seeds, {} split -> {}",
         preset.name,
@@ -715,14 +777,6 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     if let Some(advice) = cpu_backend_advice(backend) {
         eprintln!("{advice}");
     }
-
-    let cells = build_cells(&preset)?;
-    let base = preset.train_config(
-        preset.pairs.first().map_or("swahili", String::as_str),
-        Method::Optical,
-        &preset.variant_list()[0],
-        None,
-    )?;
     let cpu = clir_train::trainer::staging_device(&device);
     let cpu_backend = ot_core::backend::Backend::cpu_default().to_string();
     let mut ctx = Matrix {
@@ -864,11 +918,10 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         Some((teacher, teacher_len, zero_shot, student_len))
     };
 
-    let bar = ProgressBar::new(cells.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("cells {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}")
-            .expect("valid template"),
-    );
+    // A bar on a terminal; in a Slurm or CI log a line every 5 % or 30 s naming the cell.
+    let bar = Progress::task("cells", cells.len() as u64)
+        .template("cells {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}")
+        .show(true);
     let started = Instant::now();
     let invocation = fingerprint::utc_now();
     let mut query_cache: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
@@ -1261,7 +1314,7 @@ fn lock_cell(path: &Path) -> anyhow::Result<Option<std::fs::File>> {
 
 /// Writes a computed cell, prints its scores and adds it to `results`.
 fn finish_cell(
-    bar: &ProgressBar,
+    bar: &Progress,
     cell: &Cell,
     set: &RetrievalSet,
     out: &Path,
@@ -1456,6 +1509,36 @@ fn verify(path: &Path, results: &[report::Aggregate]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_naming_one_language_twice_are_refused() {
+        check_pairs(&["swahili".into(), "tagalog".into()]).unwrap();
+        let e = check_pairs(&["tagalog".into(), "tl".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tagalog and tl are the same language"), "{e}");
+        let e = check_pairs(&["german".into(), "German".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listed twice"), "{e}");
+        // Pairs of one's own (not Bible languages) are compared by name only.
+        check_pairs(&["mine".into(), "yours".into()]).unwrap();
+    }
+
+    #[test]
+    fn method_names_on_the_command_line_are_read_in_any_case() {
+        for (given, name) in [
+            ("Optical", "optical"),
+            ("OT", "optical"),
+            ("MSE", "mse"),
+            ("Zero-Shot", "zero-shot"),
+            ("BM25-EN", "bm25-en"),
+            ("psq", "psq"),
+        ] {
+            assert_eq!(canonical_method(given).unwrap(), name);
+        }
+        assert!(canonical_method("sgd").is_err());
+    }
 
     /// One set of measure names: the cell JSON fields, the expected-file keys and
     /// `MEASURES` (which names the CSV columns and the charts) agree.

@@ -130,6 +130,10 @@ pub struct Preset {
     /// Resources and settings of `--emit slurm` (docs/scale-out.md).
     #[serde(default, skip_serializing_if = "SlurmSettings::is_default")]
     pub slurm: SlurmSettings,
+    /// The file it was read from and its text (where errors in its training settings are
+    /// located); empty for a preset built in code.
+    #[serde(skip)]
+    pub source: (PathBuf, String),
 }
 
 /// `[pair.NAME]`: a pair's own evaluation collection and training bitext. Relative paths are
@@ -210,12 +214,23 @@ impl Preset {
                 .join("experiments")
                 .join(format!("{name_or_path}.toml"))
         };
+        if !path.is_file() && p.extension().is_none() {
+            bail!(
+                "no preset named '{name_or_path}' (no {}); the presets are: {}",
+                path.display(),
+                preset_names().join(", ")
+            );
+        }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading preset {}", path.display()))?;
         let mut preset: Preset =
             toml::from_str(&text).with_context(|| format!("parsing preset {}", path.display()))?;
-        for m in &preset.methods {
-            super::check_method_name(m).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        preset.source = (path.clone(), text);
+        for m in &mut preset.methods {
+            *m = super::canonical_method(m).map_err(|e| {
+                let line = preset_line(&preset.source.1, &["methods"]);
+                anyhow::anyhow!("{}{line}: methods: {e}", path.display())
+            })?;
         }
         preset.resolve_pair_data(&path)?;
         for l in &preset.low_resource {
@@ -229,22 +244,27 @@ impl Preset {
         if preset.eval.max_len.is_some_and(|n| n < 2) {
             bail!("{}: eval.max_len must be at least 2", path.display());
         }
-        for v in &preset.variants {
-            for m in &v.methods {
-                if m.parse::<Method>().is_err() {
-                    bail!(
-                        "{}: variant '{}' names '{m}', not a trained method",
-                        path.display(),
-                        v.name
-                    );
+        for (i, v) in preset.variants.iter_mut().enumerate() {
+            for m in &mut v.methods {
+                match m.parse::<Method>() {
+                    Ok(method) => *m = method.name().to_string(),
+                    Err(_) => {
+                        let at = ["variants".to_string(), i.to_string(), "methods".into()];
+                        let at: Vec<&str> = at.iter().map(String::as_str).collect();
+                        bail!(
+                            "{}{}: variant '{}' names '{m}', not a trained method (optical, mse, \
+                             kl or joint)",
+                            path.display(),
+                            preset_line(&preset.source.1, &at),
+                            v.name
+                        );
+                    }
                 }
             }
         }
         // Every cell's configuration must parse before hours are spent on the first ones.
         for v in preset.variant_list() {
-            preset
-                .train_config("swahili", Method::Optical, &v, None)
-                .with_context(|| format!("{}: variant '{}'", path.display(), v.name))?;
+            preset.train_config("swahili", Method::Optical, &v, None)?;
         }
         if preset.seeds.is_empty() {
             let base =
@@ -383,11 +403,101 @@ impl Preset {
         }
         overlay(&mut t, &cell);
         let text = toml::to_string(&t)?;
-        Ok(TrainConfig::from_toml(
-            &text,
-            Path::new(&format!("preset {}", self.name)),
-        )?)
+        TrainConfig::from_toml_keyed(&text).map_err(|e| self.locate(&e, v))
     }
+
+    /// A training-settings error of variant `v` as `FILE:LINE: [variant 'NAME':]
+    /// train.KEY: message`, the line that of the key in the variant's `train` table, else in
+    /// the preset's own `[train]`.
+    fn locate(&self, e: &clir_train::config::KeyError, v: &Variant) -> anyhow::Error {
+        let (file, text) = &self.source;
+        let key: Vec<&str> = e
+            .key
+            .as_deref()
+            .map_or(Vec::new(), |k| k.split('.').collect());
+        let index = self
+            .variants
+            .iter()
+            .position(|x| x.name == v.name && !v.name.is_empty());
+        let mut line = None;
+        if let Some(i) = index {
+            let i = i.to_string();
+            let mut at = vec!["variants", i.as_str(), "train"];
+            at.extend(&key);
+            // Only a key the variant itself sets is located there.
+            if preset_has(text, &at) {
+                line = clir_train::config::toml_key_line(text, &at);
+            }
+        }
+        if line.is_none() {
+            let mut at = vec!["train"];
+            at.extend(&key);
+            if preset_has(text, &at) {
+                line = clir_train::config::toml_key_line(text, &at);
+            }
+        }
+        let place = match line {
+            Some(l) => format!("{}:{l}", file.display()),
+            None => file.display().to_string(),
+        };
+        let variant = if v.name.is_empty() {
+            String::new()
+        } else {
+            format!("variant '{}': ", v.name)
+        };
+        let msg = e.keyed_message();
+        let msg = if e.key.is_some() {
+            format!("train.{msg}")
+        } else {
+            msg
+        };
+        anyhow::anyhow!("{place}: {variant}{msg}")
+    }
+}
+
+/// `:LINE` of the key at `path` in the preset's TOML `text`, or nothing when not found.
+fn preset_line(text: &str, path: &[&str]) -> String {
+    clir_train::config::toml_key_line(text, path).map_or(String::new(), |l| format!(":{l}"))
+}
+
+/// Whether the preset's TOML `text` sets the key at `path` (a number indexes an array).
+fn preset_has(text: &str, path: &[&str]) -> bool {
+    let Ok(mut value) = text.parse::<toml::Table>().map(toml::Value::Table) else {
+        return false;
+    };
+    for seg in path {
+        let next = match &value {
+            toml::Value::Table(t) => t.get(*seg).cloned(),
+            toml::Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i).cloned()),
+            _ => None,
+        };
+        match next {
+            Some(v) => value = v,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The names of the presets under experiments/ (files with a `pairs` key).
+pub fn preset_names() -> Vec<String> {
+    let dir = workspace_root().join("experiments");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .is_some_and(|t| t.contains_key("pairs"))
+        })
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
 }
 
 fn overlay(base: &mut toml::Table, over: &toml::Table) {
@@ -546,5 +656,84 @@ mod tests {
             let loaded = check_load(text.as_bytes())?;
             prop_assert!(!unchanged || loaded.is_some(), "quick does not load:\n{}", text);
         }
+    }
+
+    /// A preset in a fresh folder, loaded; the error text when it fails.
+    fn load_text(name: &str, text: &str) -> (std::path::PathBuf, Result<Preset, String>) {
+        let d = tempfile::tempdir().unwrap().keep();
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        let r = Preset::load(p.to_str().unwrap())
+            .map(|(preset, _)| preset)
+            .map_err(|e| format!("{e:#}"));
+        (p, r)
+    }
+
+    const SMALL: &str = "name = \"x\"\ndescription = \"d\"\npairs = [\"swahili\"]\n\
+        low_resource = []\nmethods = [\"zero-shot\", \"Optical\", \"MSE\"]\n\
+        [eval]\nsplit = \"dev\"\n";
+
+    #[test]
+    fn training_errors_name_the_preset_line_and_the_variant() {
+        let text = format!("{SMALL}[train.optim]\nlr = \"fast\"\n");
+        let (p, r) = load_text("a.toml", &text);
+        assert_eq!(
+            r.unwrap_err(),
+            format!(
+                "{}:9: train.optim.lr: invalid type: string \"fast\", expected a number",
+                p.display()
+            )
+        );
+        let text = format!(
+            "{SMALL}[train.optim]\nlr = 1e-4\n\n[[variants]]\nname = \"ok\"\n\n\
+             [[variants]]\nname = \"bad\"\ntrain.optim.lr = \"fast\"\n"
+        );
+        let (p, r) = load_text("b.toml", &text);
+        let e = r.unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "{}:16: variant 'bad': train.optim.lr: invalid type: string \"fast\", expected a \
+                 number",
+                p.display()
+            )
+        );
+        assert!(!e.contains("variant ''"), "{e}");
+        // Unknown keys likewise.
+        let text = format!("{SMALL}[train.model]\nmax_lenn = 3\n");
+        let (p, r) = load_text("c.toml", &text);
+        let e = r.unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "{}:9: train.model.max_lenn: unknown key",
+                p.display()
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn method_names_are_read_in_any_case() {
+        let (_, r) = load_text("m.toml", SMALL);
+        let preset = r.unwrap();
+        assert_eq!(preset.methods, ["zero-shot", "optical", "mse"]);
+        let text = SMALL.replace("\"MSE\"", "\"sgd\"");
+        let (p, r) = load_text("n.toml", &text);
+        let e = r.unwrap_err();
+        assert!(
+            e.starts_with(&format!("{}:5: methods: ", p.display())) && e.contains("sgd"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_preset_name_lists_the_presets() {
+        let e = Preset::load("no-such-preset").unwrap_err().to_string();
+        assert!(
+            e.contains("no preset named 'no-such-preset'")
+                && e.contains("quick, ")
+                && e.contains("standard"),
+            "{e}"
+        );
     }
 }

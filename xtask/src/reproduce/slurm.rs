@@ -5,11 +5,14 @@
 //! every array (`afterok`) and runs `--report-only`, and `submit.sh`, which submits them in that
 //! order. Array task `i` runs `reproduce … --cell i`, where `i` is the cell's number in
 //! `--list`, so the array lists exactly the unfinished cells (`#SBATCH --array=3,5-9`).
+//! `--partition`, `--account` and `--time` on the command line replace the preset's values,
+//! and a path the jobs need that lies in a node-local folder (`/tmp`, `/var/tmp`, `/dev/shm`,
+//! `$TMPDIR`) is warned about: the compute nodes would not see it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use ot_core::backend::Backend;
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +23,9 @@ use super::{Cell, CellKind, ENGLISH, ReproduceArgs};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlurmSettings {
-    /// `#SBATCH --partition`.
+    /// `#SBATCH --partition` (`reproduce --partition` replaces it).
     pub partition: Option<String>,
-    /// `#SBATCH --account`.
+    /// `#SBATCH --account` (`reproduce --account` replaces it).
     pub account: Option<String>,
     /// Shell lines run at the start of every job (module loads, a virtual environment).
     #[serde(default)]
@@ -52,8 +55,9 @@ pub struct Resources {
     pub cpus: Option<u32>,
     /// `--mem`, e.g. `16G`.
     pub mem: Option<String>,
-    /// `--time` (`[D-]HH:MM:SS`); default: three times the longest estimate of the kind's
-    /// unfinished cells (from `--list`, measured on a 2-core CPU) plus 10 minutes.
+    /// `--time`, in one of Slurm's forms (see [`parse_time`]); default: three times the
+    /// longest estimate of the kind's unfinished cells (from `--list`, measured on a 2-core
+    /// CPU) plus 10 minutes. `reproduce --time` replaces it.
     pub time: Option<String>,
     /// `--gres=gpu:N`; default 1 for trained and encode cells on the `wgpu` backend, else 0.
     pub gpus: Option<u32>,
@@ -125,24 +129,49 @@ pub fn emit(scheduler: &str, dir: &Path, job: &Job, tasks: &[Task]) -> anyhow::R
         bail!("--emit {scheduler}: the only scheduler is slurm");
     }
     let settings = &job.preset.slurm;
-    check_settings(settings)?;
+    check_settings(settings).map_err(|e| anyhow!("{}: {e}", job.preset_path.display()))?;
+    let partition = job.args.partition.as_ref().or(settings.partition.as_ref());
+    let account = job.args.account.as_ref().or(settings.account.as_ref());
+    let time_override = job.args.time.as_deref();
     std::fs::create_dir_all(dir.join("logs")).with_context(|| dir.display().to_string())?;
     std::fs::create_dir_all(job.out).with_context(|| job.out.display().to_string())?;
     let dir = absolute(dir)?;
     let exe = std::env::current_exe().context("the path of this xtask binary")?;
     let root = super::workspace_root();
     let command = reproduce_command(&exe, job)?;
+    let fetch = needs_fetch(job.preset, tasks);
+    let cache = clir_data::fetch::cache_dir();
+    let mut shared = vec![
+        ("the xtask binary", exe.clone()),
+        ("the working directory", root.clone()),
+        ("the preset", absolute(job.preset_path)?),
+        ("the results folder", absolute(job.out)?),
+        ("the scripts folder", dir.clone()),
+    ];
+    if fetch {
+        shared.push(("the data cache", absolute(&cache)?));
+    }
+    for (what, path) in &shared {
+        if let Some(local) = node_local(path) {
+            eprintln!(
+                "warning: {what} {} lies in {}, a folder local to each machine: the compute \
+                 nodes will not see it; put it on a file system they share",
+                path.display(),
+                local.display()
+            );
+        }
+    }
     let header = |name: &str, kind: Option<TaskKind>, time: &str| -> String {
         let mut h = String::from("#!/usr/bin/env bash\n");
         let _ = writeln!(h, "#SBATCH --job-name=optical-{}-{name}", job.preset.name);
         let _ = writeln!(h, "#SBATCH --chdir={}", root.display());
         let log = if kind.is_some() { "%x-%A_%a" } else { "%x-%j" };
         let _ = writeln!(h, "#SBATCH --output={}/logs/{log}.out", dir.display());
-        let _ = writeln!(h, "#SBATCH --time={time}");
-        if let Some(p) = &settings.partition {
+        let _ = writeln!(h, "#SBATCH --time={}", time_override.unwrap_or(time));
+        if let Some(p) = partition {
             let _ = writeln!(h, "#SBATCH --partition={p}");
         }
-        if let Some(a) = &settings.account {
+        if let Some(a) = account {
             let _ = writeln!(h, "#SBATCH --account={a}");
         }
         h
@@ -156,7 +185,7 @@ pub fn emit(scheduler: &str, dir: &Path, job: &Job, tasks: &[Task]) -> anyhow::R
         let _ = writeln!(
             h,
             "export OPTICAL_CACHE={}",
-            shell_quote(&path_str(&clir_data::fetch::cache_dir())?)
+            shell_quote(&path_str(&cache)?)
         );
         h.push_str("export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
         h.push_str("export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
@@ -167,7 +196,6 @@ pub fn emit(scheduler: &str, dir: &Path, job: &Job, tasks: &[Task]) -> anyhow::R
 
     let mut files = Vec::new();
     // Data: fetched once, before any cell (the cache is shared by every task).
-    let fetch = needs_fetch(job.preset, tasks);
     if fetch {
         let mut f = header("fetch", None, "01:00:00");
         f.push_str("#SBATCH --cpus-per-task=1\n#SBATCH --mem=2G\n");
@@ -305,6 +333,13 @@ fn needs_fetch(preset: &Preset, tasks: &[Task]) -> bool {
 }
 
 fn check_settings(s: &SlurmSettings) -> anyhow::Result<()> {
+    for (key, v) in [("partition", &s.partition), ("account", &s.account)] {
+        if let Some(v) = v
+            && let Err(e) = parse_name(v)
+        {
+            bail!("[slurm] {key}: {e}");
+        }
+    }
     for (kind, r) in [
         ("trained", &s.trained),
         ("encode", &s.encode),
@@ -317,17 +352,88 @@ fn check_settings(s: &SlurmSettings) -> anyhow::Result<()> {
             }
         }
         if let Some(t) = &r.time
-            && !t
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b':' || b == b'-')
+            && let Err(e) = parse_time(t)
         {
-            bail!("[slurm.{kind}] time = {t:?}: expected [D-]HH:MM:SS");
+            bail!("[slurm.{kind}] time: {e}");
         }
         if r.cpus == Some(0) {
             bail!("[slurm.{kind}] cpus must be at least 1");
         }
     }
     Ok(())
+}
+
+/// A Slurm time limit as `--time` takes it (`MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`,
+/// `D-HH:MM:SS`): every field digits, minutes and seconds below 60 after the first field,
+/// hours below 24 after a day count. The value parser of `reproduce --time`.
+pub fn parse_time(t: &str) -> Result<String, String> {
+    let forms = "Slurm's MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS";
+    let bad = || format!("'{t}' is not a time limit: expected {forms}");
+    let number = |f: &str| {
+        (!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| f.parse::<u64>().ok())
+            .flatten()
+    };
+    let (days, rest) = match t.split_once('-') {
+        Some((d, rest)) => (Some(number(d).ok_or_else(bad)?), rest),
+        None => (None, t),
+    };
+    let fields = rest
+        .split(':')
+        .map(number)
+        .collect::<Option<Vec<u64>>>()
+        .ok_or_else(bad)?;
+    // The bound of each field: the first is free without a day count (`90` minutes,
+    // `48:00:00`), hours after a day count are below 24, minutes and seconds below 60.
+    let bounds: &[Option<u64>] = match (days.is_some(), fields.len()) {
+        (false, 1) => &[None],
+        (false, 2) => &[None, Some(60)],
+        (false, 3) => &[None, Some(60), Some(60)],
+        (true, 1) => &[Some(24)],
+        (true, 2) => &[Some(24), Some(60)],
+        (true, 3) => &[Some(24), Some(60), Some(60)],
+        _ => return Err(bad()),
+    };
+    for (v, bound) in fields.iter().zip(bounds) {
+        if let Some(b) = bound
+            && v >= b
+        {
+            return Err(format!(
+                "'{t}' is not a time limit: {v} is out of range (hours after a day count \
+                 are below 24, minutes and seconds below 60); expected {forms}"
+            ));
+        }
+    }
+    Ok(t.to_string())
+}
+
+/// A partition or account name for an `#SBATCH` line: not empty, no whitespace or control
+/// character. The value parser of `reproduce --partition` and `--account`.
+pub fn parse_name(v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        return Err("empty name".into());
+    }
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("'{v}' has whitespace or a control character"));
+    }
+    Ok(v.to_string())
+}
+
+/// The node-local folder `path` lies in, if any: `/tmp`, `/var/tmp`, `/dev/shm` or `$TMPDIR`
+/// (compared as given and with links resolved).
+fn node_local(path: &Path) -> Option<PathBuf> {
+    let mut roots: Vec<PathBuf> = ["/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    if let Some(t) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
+        roots.push(PathBuf::from(t));
+    }
+    let resolved = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    roots
+        .into_iter()
+        .filter(|r| r.is_absolute() && r.parent().is_some())
+        .find(|r| path.starts_with(r) || resolved(path).starts_with(resolved(r)))
 }
 
 /// `1,3-5,9` from sorted distinct indices.
@@ -415,12 +521,79 @@ mod tests {
     }
 
     #[test]
+    fn slurm_time_forms_are_accepted_and_others_refused() {
+        for t in [
+            "30",
+            "90",
+            "30:00",
+            "01:30:00",
+            "48:00:00",
+            "2-00",
+            "2-12",
+            "1-12:30",
+            "1-00:00:00",
+            "0",
+        ] {
+            assert_eq!(parse_time(t).as_deref(), Ok(t), "{t}");
+        }
+        for t in [
+            "",
+            "1 hour",
+            "1h",
+            "1:2:3:4",
+            "1-2-3",
+            "-1",
+            "1-",
+            "1-:00",
+            "01::00",
+            "00:60",
+            "1:60:00",
+            "1-24",
+            "1-23:60",
+            "1-00:00:60",
+            "+5",
+            "1.5",
+        ] {
+            let e = parse_time(t).unwrap_err();
+            assert!(
+                e.contains(&format!("'{t}'")) && e.contains("D-HH:MM:SS"),
+                "{t}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_node_local_paths() {
+        assert!(parse_name("gpu,debug").is_ok());
+        assert!(parse_name("").is_err());
+        assert!(parse_name("my part").unwrap_err().contains("whitespace"));
+        assert_eq!(
+            node_local(Path::new("/tmp/x/xtask")),
+            Some(PathBuf::from("/tmp"))
+        );
+        assert_eq!(
+            node_local(Path::new("/dev/shm/run")),
+            Some(PathBuf::from("/dev/shm"))
+        );
+        assert_eq!(node_local(Path::new("/tmpfoo/x")), None);
+        assert_eq!(node_local(Path::new("/home/u/optical")), None);
+    }
+
+    #[test]
     fn bad_resources_are_refused() {
         let mut s = SlurmSettings::default();
         s.trained.mem = Some("lots".into());
         assert!(check_settings(&s).unwrap_err().to_string().contains("mem"));
         s.trained.mem = Some("16G".into());
         s.lexical.time = Some("1 hour".into());
-        assert!(check_settings(&s).unwrap_err().to_string().contains("time"));
+        let e = check_settings(&s).unwrap_err().to_string();
+        assert!(
+            e.contains("[slurm.lexical] time") && e.contains("'1 hour'"),
+            "{e}"
+        );
+        s.lexical.time = Some("1-12:00:00".into());
+        s.partition = Some("a b".into());
+        let e = check_settings(&s).unwrap_err().to_string();
+        assert!(e.contains("[slurm] partition"), "{e}");
     }
 }
