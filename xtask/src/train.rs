@@ -45,6 +45,11 @@ pub struct TrainArgs {
     /// teacher (default: each encoder's position limit, 512 for e5); never the training length.
     #[arg(long)]
     eval_max_len: Option<usize>,
+    /// A training curve from this one run: the student is also saved after each of these
+    /// steps (comma separated, as `OUT/snapshots/step-NNNNNN/`) and, with --eval, each is
+    /// evaluated like the final student (printed and kept in eval.json's `curve`).
+    #[arg(long, value_delimiter = ',')]
+    eval_at_steps: Option<Vec<usize>>,
 }
 
 /// Whether the TOML file at `path` sets `[data] language` itself (not by default).
@@ -126,6 +131,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         prefix_cache: true,
         prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
         stop_after: None,
+        snapshots: a.eval_at_steps.clone().unwrap_or_default(),
         models: clir_models::embedder::ModelCache::default(),
     };
     let before = match &set {
@@ -156,6 +162,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     eprintln!("{}", outcome_line(&outcome, secs, &out));
     if let (Some(set), Some((teacher, s0))) = (&set, before) {
         let len = a.eval_max_len.unwrap_or(outcome.student.config.max_len);
+        let mut curve = Vec::new();
+        for &step in a.eval_at_steps.as_deref().unwrap_or_default() {
+            let dir = clir_train::trainer::snapshot_dir(&out, step);
+            let snap = clir_models::Embedder::load_checkpoint_as_saved(&dir, &device)?;
+            let len = a.eval_max_len.unwrap_or(snap.config.max_len);
+            let s = evaluate_models(&teacher, &snap.with_max_len(len)?, set, 32)?;
+            curve.push((step, s));
+        }
         let s1 = evaluate_models(&teacher, &outcome.student.with_max_len(len)?, set, 32)?;
         let on = match &a.eval_collection {
             Some(dir) => dir.display().to_string(),
@@ -167,6 +181,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             "  untrained student: MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
             s0.map, s0.ndcg_10, s0.mrr_10
         );
+        for (step, s) in &curve {
+            println!(
+                "  after step {step:<6}  MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
+                s.map, s.ndcg_10, s.mrr_10
+            );
+        }
         println!(
             "  trained student:   MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
             s1.map, s1.ndcg_10, s1.mrr_10
@@ -175,6 +195,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             "collection": set.note,
             "untrained": s0,
             "trained": s1,
+            "curve": curve
+                .iter()
+                .map(|(step, s)| serde_json::json!({"step": step, "scores": s}))
+                .collect::<Vec<_>>(),
             "train_seconds": secs,
             "backend": backend.to_string(),
         });
@@ -348,6 +372,7 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
                 prefix_cache: on,
                 prefix_store: None,
                 stop_after: None,
+                snapshots: Vec::new(),
                 models: models.clone(),
             };
             let out = train(&cfg, &inputs, &dir, &device)?;

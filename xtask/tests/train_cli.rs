@@ -78,7 +78,7 @@ progress = false
         .arg(&out)
         .arg("--eval-collection")
         .arg(&coll)
-        .args(["--eval-split", "all"])
+        .args(["--eval-split", "all", "--eval-at-steps", "1"])
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
@@ -92,6 +92,11 @@ progress = false
     );
     assert_eq!(eval["untrained"]["per_query"].as_array().unwrap().len(), 3);
     assert_eq!(eval["untrained"], eval["trained"], "{eval}");
+    // The curve's one point, after the last step, is the trained student.
+    assert_eq!(eval["curve"][0]["step"], 1, "{eval}");
+    assert_eq!(eval["curve"][0]["scores"], eval["trained"], "{eval}");
+    assert!(out.join("snapshots/step-000001/embedder.json").is_file());
+    assert!(log.contains("after step 1 "), "{log}");
     assert!(log.contains(&coll.display().to_string()), "{log}");
 
     // A judgment of an unknown document stops the run before training, naming the line.

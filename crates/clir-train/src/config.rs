@@ -156,6 +156,13 @@ pub struct LossConfig {
     /// teacher's embedding of the English. `false` keeps only the translation term.
     #[config(default = true)]
     pub mse_english_term: bool,
+    /// `μ` of the hybrid objective `OPTICAL + μ · MSE` (method `optical` only): the
+    /// transport cost `⟨P, C⟩` plus `μ` times the MSE between the student's sentence
+    /// embedding of the translation and the teacher's of the English (the translation term
+    /// of `Mse`): a token alignment and a sentence target together. `0` (the default) is
+    /// plain OPTICAL, step for step.
+    #[config(default = 0.0)]
+    pub hybrid_mse_weight: f64,
     /// Softmax temperature of the KL baseline.
     #[config(default = 0.05)]
     pub kl_temperature: f64,
@@ -296,6 +303,18 @@ impl TrainConfig {
             return Err(format!(
                 "loss.joint_lambda must lie in [0, 1], got {}",
                 self.loss.joint_lambda
+            ));
+        }
+        let mu = self.loss.hybrid_mse_weight;
+        if !(mu.is_finite() && mu >= 0.0) {
+            return Err(format!(
+                "loss.hybrid_mse_weight must be a finite number ≥ 0, got {mu}"
+            ));
+        }
+        if mu > 0.0 && self.loss.method != Method::Optical {
+            return Err(format!(
+                "loss.hybrid_mse_weight {mu} applies to method optical only, not {}",
+                self.loss.method.name()
             ));
         }
         if self.loss.kl_temperature.is_nan() || self.loss.kl_temperature <= 0.0 {

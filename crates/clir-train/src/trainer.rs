@@ -36,6 +36,7 @@ pub const RUN_CONFIG: &str = "config.toml";
 pub const RUN_LOG: &str = "log.jsonl";
 pub const RUN_STUDENT: &str = "student";
 pub const RUN_CHECKPOINTS: &str = "checkpoints";
+pub const RUN_SNAPSHOTS: &str = "snapshots";
 const LATEST: &str = "latest";
 const CKPT_STATE: &str = "state.json";
 const CKPT_OPTIMIZER: &str = "optimizer.bpk";
@@ -63,6 +64,11 @@ pub struct TrainInputs {
     /// Stop after this many steps in this call, leaving a checkpoint (tests simulate a
     /// killed run with it).
     pub stop_after: Option<usize>,
+    /// Steps after which the student is also saved, as `snapshots/step-NNNNNN/` (a model
+    /// folder like `student/`, see [`snapshot_dir`]): a training curve from one run, each
+    /// point the model a run stopped at that step would hold. Each must lie in
+    /// `1..=optim.steps`.
+    pub snapshots: Vec<usize>,
     /// Pretrained teacher and student, loaded once and shared by the runs given the same
     /// cache (`Default`: a fresh cache, loaded on first use).
     pub models: clir_models::embedder::ModelCache,
@@ -78,6 +84,7 @@ impl Default for TrainInputs {
             prefix_cache: true,
             prefix_store: None,
             stop_after: None,
+            snapshots: Vec::new(),
             models: Default::default(),
         }
     }
@@ -118,6 +125,10 @@ pub struct StepLog {
     pub cross_loss: Option<f64>,
     #[serde(default)]
     pub mono_loss: Option<f64>,
+    /// The hybrid objective's sentence MSE before weighting by `μ` (its OT term is
+    /// `cross_loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentence_loss: Option<f64>,
     /// Student tokens processed in the step (padding excluded).
     pub tokens: usize,
     pub tokens_per_s: f64,
@@ -499,11 +510,32 @@ pub fn train(
     if inputs.pairs.is_empty() {
         return Err(TrainError::Invalid("the bitext holds no pairs".into()));
     }
+    if let Some(&s) = inputs
+        .snapshots
+        .iter()
+        .find(|&&s| s == 0 || s > cfg.optim.steps)
+    {
+        return Err(TrainError::Invalid(format!(
+            "snapshot step {s} lies outside the run's steps 1..={}",
+            cfg.optim.steps
+        )));
+    }
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     check_or_write_config(cfg, run_dir)?;
 
     // A finished run is read back, not trained again.
     if is_finished(run_dir) {
+        if let Some(&s) = inputs
+            .snapshots
+            .iter()
+            .find(|&&s| !snapshot_dir(run_dir, s).is_dir())
+        {
+            return Err(TrainError::Invalid(format!(
+                "{}: the run is finished without a snapshot at step {s}; train it again in \
+                 another folder (or delete this one) to save snapshots",
+                run_dir.display()
+            )));
+        }
         // As trained (trimmed), like the student a fresh run returns.
         let student = Embedder::load_checkpoint_as_saved(&run_dir.join(RUN_STUDENT), device)?;
         let log_path = run_dir.join(RUN_LOG);
@@ -732,6 +764,7 @@ pub fn train(
             sharpness,
             tokens,
             terms,
+            hybrid,
         } = step_loss(&student, &ctx)?;
         let loss_value = scalar(loss.clone())?;
         if !loss_value.is_finite() {
@@ -772,8 +805,9 @@ pub fn train(
             plan_best_mass: sharpness.map(|s| s.best_match_mass),
             ot_transport_cost: sharpness.map(|s| s.transport_cost),
             ot_mean_cost: sharpness.map(|s| s.mean_cost),
-            cross_loss: terms.map(|t| t.0),
+            cross_loss: terms.or(hybrid).map(|t| t.0),
             mono_loss: terms.map(|t| t.1),
+            sentence_loss: hybrid.map(|t| t.1),
             tokens,
             tokens_per_s: tokens as f64 / secs.max(1e-9),
             elapsed_s: started.elapsed().as_secs_f64(),
@@ -791,6 +825,9 @@ pub fn train(
         bar.inc(1);
         log.push(entry);
         let done = step + 1;
+        if inputs.snapshots.contains(&done) {
+            save_atomically(&student.to_embedder()?, &snapshot_dir(run_dir, done))?;
+        }
         if done % cfg.run.checkpoint_every == 0 || done == end {
             log_file.flush().map_err(|e| TrainError::io(&log_path, e))?;
             write_checkpoint(&ckpt_dir, done, &student, &optim)?;
@@ -800,11 +837,7 @@ pub fn train(
     log_file.flush().map_err(|e| TrainError::io(&log_path, e))?;
     let embedder = student.to_embedder()?;
     if end == total {
-        let out = run_dir.join(RUN_STUDENT);
-        let tmp = temp_path(&out);
-        embedder.save(&tmp)?;
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::rename(&tmp, &out).map_err(|e| TrainError::io(&out, e))?;
+        save_atomically(&embedder, &run_dir.join(RUN_STUDENT))?;
         // The final student is written: the checkpoints (weights and optimiser state) are no
         // longer needed to resume.
         let _ = std::fs::remove_dir_all(&ckpt_dir);
@@ -831,6 +864,22 @@ fn frozen_prefix_layers(cfg: &TrainConfig, student: &Student) -> Option<usize> {
         k = k.min(cfg.model.student_layer.unwrap_or(n));
     }
     (cfg.model.freeze_embeddings && k > 0).then_some(k)
+}
+
+/// The folder of the student a run in `run_dir` saved after `step` ([`TrainInputs::snapshots`]).
+pub fn snapshot_dir(run_dir: &Path, step: usize) -> PathBuf {
+    run_dir.join(RUN_SNAPSHOTS).join(format!("step-{step:06}"))
+}
+
+/// Saves `embedder` as the model folder `out`, written aside and renamed into place.
+fn save_atomically(embedder: &Embedder, out: &Path) -> Result<()> {
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| TrainError::io(parent, e))?;
+    }
+    let tmp = temp_path(out);
+    embedder.save(&tmp)?;
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::rename(&tmp, out).map_err(|e| TrainError::io(out, e))
 }
 
 /// The step of the checkpoint an unfinished run in `run_dir` would resume from (`None`: it
@@ -915,6 +964,8 @@ struct StepLoss {
     tokens: usize,
     /// Joint objective: `(cross-lingual, monolingual)` terms before weighting.
     terms: Option<(f64, f64)>,
+    /// Hybrid objective: `(OT, sentence MSE)` terms before weighting.
+    hybrid: Option<(f64, f64)>,
 }
 
 /// The batch loss, the OT diagnostics and plan sharpness (OT methods) and the student tokens
@@ -930,14 +981,23 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
     match cfg.loss.method {
         Method::Optical | Method::Joint => {
             let teacher = teacher_tokens(&entries, x, dev);
-            let (cross, diag, sharpness) = ot_term(student, &tok, &teacher, x)?;
+            let (cross, diag, sharpness, states) = ot_term(student, &tok, &teacher, x)?;
             if cfg.loss.method == Method::Optical {
+                let mu = cfg.loss.hybrid_mse_weight;
+                let (loss, hybrid) = if mu > 0.0 {
+                    let mse = sentence_mse(student, &tok, states, &entries, x)?;
+                    let terms = (scalar(cross.clone())?, scalar(mse.clone())?);
+                    (cross + mse.mul_scalar(mu), Some(terms))
+                } else {
+                    (cross, None)
+                };
                 return Ok(StepLoss {
-                    loss: cross,
+                    loss,
                     diag: Some(diag),
                     sharpness: Some(sharpness),
                     tokens,
                     terms: None,
+                    hybrid,
                 });
             }
             let (mono_state, queries, step) = x.mono.ok_or_else(|| {
@@ -964,6 +1024,7 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                 sharpness: Some(sharpness),
                 tokens,
                 terms: Some(terms),
+                hybrid: None,
             })
         }
         Method::Mse | Method::Kl => {
@@ -983,6 +1044,7 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                     sharpness: None,
                     tokens,
                     terms: None,
+                    hybrid: None,
                 });
             }
             let mut loss = mse_loss(t.clone(), s);
@@ -1000,18 +1062,51 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                 sharpness: None,
                 tokens,
                 terms: None,
+                hybrid: None,
             })
         }
     }
 }
 
-/// OT term between the teacher's English tokens and the student's tokens of `batch`.
+/// The hybrid objective's sentence term: the MSE between the student's sentence embedding
+/// of the batch (from its last layer: `states` when the OT term read that layer) and the
+/// teacher's sentence embeddings `entries`.
+fn sentence_mse(
+    student: &Student,
+    tok: &Tokenized,
+    states: (usize, Tensor<3>),
+    entries: &[&TeacherEntry],
+    x: &StepInputs<'_>,
+) -> Result<Tensor<1>> {
+    let dev = &student.device;
+    let n = student.encoder.num_layers();
+    let h = match states {
+        (layer, h) if layer == n => h,
+        _ => student.states(tok, n, x.prefix)?,
+    };
+    let s = student.sentence_embeddings(h, tok.batch.mask_tensor(dev));
+    let flat: Vec<f32> = entries
+        .iter()
+        .flat_map(|e| e.sentence.iter().copied())
+        .collect();
+    let t = Tensor::<2>::from_data(TensorData::new(flat, [entries.len(), x.teacher.dim]), dev);
+    Ok(mse_loss(t, s))
+}
+
+/// OT term between the teacher's English tokens and the student's tokens of `batch`, with
+/// the student layer it read and its states.
+#[allow(clippy::type_complexity)]
 fn ot_term(
     student: &Student,
     tok: &Tokenized,
     teacher: &(TokenStates, Option<Tensor<2>>),
     x: &StepInputs<'_>,
-) -> Result<(Tensor<1>, ot_core::tensor::Diagnostics, PlanSharpness)> {
+) -> Result<(
+    Tensor<1>,
+    ot_core::tensor::Diagnostics,
+    PlanSharpness,
+    (usize, Tensor<3>),
+)> {
     let layer = x
         .cfg
         .model
@@ -1043,10 +1138,11 @@ fn ot_term(
         _ => None,
     };
     let s = TokenStates {
-        states,
+        states: states.clone(),
         mask: smask,
     };
-    Ok(optical_loss(&teacher.0, &s, weights, &x.cfg.loss.optical)?)
+    let (loss, diag, sharpness) = optical_loss(&teacher.0, &s, weights, &x.cfg.loss.optical)?;
+    Ok((loss, diag, sharpness, (layer, states)))
 }
 
 /// Pads the teacher's token states of a batch into `(B, n, d)` with their content mask and,

@@ -10,7 +10,7 @@ use clir_models::embedder::EmbedderConfig;
 use clir_models::{Embedder, EncoderConfig, Pooling, TextKind, TextTokenizer};
 use clir_train::config::{Method, TrainConfig};
 use clir_train::monolingual::MonoQuery;
-use clir_train::trainer::{TrainInputs, train};
+use clir_train::trainer::{TrainInputs, snapshot_dir, train};
 use ot_core::backend::Backend;
 use rand::{Rng, SeedableRng};
 
@@ -373,6 +373,113 @@ fn the_saved_student_reads_the_full_vocabulary_at_its_own_length() {
         e.contains("embedder.json") && e.contains(&f.student.display().to_string()),
         "{e}"
     );
+}
+
+/// The hybrid objective `OPTICAL + μ·MSE`: at μ = 0 it is OPTICAL step for step (the same
+/// losses and weights); at μ > 0 its first step's loss (the same initial student and batch)
+/// is OPTICAL's first loss plus μ times the translation-term MSE's, and the log keeps both
+/// terms.
+#[test]
+fn the_hybrid_objective_adds_mu_times_the_sentence_mse() {
+    let f = fixture();
+    let inputs = TrainInputs {
+        pairs: bitext(32, 9),
+        ..Default::default()
+    };
+    let d = device();
+    let run = |name: &str, method: Method, mu: f64| {
+        let mut cfg = config(&f, method, 4);
+        cfg.loss.hybrid_mse_weight = mu;
+        cfg.loss.mse_english_term = false;
+        train(&cfg, &inputs, &f.root.join(name), &d).unwrap()
+    };
+    let optical = run("optical", Method::Optical, 0.0);
+    let zero = run("hybrid-0", Method::Optical, 0.0);
+    let losses = |o: &clir_train::trainer::TrainOutcome| -> Vec<f64> {
+        o.log.iter().map(|l| l.loss).collect()
+    };
+    assert_eq!(losses(&optical), losses(&zero));
+    let texts = ["t1 t2 t3", "t4 t0 t9"];
+    assert_eq!(
+        optical.student.embed(&texts, TextKind::Passage, 2).unwrap(),
+        zero.student.embed(&texts, TextKind::Passage, 2).unwrap()
+    );
+    assert!(zero.log.iter().all(|l| l.sentence_loss.is_none()));
+
+    let mse = run("mse", Method::Mse, 0.0);
+    let hybrid = run("hybrid-2", Method::Optical, 2.0);
+    let first = &hybrid.log[0];
+    let (ot, sent) = (optical.log[0].loss, mse.log[0].loss);
+    assert!(
+        (first.loss - (ot + 2.0 * sent)).abs() <= 1e-5 * first.loss.abs(),
+        "{first:?}"
+    );
+    assert!((first.cross_loss.unwrap() - ot).abs() <= 1e-6, "{first:?}");
+    assert!(
+        (first.sentence_loss.unwrap() - sent).abs() <= 1e-6,
+        "{first:?}"
+    );
+    assert_ne!(losses(&hybrid)[1..], losses(&optical)[1..]);
+    // Only OPTICAL reads μ.
+    let mut cfg = config(&f, Method::Kl, 4);
+    cfg.loss.hybrid_mse_weight = 1.0;
+    let e = cfg.validate().unwrap_err();
+    assert!(
+        e.contains("hybrid_mse_weight") && e.contains("optical only"),
+        "{e}"
+    );
+}
+
+/// Snapshots for a training curve: the student saved after step k of a run is, bit for bit,
+/// the student of the same run stopped after k steps; a step outside the run is refused, and
+/// a finished run without the asked snapshots says so.
+#[test]
+fn snapshots_are_the_students_of_runs_stopped_there() {
+    let f = fixture();
+    let cfg = config(&f, Method::Optical, 6);
+    let inputs = TrainInputs {
+        pairs: bitext(40, 4),
+        snapshots: vec![2, 6],
+        ..Default::default()
+    };
+    let d = device();
+    let whole = f.root.join("whole");
+    train(&cfg, &inputs, &whole, &d).unwrap();
+    let stopped = TrainInputs {
+        stop_after: Some(2),
+        snapshots: Vec::new(),
+        ..inputs.clone()
+    };
+    let cut = train(&cfg, &stopped, &f.root.join("cut"), &d).unwrap();
+    let texts = ["t1 t2 t3", "t4 t0 t9 t11"];
+    let snap = Embedder::load_checkpoint(&snapshot_dir(&whole, 2), &d).unwrap();
+    assert_eq!(
+        snap.embed(&texts, TextKind::Passage, 2).unwrap(),
+        cut.student.embed(&texts, TextKind::Passage, 2).unwrap()
+    );
+    let last = Embedder::load_checkpoint(&snapshot_dir(&whole, 6), &d).unwrap();
+    let fin = Embedder::load_checkpoint(&whole.join("student"), &d).unwrap();
+    assert_eq!(
+        last.embed(&texts, TextKind::Passage, 2).unwrap(),
+        fin.embed(&texts, TextKind::Passage, 2).unwrap()
+    );
+    let outside = TrainInputs {
+        snapshots: vec![7],
+        ..inputs.clone()
+    };
+    let e = train(&cfg, &outside, &f.root.join("x"), &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("snapshot step 7 lies outside the run's steps 1..=6"),
+        "{e}"
+    );
+    let missing = TrainInputs {
+        snapshots: vec![4],
+        ..inputs
+    };
+    let e = train(&cfg, &missing, &whole, &d).unwrap_err().to_string();
+    assert!(e.contains("finished without a snapshot at step 4"), "{e}");
 }
 
 #[test]

@@ -120,6 +120,14 @@ pub fn strip_unread(v: &mut serde_json::Value) {
     if method == "Mse" || method == "Kl" {
         unread.extend([("loss", "optical"), ("loss", "marginal")]);
     }
+    // μ of the hybrid objective: read by `optical` only, and at 0 it is plain OPTICAL (the
+    // cells computed before the key existed stay fresh).
+    let mu = v
+        .pointer("/loss/hybrid_mse_weight")
+        .and_then(|m| m.as_f64());
+    if method != "Optical" || mu == Some(0.0) {
+        unread.push(("loss", "hybrid_mse_weight"));
+    }
     for (section, key) in unread {
         if let Some(s) = v.get_mut(section).and_then(|s| s.as_object_mut()) {
             s.remove(key);

@@ -51,6 +51,44 @@ pub const BM25_EN: &str = "bm25-en";
 /// The `backend` of a lexical cell's fingerprint (it runs on the CPU, whatever `--backend`).
 const LEXICAL_BACKEND: &str = "cpu (lexical)";
 
+/// Every cell of a run encodes its queries with one teacher, the preset's `model.teacher`, so
+/// a variant may not change it (teachers per variant are not supported yet: its students would
+/// be scored against another model's queries), and a zero-shot cell is refused when the
+/// teacher and the untrained student are different model families (MiniLM against e5): its
+/// queries and documents would lie in two unrelated spaces, a number that means nothing.
+fn check_teacher(preset: &Preset, base: &TrainConfig) -> anyhow::Result<()> {
+    let file = preset.source.0.display();
+    for m in preset
+        .methods
+        .iter()
+        .filter_map(|m| m.parse::<Method>().ok())
+    {
+        for v in preset.variants_of(m) {
+            let cfg = preset.train_config("swahili", m, &v, None)?;
+            if cfg.model.teacher != base.model.teacher {
+                bail!(
+                    "{file}: variant '{}' sets model.teacher = {} but every cell's queries are \
+                     encoded by the preset's teacher {}; one teacher per preset is supported \
+                     (run the other teacher as a preset of its own)",
+                    v.name,
+                    cfg.model.teacher,
+                    base.model.teacher
+                );
+            }
+        }
+    }
+    let minilm = |m: &str| matches!(m, "minilm" | "all-MiniLM-L6-v2");
+    let (t, s) = (&base.model.teacher, &base.model.student);
+    if preset.methods.iter().any(|m| m == ZERO_SHOT) && minilm(t) != minilm(s) {
+        bail!(
+            "{file}: zero-shot is refused with teacher {t} and student {s}: the teacher's \
+             queries and the untrained student's documents lie in unrelated spaces, so the \
+             score would mean nothing; drop zero-shot from methods"
+        );
+    }
+    Ok(())
+}
+
 /// `--pairs`: no pair twice, by name or by the Bible version it resolves to (`tagalog,tl`).
 fn check_pairs(pairs: &[String]) -> anyhow::Result<()> {
     if pairs.is_empty() {
@@ -764,6 +802,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         &preset.variant_list()[0],
         None,
     )?;
+    check_teacher(&preset, &base)?;
     eprintln!(
         "reproduce: preset {} ({}) on {backend}: {} pairs × {} methods × {} seeds, {} split -> {}",
         preset.name,
@@ -1084,6 +1123,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                     prefix_cache: true,
                     prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
                     stop_after: None,
+                    snapshots: Vec::new(),
                     models: models.clone(),
                 };
                 bar.suspend(|| {
@@ -1509,6 +1549,50 @@ fn verify(path: &Path, results: &[report::Aggregate]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A preset in a temporary file with `extra` appended, loaded.
+    fn preset_with(extra: &str) -> Preset {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let p = dir.join("t.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"t\"\ndescription = \"d\"\npairs = [\"swahili\"]\nlow_resource = []\n\
+                 methods = [\"zero-shot\", \"optical\"]\n[eval]\nsplit = \"dev\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        Preset::load(p.to_str().unwrap()).unwrap().0
+    }
+
+    #[test]
+    fn one_teacher_per_preset_and_no_zero_shot_across_unrelated_spaces() {
+        let check = |extra: &str| {
+            let p = preset_with(extra);
+            let base = p
+                .train_config("swahili", Method::Optical, &p.variant_list()[0], None)
+                .unwrap();
+            check_teacher(&p, &base)
+        };
+        check("").unwrap();
+        let e = check("[train.model]\nteacher = \"minilm\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("zero-shot is refused with teacher minilm and student e5-small"),
+            "{e}"
+        );
+        let e = check(
+            "[[variants]]\nname = \"e5\"\n\n\
+             [[variants]]\nname = \"mini\"\ntrain.model.teacher = \"minilm\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("variant 'mini' sets model.teacher = minilm"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn pairs_naming_one_language_twice_are_refused() {
