@@ -10,6 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::run_rows;
+
 const PRESET: &str = r#"
 name = "tiny"
 description = "test preset"
@@ -960,23 +963,6 @@ fn emit_slurm_takes_partition_account_and_time_and_warns_about_node_local_paths(
     let (ok, log) = warned(&cwd, &cwd, &dir.path().join("j2"));
     assert!(ok, "{log}");
     assert!(log.contains("warning: the working directory "), "{log}");
-}
-
-/// `[(qid, docid, rank, score)]` of a TREC run file.
-fn run_rows(path: &Path) -> Vec<(String, String, usize, f64)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (
-                f[0].into(),
-                f[2].into(),
-                f[3].parse().unwrap(),
-                f[4].parse().unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// A preset whose teacher is MiniLM (not the student's base, e5-small) scores every cell in one

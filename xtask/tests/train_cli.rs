@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+mod common;
+
 fn have_models() -> bool {
     use clir_data::fetch::cached::{self, require};
     [
@@ -361,20 +363,7 @@ fn a_students_folder_searches_and_embeds_like_its_export() {
                     .args(["--tag", "t", "--out"])
                     .arg(&out),
             );
-            let run = std::fs::read_to_string(&out)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    (
-                        f[0].into(),
-                        f[2].into(),
-                        f[3].parse().unwrap(),
-                        f[4].parse().unwrap(),
-                    )
-                })
-                .collect();
-            (run, log)
+            (common::run_rows(&out), log)
         };
     let (a, log) = search(&run.join("student"), "folder.run");
     assert!(log.contains("(512 tokens)"), "{log}");
