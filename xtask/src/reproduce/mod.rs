@@ -7,6 +7,7 @@
 //! Every cell shares one evaluation setting (split, sample, length, batch size). A finished
 //! cell records a [`fingerprint::CellFingerprint`] and is reused only while it matches.
 
+mod curve;
 mod fingerprint;
 mod lexical;
 mod preset;
@@ -219,6 +220,9 @@ struct Cell {
     kind: CellKind,
     /// The training seed (trained cells).
     seed: Option<u64>,
+    /// A point of a training curve (preset `curve_steps`): the trained cell's student after
+    /// this step of the same run (its label ends in `@STEP`).
+    step: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -247,11 +251,13 @@ impl Cell {
         stem.with_file_name(format!("{name}.json"))
     }
 
+    /// The training run's folder, shared by the points of its curve.
     fn run_dir(&self, out: &Path) -> PathBuf {
+        let label = self.label.split('@').next().unwrap_or(&self.label);
         let mut d = out
             .join("runs")
             .join(&self.pair)
-            .join(self.label.replace('/', "__"));
+            .join(label.replace('/', "__"));
         if let Some(s) = self.seed {
             d = d.join(format!("seed{s}"));
         }
@@ -352,6 +358,7 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
             label: ENGLISH.into(),
             kind: CellKind::English,
             seed: None,
+            step: None,
         });
     }
     if preset.methods.iter().any(|m| m == BM25_EN) {
@@ -360,6 +367,7 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
             label: BM25_EN.into(),
             kind: CellKind::Bm25En,
             seed: None,
+            step: None,
         });
     }
     for pair in &preset.pairs {
@@ -373,6 +381,7 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
                     label: PSQ.into(),
                     kind: CellKind::Psq,
                     seed: None,
+                    step: None,
                 });
                 continue;
             }
@@ -386,6 +395,7 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
                         CellKind::TeacherDirect
                     },
                     seed: None,
+                    step: None,
                 });
                 continue;
             }
@@ -397,12 +407,19 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
                     format!("{}/{}", method.name(), v.name)
                 };
                 for &seed in &preset.seeds {
-                    cells.push(Cell {
-                        pair: pair.clone(),
-                        label: label.clone(),
-                        kind: CellKind::Trained(method, v.clone()),
-                        seed: Some(seed),
-                    });
+                    let steps = preset.curve_steps.iter().map(|&s| Some(s));
+                    for step in steps.chain([None]) {
+                        cells.push(Cell {
+                            pair: pair.clone(),
+                            label: match step {
+                                Some(s) => format!("{label}@{s}"),
+                                None => label.clone(),
+                            },
+                            kind: CellKind::Trained(method, v.clone()),
+                            seed: Some(seed),
+                            step,
+                        });
+                    }
                 }
             }
         }
@@ -476,8 +493,12 @@ impl Matrix<'_> {
                 let cfg = self.preset.train_config(&cell.pair, *m, v, cell.seed)?;
                 models.insert("teacher".into(), self.hashes.get(&cfg.model.teacher)?);
                 models.insert("student".into(), self.hashes.get(&cfg.model.student)?);
+                let mut train = train_fingerprint(&cfg);
+                if let (Some(step), Some(obj)) = (cell.step, train.as_object_mut()) {
+                    obj.insert("curve_step".into(), step.into());
+                }
                 (
-                    Some(fingerprint::with_bitext_content(train_fingerprint(&cfg))?),
+                    Some(fingerprint::with_bitext_content(train)?),
                     self.backend.clone(),
                 )
             }
@@ -610,6 +631,9 @@ fn estimate_seconds(
         // Indexing and searching take seconds; Model 1 on a few thousand pairs about as long.
         CellKind::Bm25En | CellKind::Psq => 30.0,
         CellKind::ZeroShot => queries + docs / cost.student_vps + cost.cell_overhead_s,
+        CellKind::Trained(..) if cell.step.is_some() => {
+            queries + docs / cost.student_vps + cost.cell_overhead_s
+        }
         CellKind::Trained(m, v) => preset
             .train_config(&cell.pair, *m, v, cell.seed)
             .map(|c| {
@@ -1132,7 +1156,11 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             CellKind::Trained(method, v) => {
                 let cfg = preset.train_config(&cell.pair, *method, v, cell.seed)?;
                 let run_dir = cell.run_dir(&out);
+                // The cells of one run (its curve points and the full cell) train it once:
+                // the first takes this lock and trains, the others wait and read it back.
+                let _run_lock = lock_run(&run_dir)?;
                 clear_mismatched_run(&run_dir, &cfg, retrain_why)?;
+                clear_run_without_snapshots(&run_dir, &preset.curve_steps)?;
                 let inputs = TrainInputs {
                     pairs: load_bitext(&cfg.data, cfg.run.seed)?,
                     monolingual: clir_train::monolingual::load_monolingual(&cfg)?,
@@ -1143,7 +1171,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                     prefix_cache: true,
                     prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
                     stop_after: None,
-                    snapshots: Vec::new(),
+                    snapshots: preset.curve_steps.clone(),
                     models: models.clone(),
                 };
                 bar.suspend(|| {
@@ -1156,9 +1184,16 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 });
                 let outcome = train(&cfg, &inputs, &run_dir, &device)
                     .with_context(|| format!("training {}", cell.name()))?;
-                let training = read_training(&run_dir)?;
+                let training = read_training(&run_dir, cell.step)?;
+                let student = match cell.step {
+                    Some(step) => Embedder::load_checkpoint_as_saved(
+                        &clir_train::trainer::snapshot_dir(&run_dir, step),
+                        &device,
+                    )?,
+                    None => outcome.student,
+                };
                 // Evaluated at the preset's evaluation length, not the training length.
-                let student: Embedder = outcome.student.with_max_len(student_len)?;
+                let student: Embedder = student.with_max_len(student_len)?;
                 let (tokens, lost) = student.trimmed_away_tokens(&set.docs, TextKind::Passage)?;
                 bar.suspend(|| {
                     eprintln!(
@@ -1452,7 +1487,8 @@ fn read_invocations(log: &Path, results: &[CellResult]) -> anyhow::Result<Vec<In
     Ok(out)
 }
 
-fn read_training(run_dir: &Path) -> anyhow::Result<Option<TrainSummary>> {
+/// The training log of `run_dir` in a few numbers, up to `step` when given (a curve point).
+fn read_training(run_dir: &Path, step: Option<usize>) -> anyhow::Result<Option<TrainSummary>> {
     let path = run_dir.join(clir_train::trainer::RUN_LOG);
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
     let log: Vec<clir_train::trainer::StepLog> = text
@@ -1462,7 +1498,47 @@ fn read_training(run_dir: &Path) -> anyhow::Result<Option<TrainSummary>> {
             serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), no + 1))
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(TrainSummary::from_log(&log))
+    let upto = step.map_or(log.len(), |s| s.min(log.len()));
+    Ok(TrainSummary::from_log(&log[..upto]))
+}
+
+/// Takes (waiting for it) the lock of a training run folder, held while a cell trains or
+/// reads it, so two processes never train one run at once.
+fn lock_run(run_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let parent = run_dir.parent().expect("a run lives in a folder");
+    std::fs::create_dir_all(parent)?;
+    let name = run_dir
+        .file_name()
+        .expect("a run folder name")
+        .to_string_lossy();
+    let path = parent.join(format!(".{name}.lock"));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| path.display().to_string())?;
+    f.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(f)
+}
+
+/// Removes a finished training run that lacks a snapshot the preset's curve now asks for,
+/// so that it trains again with them.
+fn clear_run_without_snapshots(run_dir: &Path, steps: &[usize]) -> anyhow::Result<()> {
+    let missing = steps
+        .iter()
+        .find(|&&s| !clir_train::trainer::snapshot_dir(run_dir, s).is_dir());
+    if let Some(s) = missing
+        && clir_train::trainer::is_finished(run_dir)
+    {
+        eprintln!(
+            "  removing the training run {} (no snapshot at step {s} for the curve)",
+            run_dir.display()
+        );
+        std::fs::remove_dir_all(run_dir).with_context(|| run_dir.display().to_string())?;
+    }
+    Ok(())
 }
 
 /// Writes `<stem>.per-query.csv`, `<stem>.run`, `<stem>.qrels` (the judgments of the cell's

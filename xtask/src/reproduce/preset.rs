@@ -116,6 +116,12 @@ pub struct Preset {
     /// Variants of every trained method (default: one, unnamed).
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// Training curves without retraining: every trained cell's run also saves its student
+    /// after each of these steps, and each is a cell of its own (`METHOD[/VARIANT]@STEP`),
+    /// evaluated like the final student. Each step must lie below every trained cell's
+    /// `optim.steps`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve_steps: Vec<usize>,
     /// What a full run costs, in words (shown in results.md).
     #[serde(default)]
     pub cost: String,
@@ -265,6 +271,32 @@ impl Preset {
         // Every cell's configuration must parse before hours are spent on the first ones.
         for v in preset.variant_list() {
             preset.train_config("swahili", Method::Optical, &v, None)?;
+        }
+        preset.curve_steps.sort_unstable();
+        preset.curve_steps.dedup();
+        for m in preset
+            .methods
+            .iter()
+            .filter_map(|m| m.parse::<Method>().ok())
+        {
+            for v in preset.variants_of(m) {
+                let steps = preset.train_config("swahili", m, &v, None)?.optim.steps;
+                if let Some(&s) = preset.curve_steps.iter().find(|&&s| s == 0 || s >= steps) {
+                    bail!(
+                        "{}{}: curve_steps: step {s} does not lie inside the {} steps of {}{} \
+                         (1..{steps}; the last step is the trained cell itself)",
+                        path.display(),
+                        preset_line(&preset.source.1, &["curve_steps"]),
+                        steps,
+                        m.name(),
+                        if v.name.is_empty() {
+                            String::new()
+                        } else {
+                            format!("/{}", v.name)
+                        }
+                    );
+                }
+            }
         }
         if preset.seeds.is_empty() {
             let base =

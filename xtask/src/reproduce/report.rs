@@ -269,6 +269,37 @@ pub fn write_report(
         ));
     }
 
+    if !preset.curve_steps.is_empty() {
+        let last_step = |label: &str| {
+            let (m, v) = label.split_once('/').unwrap_or((label, ""));
+            let method: clir_train::Method = m.parse().ok()?;
+            let variant = preset
+                .variants_of(method)
+                .into_iter()
+                .find(|x| x.name == v)?;
+            let pair = preset.pairs.first()?;
+            let cfg = preset.train_config(pair, method, &variant, None).ok()?;
+            Some(cfg.optim.steps)
+        };
+        let points = super::curve::points(&aggs, last_step);
+        if !points.is_empty() {
+            md.push_str(&format!(
+                "## Training curves
+
+MAP / nDCG@10 (means over seeds) of each trained run's \
+                 student after the preset's `curve_steps` and at its last step, from one run per \
+                 cell (chart: `curve.svg`).
+
+{}
+",
+                super::curve::markdown(&points)
+            ));
+            write_atomic(
+                &out.join("curve.svg"),
+                super::curve::svg(&points).as_bytes(),
+            )?;
+        }
+    }
     let comparison_pairs = optical_pairs(&methods);
     let mut tables = Vec::new();
     let mut comparisons = Vec::new();
