@@ -488,3 +488,73 @@ fn embed_with_e5_small_equals_the_library() {
         assert_same(&floats(&row["embedding"]), w);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// reproduce: the command line is checked before anything is loaded or printed
+
+/// Method names in any case, no method or language twice, an unknown preset listed, a
+/// search option its method does not read: each refused with its reason before any work
+/// (nothing here needs the data cache), and before the "N pairs × M methods" banner.
+#[test]
+fn reproduce_and_search_refuse_bad_command_lines_before_any_work() {
+    for (args, want) in [
+        (
+            vec![
+                "reproduce",
+                "--preset",
+                "quick",
+                "--methods",
+                "optical,Optical",
+                "--list",
+            ],
+            "--methods: optical is listed twice",
+        ),
+        (
+            vec![
+                "reproduce",
+                "--preset",
+                "quick",
+                "--pairs",
+                "tagalog,tl",
+                "--list",
+            ],
+            "--pairs: tagalog and tl are the same language",
+        ),
+        (
+            vec![
+                "reproduce",
+                "--preset",
+                "quick",
+                "--methods",
+                "sgd",
+                "--list",
+            ],
+            "unknown method 'sgd'",
+        ),
+        (
+            vec!["reproduce", "--preset", "no-such-preset", "--list"],
+            "no preset named 'no-such-preset'",
+        ),
+    ] {
+        let (ok, _, err) = xtask(&args);
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("pairs ×"),
+            "{args:?}: the banner came first: {err}"
+        );
+    }
+    let (ok, _, err) = xtask(&[
+        "search",
+        "--method",
+        "bm25",
+        "--max-len",
+        "8",
+        "--queries",
+        "q.tsv",
+        "--docs",
+        "d.tsv",
+        "--out",
+        "run.txt",
+    ]);
+    assert!(!ok && err.contains("does not read: --max-len"), "{err}");
+}
