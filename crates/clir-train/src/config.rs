@@ -163,6 +163,12 @@ pub struct LossConfig {
     /// plain OPTICAL, step for step.
     #[config(default = 0.0)]
     pub hybrid_mse_weight: f64,
+    /// A warm start (method `optical` only): the first `k` steps train with the `Mse` loss
+    /// (make_multilingual, with `mse_english_term`), moving the student into the teacher's
+    /// sentence space, and OPTICAL's token alignment takes over from step `k + 1`. `0` (the
+    /// default) is plain OPTICAL.
+    #[config(default = 0)]
+    pub warm_start_mse_steps: usize,
     /// Softmax temperature of the KL baseline.
     #[config(default = 0.05)]
     pub kl_temperature: f64,
@@ -317,6 +323,19 @@ impl TrainConfig {
                 self.loss.method.name()
             ));
         }
+        let warm = self.loss.warm_start_mse_steps;
+        if warm > 0 && self.loss.method != Method::Optical {
+            return Err(format!(
+                "loss.warm_start_mse_steps {warm} applies to method optical only, not {}",
+                self.loss.method.name()
+            ));
+        }
+        if warm >= self.optim.steps && warm > 0 {
+            return Err(format!(
+                "loss.warm_start_mse_steps ({warm}) leaves no OPTICAL step of optim.steps ({})",
+                self.optim.steps
+            ));
+        }
         if self.loss.kl_temperature.is_nan() || self.loss.kl_temperature <= 0.0 {
             return Err("loss.kl_temperature must be positive".into());
         }
@@ -343,6 +362,16 @@ impl TrainConfig {
             return Err("data.max_pairs must be positive".into());
         }
         Ok(())
+    }
+
+    /// The objective of optimiser step `step` (0-based): `Mse` during an OPTICAL run's warm
+    /// start (`loss.warm_start_mse_steps`), the configured method otherwise.
+    pub fn method_at(&self, step: usize) -> Method {
+        if step < self.loss.warm_start_mse_steps {
+            Method::Mse
+        } else {
+            self.loss.method
+        }
     }
 
     /// Learning rate at optimiser step `step` (0-based): linear warm-up to `lr` over

@@ -669,7 +669,8 @@ pub fn train(
             let mut cache = PrefixCache::new(source, k, inputs.prefix_store.as_deref())?;
             let targets: Vec<&str> = inputs.pairs.iter().map(|p| p.tgt.as_str()).collect();
             let mut texts: Vec<String> = student.prefixed(&targets, side);
-            if cfg.loss.method == Method::Mse && cfg.loss.mse_english_term {
+            let mse_steps = cfg.loss.method == Method::Mse || cfg.loss.warm_start_mse_steps > 0;
+            if mse_steps && cfg.loss.mse_english_term {
                 texts.extend(student.prefixed(&english, side));
             }
             if cfg.loss.method == Method::Joint {
@@ -757,6 +758,7 @@ pub fn train(
                 .as_ref()
                 .map(|m| (m, inputs.monolingual.as_slice(), step)),
             prefix: prefix.as_ref(),
+            method: cfg.method_at(step),
         };
         let StepLoss {
             loss,
@@ -923,6 +925,8 @@ struct StepInputs<'a> {
     mono: Option<(&'a MonoBatches, &'a [MonoQuery], usize)>,
     /// The student's frozen-prefix states, when cached.
     prefix: Option<&'a PrefixCache>,
+    /// The objective of this step (the method, or `Mse` during a warm start).
+    method: Method,
 }
 
 /// Seed offset of the monolingual query order (independent of the bitext order).
@@ -978,11 +982,11 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
     let tokens: usize = batch.lengths.iter().sum();
     let dev = &student.device;
     let entries: Vec<&TeacherEntry> = x.idx.iter().map(|&i| &x.teacher.entries[i]).collect();
-    match cfg.loss.method {
+    match x.method {
         Method::Optical | Method::Joint => {
             let teacher = teacher_tokens(&entries, x, dev);
             let (cross, diag, sharpness, states) = ot_term(student, &tok, &teacher, x)?;
-            if cfg.loss.method == Method::Optical {
+            if x.method == Method::Optical {
                 let mu = cfg.loss.hybrid_mse_weight;
                 let (loss, hybrid) = if mu > 0.0 {
                     let mse = sentence_mse(student, &tok, states, &entries, x)?;
@@ -1037,7 +1041,7 @@ fn step_loss(student: &Student, x: &StepInputs<'_>) -> Result<StepLoss> {
                 .flat_map(|e| e.sentence.iter().copied())
                 .collect();
             let t = Tensor::<2>::from_data(TensorData::new(flat, [entries.len(), d]), dev);
-            if cfg.loss.method == Method::Kl {
+            if x.method == Method::Kl {
                 return Ok(StepLoss {
                     loss: kl_loss(t, s, cfg.loss.kl_temperature),
                     diag: None,

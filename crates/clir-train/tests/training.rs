@@ -430,6 +430,44 @@ fn the_hybrid_objective_adds_mu_times_the_sentence_mse() {
     );
 }
 
+/// A warm start: an OPTICAL run with `warm_start_mse_steps = 2` trains its first two steps
+/// exactly as the MSE run (same losses: same student, batches and learning rates), then with
+/// the OT loss (Sinkhorn diagnostics from step 3 on). Only OPTICAL takes it, and at least one
+/// OPTICAL step must remain.
+#[test]
+fn a_warm_start_trains_mse_steps_then_optical() {
+    let f = fixture();
+    let inputs = TrainInputs {
+        pairs: bitext(32, 6),
+        ..Default::default()
+    };
+    let d = device();
+    let mse = train(
+        &config(&f, Method::Mse, 4),
+        &inputs,
+        &f.root.join("mse"),
+        &d,
+    )
+    .unwrap();
+    let mut cfg = config(&f, Method::Optical, 4);
+    cfg.loss.warm_start_mse_steps = 2;
+    let warm = train(&cfg, &inputs, &f.root.join("warm"), &d).unwrap();
+    let losses = |o: &clir_train::trainer::TrainOutcome| -> Vec<f64> {
+        o.log.iter().map(|l| l.loss).collect()
+    };
+    assert_eq!(losses(&warm)[..2], losses(&mse)[..2]);
+    assert!(warm.log[..2].iter().all(|l| l.ot_iterations == 0));
+    assert!(warm.log[2..].iter().all(|l| l.ot_iterations > 0));
+    assert_ne!(losses(&warm)[2..], losses(&mse)[2..]);
+    cfg.loss.warm_start_mse_steps = 4;
+    let e = cfg.validate().unwrap_err();
+    assert!(e.contains("leaves no OPTICAL step"), "{e}");
+    let mut kl = config(&f, Method::Kl, 4);
+    kl.loss.warm_start_mse_steps = 1;
+    let e = kl.validate().unwrap_err();
+    assert!(e.contains("optical only"), "{e}");
+}
+
 /// Snapshots for a training curve: the student saved after step k of a run is, bit for bit,
 /// the student of the same run stopped after k steps; a step outside the run is refused, and
 /// a finished run without the asked snapshots says so.

@@ -114,8 +114,16 @@ pub fn strip_unread(v: &mut serde_json::Value) {
     if method != "Kl" {
         unread.push(("loss", "kl_temperature"));
     }
-    if method != "Mse" {
+    // The warm start (optical only; 0 is plain OPTICAL) trains its first steps with MSE.
+    let warm = v
+        .pointer("/loss/warm_start_mse_steps")
+        .and_then(|w| w.as_u64())
+        .unwrap_or(0);
+    if method != "Mse" && !(method == "Optical" && warm > 0) {
         unread.push(("loss", "mse_english_term"));
+    }
+    if method != "Optical" || warm == 0 {
+        unread.push(("loss", "warm_start_mse_steps"));
     }
     if method == "Mse" || method == "Kl" {
         unread.extend([("loss", "optical"), ("loss", "marginal")]);
@@ -392,6 +400,38 @@ pub fn utc_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys added after cells were committed are left out of a fingerprint at their default,
+    /// so those cells stay fresh; set, they count (and a warm start makes OPTICAL read
+    /// `mse_english_term`).
+    #[test]
+    fn later_keys_are_stripped_at_their_defaults() {
+        let cfg = TrainConfig::new();
+        let v = train_fingerprint(&cfg);
+        for key in [
+            "hybrid_mse_weight",
+            "warm_start_mse_steps",
+            "mse_english_term",
+        ] {
+            assert!(v.pointer(&format!("/loss/{key}")).is_none(), "{key}: {v}");
+        }
+        let mut c = cfg.clone();
+        c.loss.hybrid_mse_weight = 10.0;
+        c.loss.warm_start_mse_steps = 5;
+        let v = train_fingerprint(&c);
+        assert_eq!(
+            v.pointer("/loss/hybrid_mse_weight"),
+            Some(&serde_json::json!(10.0))
+        );
+        assert_eq!(
+            v.pointer("/loss/warm_start_mse_steps"),
+            Some(&serde_json::json!(5))
+        );
+        assert_eq!(
+            v.pointer("/loss/mse_english_term"),
+            Some(&serde_json::json!(true))
+        );
+    }
 
     fn fp() -> CellFingerprint {
         CellFingerprint {
