@@ -16,6 +16,7 @@
 //! * [`retrieval`]: evaluating a teacher/student pair on a CLIR collection.
 //! * [`bench`]: training throughput (`cargo xtask bench train`).
 
+pub mod atomic;
 pub mod bench;
 pub mod bitext;
 pub mod config;

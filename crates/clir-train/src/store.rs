@@ -260,7 +260,7 @@ impl StateStore {
             }
             f.into_inner()?.sync_all()?;
             std::fs::rename(&tmp, &path)?;
-            crate::trainer::sync_dir(&self.dir)
+            crate::atomic::sync_dir(&self.dir)
         };
         write().map_err(|e| TrainError::io(&path, e))?;
         self.add_shard(path)
