@@ -17,7 +17,6 @@
 //! * [`bench`]: training throughput (`cargo xtask bench train`).
 
 pub mod atomic;
-pub mod bench;
 pub mod bitext;
 pub mod config;
 pub mod error;
