@@ -11,10 +11,11 @@
 //! * [`prefix_cache`]: the student's frozen-prefix states, computed once per sentence.
 //! * [`teacher`]: the frozen teacher's token states, cached on disk and shared across runs.
 //! * [`trainer`]: the resumable training loop (AdamW, warm-up/decay, clipping, freezing,
-//!   atomic checkpoints, JSONL log, progress bars).
+//!   checkpoints, snapshots, JSONL log, progress), one job per file: the student, each
+//!   method's step loss, the batch order, the run directory.
+//! * [`atomic`]: atomic file writes and directory fsyncs (imports nothing else of the crate).
 //! * [`store`]: per-text arrays on disk (teacher states, frozen-prefix states), read on demand.
 //! * [`retrieval`]: evaluating a teacher/student pair on a CLIR collection.
-//! * [`bench`]: training throughput (`cargo xtask bench train`).
 
 pub mod atomic;
 pub mod bitext;
