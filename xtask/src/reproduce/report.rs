@@ -212,9 +212,58 @@ pub fn write_report(
         .cloned()
         .collect();
     let test = sig_test(preset);
-    let baseline = methods.iter().any(|m| m == ZERO_SHOT).then_some(ZERO_SHOT);
-    let seeded = aggs.iter().map(|a| a.seeds.len()).max().unwrap_or(0);
 
+    let mut md = header_section(preset, results, &aggs, provenance, invocations)?;
+    md.push_str(&curve_section(preset, &aggs, out)?);
+    let comparison_pairs = optical_pairs(&methods);
+    let tables = metric_tables(preset, &rows, &methods, &pairs, &comparison_pairs, out)?;
+    md.push_str(&tables.markdown);
+    md.push_str(&format!(
+        "Statistics: {} over the same queries of each pair (per-query values averaged over seeds); † marks a difference from zero-shot, Holm–Bonferroni adjusted over all cells of the table; ▲/▼ mark OPTICAL significantly above/below the other method, Holm–Bonferroni adjusted over all comparisons of its table; α = {}. Intervals are Student-t 95% intervals of the mean over queries. A difference without a mark is not distinguishable from noise at this sample size.\n\n",
+        test_name(test),
+        preset.eval.alpha
+    ));
+    let (gap_md, gaps) = gap_section(preset, &aggs, &pairs, &tables.tables[0])?;
+    md.push_str(&gap_md);
+    md.push_str(&plan_table(results));
+    if !preset.cost.is_empty() {
+        md.push_str(&format!("Cost: {}\n", preset.cost));
+    }
+    write_atomic(&out.join("results.md"), md.as_bytes())?;
+    write_csv(results, &tables, &comparison_pairs, out)?;
+    let json = serde_json::json!({
+        "preset": preset,
+        "provenance": provenance,
+        "invocations": invocations,
+        "statistics": {
+            "test": test_name(test),
+            "alpha": preset.eval.alpha,
+            "correction": "Holm–Bonferroni over each table (vs zero-shot) and over each comparison table (OPTICAL vs others)",
+            "confidence_intervals": "Student-t 95% over queries of the seed-averaged per-query values",
+        },
+        "cells": results,
+        "aggregates": aggs,
+        "tables": tables.tables,
+        "comparisons": tables.comparisons,
+        "gaps": gaps,
+    });
+    write_atomic(
+        &out.join("results.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    Ok(md)
+}
+
+/// The report's head: title, split, provenance, evaluation settings, seeds, the evaluation
+/// samples and the training overrides.
+fn header_section(
+    preset: &Preset,
+    results: &[CellResult],
+    aggs: &[Aggregate],
+    provenance: &Provenance,
+    invocations: &[Invocation],
+) -> anyhow::Result<String> {
+    let seeded = aggs.iter().map(|a| a.seeds.len()).max().unwrap_or(0);
     let mut md = String::new();
     md.push_str(&format!("# {} — {}\n\n", preset.name, preset.description));
     md.push_str(&format!(
@@ -256,7 +305,7 @@ pub fn write_report(
     }
     md.push_str("Evaluation samples (seeded, the same for every method and seed of a pair):\n\n");
     let mut seen = std::collections::BTreeSet::new();
-    for a in &aggs {
+    for a in aggs {
         if seen.insert(a.pair.clone()) {
             md.push_str(&format!("- {}: {}\n", a.pair, a.collection));
         }
@@ -268,44 +317,66 @@ pub fn write_report(
             toml::to_string(&preset.train)?
         ));
     }
+    Ok(md)
+}
 
-    if !preset.curve_steps.is_empty() {
-        let last_step = |label: &str| {
-            let (m, v) = label.split_once('/').unwrap_or((label, ""));
-            let method: clir_train::Method = m.parse().ok()?;
-            let variant = preset
-                .variants_of(method)
-                .into_iter()
-                .find(|x| x.name == v)?;
-            let pair = preset.pairs.first()?;
-            let cfg = preset.train_config(pair, method, &variant, None).ok()?;
-            Some(cfg.optim.steps)
-        };
-        let points = super::curve::points(&aggs, last_step);
-        if !points.is_empty() {
-            md.push_str(&format!(
-                "## Training curves
-
-MAP / nDCG@10 (means over seeds) of each trained run's \
-                 student after the preset's `curve_steps` and at its last step, from one run per \
-                 cell (chart: `curve.svg`).
-
-{}
-",
-                super::curve::markdown(&points)
-            ));
-            write_atomic(
-                &out.join("curve.svg"),
-                super::curve::svg(&points).as_bytes(),
-            )?;
-        }
+/// "Training curves" (a preset with `curve_steps`): the table, and `curve.svg` written.
+fn curve_section(preset: &Preset, aggs: &[Aggregate], out: &Path) -> anyhow::Result<String> {
+    if preset.curve_steps.is_empty() {
+        return Ok(String::new());
     }
-    let comparison_pairs = optical_pairs(&methods);
+    let last_step = |label: &str| {
+        let (m, v) = label.split_once('/').unwrap_or((label, ""));
+        let method: clir_train::Method = m.parse().ok()?;
+        let variant = preset
+            .variants_of(method)
+            .into_iter()
+            .find(|x| x.name == v)?;
+        let pair = preset.pairs.first()?;
+        let cfg = preset.train_config(pair, method, &variant, None).ok()?;
+        Some(cfg.optim.steps)
+    };
+    let points = super::curve::points(aggs, last_step);
+    if points.is_empty() {
+        return Ok(String::new());
+    }
+    write_atomic(
+        &out.join("curve.svg"),
+        super::curve::svg(&points).as_bytes(),
+    )?;
+    Ok(format!(
+        "## Training curves\n\nMAP / nDCG@10 (means over seeds) of each trained run's student \
+         after the preset's `curve_steps` and at its last step, from one run per cell (chart: \
+         `curve.svg`).\n\n{}\n",
+        super::curve::markdown(&points)
+    ))
+}
+
+/// The metric tables (method × pair, significance against zero-shot), their intervals and
+/// OPTICAL-against-others comparisons, as Markdown; one SVG chart per metric written.
+struct MetricTables {
+    markdown: String,
+    tables: Vec<ResultsTable>,
+    comparisons: Vec<ComparisonTable>,
+}
+
+fn metric_tables(
+    preset: &Preset,
+    rows: &[&Aggregate],
+    methods: &[String],
+    pairs: &[String],
+    comparison_pairs: &[(String, String)],
+    out: &Path,
+) -> anyhow::Result<MetricTables> {
+    let test = sig_test(preset);
+    let baseline = methods.iter().any(|m| m == ZERO_SHOT).then_some(ZERO_SHOT);
+    let seeded = rows.iter().map(|a| a.seeds.len()).max().unwrap_or(0);
+    let mut md = String::new();
     let mut tables = Vec::new();
     let mut comparisons = Vec::new();
     for (mi, metric) in METRICS.iter().enumerate() {
         let mut per_query: PerQuery = BTreeMap::new();
-        for a in &rows {
+        for a in rows {
             per_query.insert(
                 (a.method.clone(), a.pair.clone()),
                 a.per_query
@@ -316,8 +387,8 @@ MAP / nDCG@10 (means over seeds) of each trained run's \
         }
         let table = ResultsTable::from_per_query(
             metric,
-            methods.clone(),
-            pairs.clone(),
+            methods.to_vec(),
+            pairs.to_vec(),
             &per_query,
             baseline,
             test,
@@ -335,13 +406,13 @@ MAP / nDCG@10 (means over seeds) of each trained run's \
                 } else {
                     ""
                 },
-                interval_table(&table, &rows, mi)
+                interval_table(&table, rows, mi)
             ));
             if !comparison_pairs.is_empty() {
                 let c = ComparisonTable::from_per_query(
                     metric,
-                    &comparison_pairs,
-                    pairs.clone(),
+                    comparison_pairs,
+                    pairs.to_vec(),
                     &per_query,
                     test,
                     preset.eval.alpha,
@@ -356,88 +427,97 @@ MAP / nDCG@10 (means over seeds) of each trained run's \
         }
         tables.push(table);
     }
-    md.push_str(&format!(
-        "Statistics: {} over the same queries of each pair (per-query values averaged over seeds); † marks a difference from zero-shot, Holm–Bonferroni adjusted over all cells of the table; ▲/▼ mark OPTICAL significantly above/below the other method, Holm–Bonferroni adjusted over all comparisons of its table; α = {}. Intervals are Student-t 95% intervals of the mean over queries. A difference without a mark is not distinguishable from noise at this sample size.\n\n",
-        test_name(test),
-        preset.eval.alpha
-    ));
+    Ok(MetricTables {
+        markdown: md,
+        tables,
+        comparisons,
+    })
+}
 
-    // The gap to English→English, per method, for the MAP table.
-    let english = aggs
+/// "Gap to English→English" from the MAP table (nothing without an English reference), and
+/// the gaps per method for results.json.
+fn gap_section(
+    preset: &Preset,
+    aggs: &[Aggregate],
+    pairs: &[String],
+    map: &ResultsTable,
+) -> anyhow::Result<(String, serde_json::Map<String, serde_json::Value>)> {
+    let mut md = String::new();
+    let mut gaps = serde_json::Map::new();
+    let Some(en) = aggs
         .iter()
-        .find(|a| a.pair == ENGLISH && a.method == ENGLISH);
+        .find(|a| a.pair == ENGLISH && a.method == ENGLISH)
+    else {
+        return Ok((md, gaps));
+    };
     let bm25_en = aggs
         .iter()
         .find(|a| a.pair == ENGLISH && a.method == super::BM25_EN);
-    let mut gaps = serde_json::Map::new();
-    if let Some(en) = english {
+    md.push_str(&format!(
+        "## Gap to English→English\n\nTeacher on English (WEB) documents: MAP {:.4}, nDCG@10 {:.4}, MRR@10 {:.4}. Gap = (English − pair) / English, MAP.\n\n",
+        en.map, en.ndcg_10, en.mrr_10
+    ));
+    if let Some(b) = bm25_en {
         md.push_str(&format!(
-            "## Gap to English→English\n\nTeacher on English (WEB) documents: MAP {:.4}, nDCG@10 {:.4}, MRR@10 {:.4}. Gap = (English − pair) / English, MAP.\n\n",
-            en.map, en.ndcg_10, en.mrr_10
+            "Lexical English→English reference (BM25 of the queries over the English documents, `{}`): MAP {:.4}, nDCG@10 {:.4}, MRR@10 {:.4}.\n\n",
+            super::BM25_EN,
+            b.map,
+            b.ndcg_10,
+            b.mrr_10
         ));
-        if let Some(b) = bm25_en {
-            md.push_str(&format!(
-                "Lexical English→English reference (BM25 of the queries over the English documents, `{}`): MAP {:.4}, nDCG@10 {:.4}, MRR@10 {:.4}.\n\n",
-                super::BM25_EN,
-                b.map,
-                b.ndcg_10,
-                b.mrr_10
-            ));
-        }
-        let high: Vec<String> = pairs
-            .iter()
-            .filter(|p| !preset.low_resource.contains(p))
-            .cloned()
-            .collect();
-        let low: Vec<String> = pairs
-            .iter()
-            .filter(|p| preset.low_resource.contains(p))
-            .cloned()
-            .collect();
-        md.push_str("| method | low-resource mean MAP | high-resource mean MAP | low gap | high gap |\n|---|---|---|---|---|\n");
-        let map = &tables[0];
-        for (mi, m) in map.methods.iter().enumerate() {
-            let mut scores: BTreeMap<String, f64> = map
-                .languages
-                .iter()
-                .zip(&map.values[mi])
-                .map(|(l, v)| (l.clone(), *v))
-                .collect();
-            scores.insert(ENGLISH.into(), en.map);
-            let d = disparity(&scores, ENGLISH, &low, &high)?;
-            let mean = |g: &[String]| {
-                (!g.is_empty()).then(|| g.iter().map(|p| scores[p]).sum::<f64>() / g.len() as f64)
-            };
-            let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                md_cell(m),
-                f(mean(&low)),
-                f(mean(&high)),
-                f(d.low_resource_mean),
-                f(d.high_resource_mean)
-            ));
-            gaps.insert(m.clone(), serde_json::to_value(&d)?);
-        }
-        md.push('\n');
     }
-    md.push_str(&plan_table(results));
-    if !preset.cost.is_empty() {
-        md.push_str(&format!("Cost: {}\n", preset.cost));
+    let (low, high): (Vec<String>, Vec<String>) = pairs
+        .iter()
+        .cloned()
+        .partition(|p| preset.low_resource.contains(p));
+    md.push_str("| method | low-resource mean MAP | high-resource mean MAP | low gap | high gap |\n|---|---|---|---|---|\n");
+    for (mi, m) in map.methods.iter().enumerate() {
+        let mut scores: BTreeMap<String, f64> = map
+            .languages
+            .iter()
+            .zip(&map.values[mi])
+            .map(|(l, v)| (l.clone(), *v))
+            .collect();
+        scores.insert(ENGLISH.into(), en.map);
+        let d = disparity(&scores, ENGLISH, &low, &high)?;
+        let mean = |g: &[String]| {
+            (!g.is_empty()).then(|| g.iter().map(|p| scores[p]).sum::<f64>() / g.len() as f64)
+        };
+        let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            md_cell(m),
+            f(mean(&low)),
+            f(mean(&high)),
+            f(d.low_resource_mean),
+            f(d.high_resource_mean)
+        ));
+        gaps.insert(m.clone(), serde_json::to_value(&d)?);
     }
-    write_atomic(&out.join("results.md"), md.as_bytes())?;
+    md.push('\n');
+    Ok((md, gaps))
+}
 
-    // CSV: one row per computed cell (per seed); the p-values are those of its table cell.
+/// results.csv: one row per computed cell (per seed); the p-values are those of its table
+/// cell (MAP against zero-shot) and of its OPTICAL comparison.
+fn write_csv(
+    results: &[CellResult],
+    tables: &MetricTables,
+    comparison_pairs: &[(String, String)],
+    out: &Path,
+) -> anyhow::Result<()> {
+    let map = &tables.tables[0];
     let mut rows = Vec::new();
     for r in results {
-        let p = tables[0]
+        let p = map
             .methods
             .iter()
             .position(|m| m == &r.method)
-            .zip(tables[0].languages.iter().position(|l| l == &r.pair))
-            .and_then(|(mi, li)| tables[0].significance[mi][li])
+            .zip(map.languages.iter().position(|l| l == &r.pair))
+            .and_then(|(mi, li)| map.significance[mi][li])
             .map_or(String::new(), |s| format!("{:.6}", s.p_holm));
-        let po = comparisons
+        let po = tables
+            .comparisons
             .first()
             .and_then(|c| {
                 comparison_pairs
@@ -468,27 +548,7 @@ MAP / nDCG@10 (means over seeds) of each trained run's \
         &out.join("results.csv"),
         csv_text(&CSV_HEADER, &rows)?.as_bytes(),
     )?;
-    let json = serde_json::json!({
-        "preset": preset,
-        "provenance": provenance,
-        "invocations": invocations,
-        "statistics": {
-            "test": test_name(test),
-            "alpha": preset.eval.alpha,
-            "correction": "Holm–Bonferroni over each table (vs zero-shot) and over each comparison table (OPTICAL vs others)",
-            "confidence_intervals": "Student-t 95% over queries of the seed-averaged per-query values",
-        },
-        "cells": results,
-        "aggregates": aggs,
-        "tables": tables,
-        "comparisons": comparisons,
-        "gaps": gaps,
-    });
-    write_atomic(
-        &out.join("results.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
-    Ok(md)
+    Ok(())
 }
 
 /// `[lower, upper] ±sd` per cell of `table` (its CI over queries, the seed spread of `rows`).
