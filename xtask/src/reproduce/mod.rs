@@ -677,8 +677,9 @@ fn clear_mismatched_run(run_dir: &Path, cfg: &TrainConfig, why: &str) -> anyhow:
     Ok(())
 }
 
-pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
-    let (mut preset, preset_path) = Preset::load(&a.preset)?;
+/// Narrows `preset` to `--pairs`, `--methods` and `--seeds` (each checked); returns the
+/// parts of the partial results folder's name (empty: the whole preset).
+fn narrow(a: &ReproduceArgs, preset: &mut Preset) -> anyhow::Result<Vec<String>> {
     let mut subset = Vec::new();
     if let Some(p) = a.pairs.clone() {
         check_pairs(&p)?;
@@ -708,8 +709,12 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         ));
         preset.seeds = s;
     }
-    let (backend, device) = select_device(a.backend.as_deref())?;
-    let out = a.out.clone().unwrap_or_else(|| {
+    Ok(subset)
+}
+
+/// The results folder: `--out`, the preset's own, or (narrowed) a partial one beside it.
+fn results_dir(a: &ReproduceArgs, preset: &Preset, subset: &[String]) -> PathBuf {
+    a.out.clone().unwrap_or_else(|| {
         let root = workspace_root().join("experiments/results");
         if subset.is_empty() {
             root.join(&preset.name)
@@ -718,7 +723,75 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             root.join(format!("{}.partial", preset.name))
                 .join(subset.join("_"))
         }
-    });
+    })
+}
+
+/// The evaluation set of every pair of `cells` (and, for collections of one's own, the hash
+/// of their files), into `ctx`. The Bible and Nave are opened only when a pair evaluates on
+/// the built-in set.
+fn load_sets(cells: &[Cell], ctx: &mut Matrix<'_>) -> anyhow::Result<()> {
+    let preset = ctx.preset;
+    let mut bible: Option<(BibleDb, PathBuf)> = None;
+    for c in cells {
+        if ctx.sets.contains_key(&c.pair) {
+            continue;
+        }
+        let set = match preset.collection_of(&c.pair) {
+            Some(dir) => {
+                let docs = collection_docs_file(dir)?;
+                let files: Vec<PathBuf> = ["queries.tsv", docs, "qrels.txt"]
+                    .iter()
+                    .map(|f| dir.join(f))
+                    .collect();
+                ctx.collection_hashes
+                    .insert(c.pair.clone(), fingerprint::files_sha256(&files)?);
+                collection_set(dir, preset.eval.sample())
+                    .with_context(|| format!("the collection of pair {}", c.pair))?
+            }
+            None => {
+                if bible.is_none() {
+                    bible = Some((
+                        BibleDb::open(&clir_data::fetch::bible_db()?)?,
+                        clir_data::fetch::naves_module_dir()?,
+                    ));
+                }
+                let (db, naves) = bible.as_ref().expect("opened above");
+                nave_set(db, naves, &c.pair, preset.eval.sample())?
+            }
+        };
+        ctx.sets.insert(c.pair.clone(), set);
+    }
+    Ok(())
+}
+
+/// The pretrained models the cells read, at the evaluation length `eval_len` (default: each
+/// model's own): the teacher on the CPU default backend `cpu`, and the student's base on
+/// `device` when it is another model; `(teacher, its length, student base, its length)`.
+fn load_pretrained(
+    models: &clir_models::embedder::ModelCache,
+    base: &TrainConfig,
+    eval_len: Option<usize>,
+    cpu: &ot_core::backend::Device,
+    device: &ot_core::backend::Device,
+) -> anyhow::Result<(Embedder, usize, Option<Embedder>, usize)> {
+    let teacher = models.load(&base.model.teacher, cpu)?;
+    let teacher_len = eval_len.unwrap_or(teacher.config.max_len);
+    let teacher = teacher.with_max_len(teacher_len)?;
+    let zero_shot = if base.model.student == base.model.teacher {
+        None
+    } else {
+        Some(models.load(&base.model.student, device)?)
+    };
+    let student_len = eval_len.unwrap_or(zero_shot.as_ref().unwrap_or(&teacher).config.max_len);
+    let zero_shot = zero_shot.map(|z| z.with_max_len(student_len)).transpose()?;
+    Ok((teacher, teacher_len, zero_shot, student_len))
+}
+
+pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
+    let (mut preset, preset_path) = Preset::load(&a.preset)?;
+    let subset = narrow(&a, &mut preset)?;
+    let (backend, device) = select_device(a.backend.as_deref())?;
+    let out = results_dir(&a, &preset, &subset);
     crate::paths::check_writable_dir(&out, "--out")?;
     // Everything that can be refused is checked before the banner.
     let cells = build_cells(&preset)?;
@@ -753,37 +826,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         collection_hashes: BTreeMap::new(),
         hashes: ModelHashes::new(),
     };
-    // The Bible and Nave are opened only when a pair evaluates on the built-in set.
-    let mut bible: Option<(BibleDb, PathBuf)> = None;
-    for c in &cells {
-        if ctx.sets.contains_key(&c.pair) {
-            continue;
-        }
-        let set = match preset.collection_of(&c.pair) {
-            Some(dir) => {
-                let docs = collection_docs_file(dir)?;
-                let files: Vec<PathBuf> = ["queries.tsv", docs, "qrels.txt"]
-                    .iter()
-                    .map(|f| dir.join(f))
-                    .collect();
-                ctx.collection_hashes
-                    .insert(c.pair.clone(), fingerprint::files_sha256(&files)?);
-                collection_set(dir, preset.eval.sample())
-                    .with_context(|| format!("the collection of pair {}", c.pair))?
-            }
-            None => {
-                if bible.is_none() {
-                    bible = Some((
-                        BibleDb::open(&clir_data::fetch::bible_db()?)?,
-                        clir_data::fetch::naves_module_dir()?,
-                    ));
-                }
-                let (db, naves) = bible.as_ref().expect("opened above");
-                nave_set(db, naves, &c.pair, preset.eval.sample())?
-            }
-        };
-        ctx.sets.insert(c.pair.clone(), set);
-    }
+    load_sets(&cells, &mut ctx)?;
     if a.restore {
         let restored = restore_cells(&cells, &out)?;
         eprintln!(
@@ -870,17 +913,9 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     let pretrained = if lexical_only {
         None
     } else {
-        let teacher = models.load(&ctx.base.model.teacher, &cpu)?;
-        let teacher_len = eval_len.unwrap_or(teacher.config.max_len);
-        let teacher = teacher.with_max_len(teacher_len)?;
-        let zero_shot = if ctx.base.model.student == ctx.base.model.teacher {
-            None
-        } else {
-            Some(models.load(&ctx.base.model.student, &device)?)
-        };
-        let student_len = eval_len.unwrap_or(zero_shot.as_ref().unwrap_or(&teacher).config.max_len);
-        let zero_shot = zero_shot.map(|z| z.with_max_len(student_len)).transpose()?;
-        Some((teacher, teacher_len, zero_shot, student_len))
+        Some(load_pretrained(
+            &models, &ctx.base, eval_len, &cpu, &device,
+        )?)
     };
 
     // A bar on a terminal; in a Slurm or CI log a line every 5 % or 30 s naming the cell.
@@ -1043,43 +1078,17 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             CellKind::Bm25En | CellKind::Psq => unreachable!("lexical cells are done above"),
             CellKind::Trained(method, v) => {
                 let cfg = preset.train_config(&cell.pair, *method, v, cell.seed)?;
-                let run_dir = cell.run_dir(&out);
-                // The cells of one run (its curve points and the full cell) train it once:
-                // the first takes this lock and trains, the others wait and read it back.
-                let _run_lock = lock_run(&run_dir)?;
-                clear_mismatched_run(&run_dir, &cfg, retrain_why)?;
-                clear_run_without_snapshots(&run_dir, &preset.curve_steps)?;
-                let inputs = TrainInputs {
-                    pairs: load_bitext(&cfg.data, cfg.run.seed)?,
-                    monolingual: clir_train::monolingual::load_monolingual(&cfg)?,
-                    // The whole target-language collection, never the evaluation sample: the
-                    // trimmed vocabulary is the same whatever is sampled.
-                    vocab_texts: set.collection.clone(),
-                    teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
-                    prefix_cache: true,
-                    prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
-                    stop_after: None,
-                    snapshots: preset.curve_steps.clone(),
-                    models: models.clone(),
-                };
-                bar.suspend(|| {
-                    eprintln!(
-                        "{}: {} pairs, {} steps",
-                        cell.name(),
-                        inputs.pairs.len(),
-                        cfg.optim.steps
-                    )
-                });
-                let outcome = train(&cfg, &inputs, &run_dir, &device)
-                    .with_context(|| format!("training {}", cell.name()))?;
-                let training = read_training(&run_dir, cell.step)?;
-                let student = match cell.step {
-                    Some(step) => Embedder::load_checkpoint_as_saved(
-                        &clir_train::trainer::snapshot_dir(&run_dir, step),
-                        &device,
-                    )?,
-                    None => outcome.student,
-                };
+                let (student, training) = trained_student(
+                    &cfg,
+                    cell,
+                    &out,
+                    retrain_why,
+                    set,
+                    &models,
+                    &bar,
+                    &device,
+                    &preset.curve_steps,
+                )?;
                 // Evaluated at the preset's evaluation length, not the training length.
                 let student: Embedder = student.with_max_len(student_len)?;
                 let (tokens, lost) = student.trimmed_away_tokens(&set.docs, TextKind::Passage)?;
@@ -1388,6 +1397,62 @@ fn read_training(run_dir: &Path, step: Option<usize>) -> anyhow::Result<Option<T
         .collect::<anyhow::Result<_>>()?;
     let upto = step.map_or(log.len(), |s| s.min(log.len()));
     Ok(TrainSummary::from_log(&log[..upto]))
+}
+
+/// Trains (or reads back) the run of a trained cell and returns the student it evaluates
+/// (the final one, or the snapshot of its curve step) with the run's training summary (up
+/// to that step). `retrain_why` non-empty: the run is removed and trained again; `curve`: the
+/// preset's `curve_steps`, saved as snapshots.
+#[allow(clippy::too_many_arguments)]
+fn trained_student(
+    cfg: &TrainConfig,
+    cell: &Cell,
+    out: &Path,
+    retrain_why: &str,
+    set: &RetrievalSet,
+    models: &clir_models::embedder::ModelCache,
+    bar: &Progress,
+    device: &ot_core::backend::Device,
+    curve: &[usize],
+) -> anyhow::Result<(Embedder, Option<TrainSummary>)> {
+    let run_dir = cell.run_dir(out);
+    // The cells of one run (its curve points and the full cell) train it once:
+    // the first takes this lock and trains, the others wait and read it back.
+    let _run_lock = lock_run(&run_dir)?;
+    clear_mismatched_run(&run_dir, cfg, retrain_why)?;
+    clear_run_without_snapshots(&run_dir, curve)?;
+    let inputs = TrainInputs {
+        pairs: load_bitext(&cfg.data, cfg.run.seed)?,
+        monolingual: clir_train::monolingual::load_monolingual(cfg)?,
+        // The whole target-language collection, never the evaluation sample: the
+        // trimmed vocabulary is the same whatever is sampled.
+        vocab_texts: set.collection.clone(),
+        teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
+        prefix_cache: true,
+        prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
+        stop_after: None,
+        snapshots: curve.to_vec(),
+        models: models.clone(),
+    };
+    bar.suspend(|| {
+        eprintln!(
+            "{}: {} pairs, {} steps",
+            cell.name(),
+            inputs.pairs.len(),
+            cfg.optim.steps
+        )
+    });
+    let outcome = train(cfg, &inputs, &run_dir, device)
+        .with_context(|| format!("training {}", cell.name()))?;
+    let training = read_training(&run_dir, cell.step)?;
+    let student = match cell.step {
+        Some(step) => Embedder::load_checkpoint_as_saved(
+            &clir_train::trainer::snapshot_dir(&run_dir, step),
+            device,
+        )?,
+        None => outcome.student,
+    };
+    Ok((student, training))
 }
 
 /// Takes (waiting for it) the lock of a training run folder, held while a cell trains or
