@@ -120,19 +120,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         None => None,
     };
     let inputs = TrainInputs {
-        pairs,
         monolingual: clir_train::monolingual::load_monolingual(&cfg)?,
         // The whole target-language collection, not the evaluation sample.
         vocab_texts: set
             .as_ref()
             .map(|s| s.collection.clone())
             .unwrap_or_default(),
-        teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
-        prefix_cache: true,
-        prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
-        stop_after: None,
         snapshots: a.eval_at_steps.clone().unwrap_or_default(),
-        models: clir_models::embedder::ModelCache::default(),
+        ..TrainInputs::cached(pairs, Default::default())
     };
     let before = match &set {
         Some(set) => {
@@ -364,16 +359,13 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
             ));
             let _ = std::fs::remove_dir_all(&dir);
             let inputs = TrainInputs {
-                pairs: pairs.clone(),
                 monolingual: monolingual.clone(),
                 // The student's trimmed vocabulary covers the verses it encodes below.
                 vocab_texts: docs.clone(),
-                teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
                 prefix_cache: on,
+                // Prefix states in memory: each run measures computing them.
                 prefix_store: None,
-                stop_after: None,
-                snapshots: Vec::new(),
-                models: models.clone(),
+                ..TrainInputs::cached(pairs.clone(), models.clone())
             };
             let out = train(&cfg, &inputs, &dir, &device)?;
             let _ = std::fs::remove_dir_all(&dir);

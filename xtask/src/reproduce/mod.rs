@@ -1422,17 +1422,12 @@ fn trained_student(
     clear_mismatched_run(&run_dir, cfg, retrain_why)?;
     clear_run_without_snapshots(&run_dir, curve)?;
     let inputs = TrainInputs {
-        pairs: load_bitext(&cfg.data, cfg.run.seed)?,
         monolingual: clir_train::monolingual::load_monolingual(cfg)?,
         // The whole target-language collection, never the evaluation sample: the
         // trimmed vocabulary is the same whatever is sampled.
         vocab_texts: set.collection.clone(),
-        teacher_store: Some(clir_data::fetch::cache_dir().join("teacher-states")),
-        prefix_cache: true,
-        prefix_store: Some(clir_data::fetch::cache_dir().join("prefix-states")),
-        stop_after: None,
         snapshots: curve.to_vec(),
-        models: models.clone(),
+        ..TrainInputs::cached(load_bitext(&cfg.data, cfg.run.seed)?, models.clone())
     };
     bar.suspend(|| {
         eprintln!(

@@ -79,6 +79,22 @@ pub struct TrainInputs {
     pub models: clir_models::embedder::ModelCache,
 }
 
+impl TrainInputs {
+    /// A run on `pairs` with the data cache's disk stores (`<cache>/teacher-states`,
+    /// `<cache>/prefix-states`), the frozen-prefix cache on and `models` shared: the inputs
+    /// `cargo xtask train`, `reproduce` and `bench train` start from (one place for the paths).
+    pub fn cached(pairs: Vec<BitextPair>, models: clir_models::embedder::ModelCache) -> Self {
+        let cache = clir_data::fetch::cache_dir();
+        TrainInputs {
+            pairs,
+            teacher_store: Some(cache.join("teacher-states")),
+            prefix_store: Some(cache.join("prefix-states")),
+            models,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for TrainInputs {
     fn default() -> Self {
         TrainInputs {
