@@ -2,7 +2,7 @@
 //! every query, densely with two encoders or with BM25, and writes a TREC run.
 //!
 //! Both methods go through the functions `cargo xtask reproduce` ranks its cells with
-//! (`clir_train::retrieval::dense_run` / `rank_embeddings`, `clir_eval::bm25::bm25_run`), so
+//! (`clir_train::retrieval::dense_run` / `rank_embeddings`, `clir_eval::lexical::bm25::bm25_run`), so
 //! the same model and texts give the same ranking: the same similarity, BM25 parameters and
 //! tokenisation, ties by document order inside the top k and trec_eval's order in the file.
 
@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clir_data::formats::{Document, Query, read_docs, read_queries};
-use clir_eval::bm25::{Bm25Params, bm25_run};
 use clir_eval::dense::Similarity;
+use clir_eval::lexical::bm25::{Bm25Params, bm25_run};
 use clir_eval::trec::{Run, id_problem};
 use clir_models::Prefixes;
 use clir_models::embedder::load_named;
@@ -25,7 +25,7 @@ use ot_core::backend::select_device;
 pub enum SearchMethod {
     /// Embeddings: queries by `--query-model`, documents by `--model`.
     Dense,
-    /// BM25 over lower-cased Unicode words (`clir_eval::bm25`).
+    /// BM25 over lower-cased Unicode words (`clir_eval::lexical::bm25`).
     Bm25,
 }
 

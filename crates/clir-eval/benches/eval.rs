@@ -4,8 +4,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use clir_eval::bm25::{Bm25Index, Bm25Params};
 use clir_eval::dense::{DenseConfig, Matrix, Similarity, dense_top_k};
+use clir_eval::lexical::bm25::{Bm25Index, Bm25Params};
 use clir_eval::metrics::{EvalOptions, MeasureSet, evaluate};
 use clir_eval::trec::{Qrels, Run};
 

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
-use clir_eval::bm25::{Bm25Index, Bm25Params, tokenize};
-use clir_eval::psq::{Model1Config, NULL_WORD, PruneConfig, PsqIndex, TranslationTable};
+use clir_eval::lexical::bm25::{Bm25Index, Bm25Params, tokenize};
+use clir_eval::lexical::psq::{Model1Config, NULL_WORD, PruneConfig, PsqIndex, TranslationTable};
 use proptest::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

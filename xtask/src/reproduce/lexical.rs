@@ -3,9 +3,9 @@
 //! English→English. Both rank the set's documents for its English queries; a query that
 //! retrieves nothing gets an empty ranking, which scores 0 and is counted.
 
-use clir_eval::bm25::Bm25Params;
 use clir_eval::dense::hits_to_run;
-use clir_eval::psq::{PsqIndex, TranslationTable};
+use clir_eval::lexical::bm25::Bm25Params;
+use clir_eval::lexical::psq::{PsqIndex, TranslationTable};
 use clir_eval::trec::Run;
 use clir_train::bitext::load_bitext;
 use clir_train::config::{DataConfig, Method};
@@ -30,7 +30,7 @@ pub struct LexicalNote {
 
 /// BM25 of the set's queries over its documents.
 pub fn bm25_run(set: &RetrievalSet) -> anyhow::Result<(Run, LexicalNote)> {
-    let (run, empty_queries) = clir_eval::bm25::bm25_run(
+    let (run, empty_queries) = clir_eval::lexical::bm25::bm25_run(
         &set.queries,
         &set.qids,
         &set.docs,

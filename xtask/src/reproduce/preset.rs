@@ -157,7 +157,7 @@ pub struct PairData {
 }
 
 /// `[psq]`: IBM Model 1 and pruning settings of the PSQ cells; every key is optional and
-/// defaults to `clir_eval::psq`'s.
+/// defaults to `clir_eval::lexical::psq`'s.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PsqSettings {
@@ -179,8 +179,8 @@ pub struct PsqSettings {
 
 impl PsqSettings {
     /// The Model 1 configuration.
-    pub fn model1(&self) -> clir_eval::psq::Model1Config {
-        let mut c = clir_eval::psq::Model1Config::default();
+    pub fn model1(&self) -> clir_eval::lexical::psq::Model1Config {
+        let mut c = clir_eval::lexical::psq::Model1Config::default();
         if let Some(n) = self.iterations {
             c.iterations = n;
         }
@@ -191,8 +191,8 @@ impl PsqSettings {
     }
 
     /// The pruning configuration.
-    pub fn prune(&self) -> clir_eval::psq::PruneConfig {
-        let mut c = clir_eval::psq::PruneConfig::default();
+    pub fn prune(&self) -> clir_eval::lexical::psq::PruneConfig {
+        let mut c = clir_eval::lexical::psq::PruneConfig::default();
         if let Some(p) = self.min_prob {
             c.min_prob = p;
         }

@@ -1,7 +1,7 @@
 //! Probabilistic structured queries (PSQ; Darwish & Oard 2003) with translation probabilities
 //! learned by IBM Model 1 (Brown et al. 1993) from a sentence-aligned bitext.
 //!
-//! Words are those of [`crate::bm25::tokenize`] (Unicode words, lower-cased) on both sides.
+//! Words are those of [`crate::lexical::bm25::tokenize`] (Unicode words, lower-cased) on both sides.
 //!
 //! **Model 1.** A target-language sentence `f_1..f_m` is generated from an English sentence
 //! `e_1..e_l` plus, when [`Model1Config::null_word`] is set, an empty word `e_0` = NULL (for
@@ -20,7 +20,7 @@
 //! **PSQ-BM25.** An English query term `e` becomes the weighted bag of its translations:
 //! `tf_e(D) = Σ_f p(f|e)·tf(f, D)`, `df_e = Σ_f p(f|e)·df(f)`, and `e` scores
 //! `idf(df_e) · tf_e(D)·(k1 + 1) / (tf_e(D) + k1·(1 − b + b·|D|/avgdl))` with the `idf`, `k1`
-//! and `b` of [`crate::bm25`]. A query scores `Σ_{e ∈ Q}` of its terms (a repeated term counts
+//! and `b` of [`crate::lexical::bm25`]. A query scores `Σ_{e ∈ Q}` of its terms (a repeated term counts
 //! every time).
 
 use std::collections::HashMap;
@@ -30,8 +30,8 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::bm25::{Bm25Index, Bm25Params, tokenize};
 use crate::error::{EvalError, Result};
+use crate::lexical::bm25::{Bm25Index, Bm25Params, tokenize};
 use crate::progress;
 use crate::topk::{Hit, TopK};
 
@@ -811,7 +811,7 @@ impl PsqIndex {
         k: usize,
         show_progress: bool,
     ) -> Result<(Vec<Vec<Hit>>, PsqReport)> {
-        let toks = crate::bm25::tokenize_queries(queries, qids, k)?;
+        let toks = crate::lexical::bm25::tokenize_queries(queries, qids, k)?;
         let mut terms: HashMap<&str, Option<QueryTerm>> = HashMap::new();
         let mut report = PsqReport {
             queries: queries.len(),
