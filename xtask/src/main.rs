@@ -1,6 +1,7 @@
 //! `cargo xtask …`: the project's command line (plain Rust, run in release mode through the
 //! alias in `.cargo/config.toml`). Each subcommand lives in its own module.
 
+mod compare;
 mod data;
 mod eval;
 mod export;
@@ -36,6 +37,9 @@ enum Command {
     Data(data::DataArgs),
     /// Evaluate a TREC run against qrels, trec_eval style.
     Eval(eval::EvalArgs),
+    /// A paired test between two rows of `reproduce` reports (presets may differ; the
+    /// evaluation sample may not).
+    Compare(compare::CompareArgs),
     /// Embed texts with a pretrained or trained encoder.
     Embed(models::EmbedArgs),
     /// Rank your own collection (dense or BM25) and write a TREC run.
@@ -72,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ot(a) => ot::run(a),
         Command::Data(a) => data::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Embed(a) => models::run_embed(a),
         Command::Search(a) => search::run(a),
         Command::Export(a) => export::run(a),

@@ -501,6 +501,33 @@ impl ComparisonTable {
         test: SigTest,
         alpha: f64,
     ) -> Result<Self> {
+        Self::build(metric, pairs, languages, per_query, test, alpha, false)
+    }
+
+    /// As [`from_per_query`](Self::from_per_query), for a table of partial results: a
+    /// (pair, language) where either method has no per-query values is left out (shown as
+    /// `–`; [`get`](Self::get) gives `None`), and the Holm–Bonferroni adjustment runs over the
+    /// comparisons made. Queries that differ between two present methods are still an error.
+    pub fn from_available_per_query(
+        metric: &str,
+        pairs: &[(String, String)],
+        languages: Vec<String>,
+        per_query: &PerQuery,
+        test: SigTest,
+        alpha: f64,
+    ) -> Result<Self> {
+        Self::build(metric, pairs, languages, per_query, test, alpha, true)
+    }
+
+    fn build(
+        metric: &str,
+        pairs: &[(String, String)],
+        languages: Vec<String>,
+        per_query: &PerQuery,
+        test: SigTest,
+        alpha: f64,
+        skip_missing: bool,
+    ) -> Result<Self> {
         if !(alpha > 0.0 && alpha < 1.0) {
             return Err(EvalError::Invalid(format!(
                 "alpha must be in (0, 1), got {alpha}"
@@ -517,6 +544,10 @@ impl ComparisonTable {
         let mut comparisons = Vec::with_capacity(pairs.len() * languages.len());
         for (r, o) in pairs {
             for l in &languages {
+                let has = |m: &String| per_query.contains_key(&(m.clone(), l.clone()));
+                if skip_missing && !(has(r) && has(o)) {
+                    continue;
+                }
                 let sample = paired_sample(per_query, r, o, l, test)?;
                 let d: Vec<f64> = sample.a.iter().zip(&sample.b).map(|(x, y)| x - y).collect();
                 let diff_ci = mean_confidence_interval(&d, CI_LEVEL)

@@ -349,6 +349,61 @@ fn missing_language_is_an_error_naming_both_methods() {
 }
 
 #[test]
+fn partial_results_leave_out_only_the_missing_comparisons() {
+    let mut pq = fixture();
+    pq.remove(&(s("zeroshot"), s("so")));
+    let all = comparisons(SigTest::TTest);
+    let t = ComparisonTable::from_available_per_query(
+        "nDCG@10",
+        &pairs(),
+        langs(),
+        &pq,
+        SigTest::TTest,
+        0.05,
+    )
+    .unwrap();
+    assert_eq!(t.comparisons.len(), all.comparisons.len() - 1);
+    assert!(t.get("optical", "zeroshot", "so").is_none());
+    assert!(t.to_markdown().contains("–"), "{}", t.to_markdown());
+    // The tests made are the same; only the Holm adjustment runs over fewer of them.
+    let raw: Vec<f64> = t.comparisons.iter().map(|c| c.p_value).collect();
+    for c in &t.comparisons {
+        let full = all.get(&c.reference, &c.other, &c.language).unwrap();
+        assert_eq!(c.p_value, full.p_value);
+        assert_eq!(c.mean_diff, full.mean_diff);
+    }
+    let holm = clir_eval::stats::holm_bonferroni(&raw).unwrap();
+    for (c, h) in t.comparisons.iter().zip(holm) {
+        assert_eq!(c.p_holm, h);
+    }
+    // Complete results: the same table as the strict constructor.
+    let same = ComparisonTable::from_available_per_query(
+        "nDCG@10",
+        &pairs(),
+        langs(),
+        &fixture(),
+        SigTest::TTest,
+        0.05,
+    )
+    .unwrap();
+    assert_eq!(same, all);
+    // Different queries of two present methods stay an error.
+    let mut bad = fixture();
+    bad.get_mut(&(s("mse"), s("sw"))).unwrap()[2].0 = s("q99");
+    assert!(
+        ComparisonTable::from_available_per_query(
+            "m",
+            &pairs(),
+            langs(),
+            &bad,
+            SigTest::TTest,
+            0.05
+        )
+        .is_err()
+    );
+}
+
+#[test]
 fn mismatched_qids_are_an_error() {
     let mut pq = fixture();
     pq.get_mut(&(s("mse"), s("sw"))).unwrap()[2].0 = s("q99");

@@ -122,6 +122,11 @@ pub struct Preset {
     /// `optim.steps`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve_steps: Vec<usize>,
+    /// A settings study's reference: every trained row `METHOD/VARIANT[@STEP]` is compared
+    /// with `METHOD/<reference_variant>` of the same method (paired test, Holm-adjusted, in
+    /// the report's "against the reference variant" tables). Must name a variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_variant: Option<String>,
     /// What a full run costs, in words (shown in results.md).
     #[serde(default)]
     pub cost: String,
@@ -267,6 +272,21 @@ impl Preset {
                     }
                 }
             }
+        }
+        if let Some(r) = &preset.reference_variant
+            && !preset.variants.iter().any(|v| &v.name == r)
+        {
+            bail!(
+                "{}{}: reference_variant: '{r}' is not a variant of the preset (variants: {})",
+                path.display(),
+                preset_line(&preset.source.1, &["reference_variant"]),
+                preset
+                    .variants
+                    .iter()
+                    .map(|v| v.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         // Every cell's configuration must parse before hours are spent on the first ones.
         for v in preset.variant_list() {
@@ -704,6 +724,25 @@ mod tests {
     const SMALL: &str = "name = \"x\"\ndescription = \"d\"\npairs = [\"swahili\"]\n\
         low_resource = []\nmethods = [\"zero-shot\", \"Optical\", \"MSE\"]\n\
         [eval]\nsplit = \"dev\"\n";
+
+    #[test]
+    fn a_reference_variant_must_name_a_variant() {
+        let variants = "\n[[variants]]\nname = \"base\"\n\n[[variants]]\nname = \"idf\"\n\
+                        methods = [\"optical\"]\ntrain.loss.marginal = \"idf\"\n";
+        let text = format!("reference_variant = \"base\"\n{SMALL}{variants}");
+        let (_, r) = load_text("a.toml", &text);
+        assert_eq!(r.unwrap().reference_variant.as_deref(), Some("base"));
+        let text = format!("reference_variant = \"bse\"\n{SMALL}{variants}");
+        let (p, r) = load_text("b.toml", &text);
+        assert_eq!(
+            r.unwrap_err(),
+            format!(
+                "{}:1: reference_variant: 'bse' is not a variant of the preset (variants: base, \
+                 idf)",
+                p.display()
+            )
+        );
+    }
 
     #[test]
     fn training_errors_name_the_preset_line_and_the_variant() {

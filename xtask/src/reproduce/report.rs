@@ -141,6 +141,23 @@ pub fn optical_pairs(methods: &[String]) -> Vec<(String, String)> {
     pairs
 }
 
+/// `(row, reference)` pairs of a settings study: every trained row `METHOD/VARIANT[@STEP]`
+/// against `METHOD/REFERENCE` (its final student), where both rows exist; the reference row
+/// itself is left out. Rows without a variant (zero-shot, lexical) are not compared.
+pub fn variant_pairs(methods: &[String], reference: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for row in methods {
+        let Some((method, _)) = row.split_once('/') else {
+            continue;
+        };
+        let reference = format!("{method}/{reference}");
+        if *row != reference && methods.contains(&reference) {
+            pairs.push((row.clone(), reference));
+        }
+    }
+    pairs
+}
+
 fn sig_test(preset: &Preset) -> SigTest {
     match preset.eval.test.as_str() {
         "randomization" => SigTest::Randomization {
@@ -231,7 +248,7 @@ pub fn write_report(
     }
     write_atomic(&out.join("results.md"), md.as_bytes())?;
     write_csv(results, &tables, &comparison_pairs, out)?;
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "preset": preset,
         "provenance": provenance,
         "invocations": invocations,
@@ -247,6 +264,9 @@ pub fn write_report(
         "comparisons": tables.comparisons,
         "gaps": gaps,
     });
+    if !tables.variant_comparisons.is_empty() {
+        json["variant_comparisons"] = serde_json::to_value(&tables.variant_comparisons)?;
+    }
     write_atomic(
         &out.join("results.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
@@ -358,6 +378,8 @@ struct MetricTables {
     markdown: String,
     tables: Vec<ResultsTable>,
     comparisons: Vec<ComparisonTable>,
+    /// Every variant against the preset's `reference_variant` (empty without one).
+    variant_comparisons: Vec<ComparisonTable>,
 }
 
 fn metric_tables(
@@ -374,6 +396,7 @@ fn metric_tables(
     let mut md = String::new();
     let mut tables = Vec::new();
     let mut comparisons = Vec::new();
+    let mut variant_comparisons = Vec::new();
     for (mi, metric) in METRICS.iter().enumerate() {
         let mut per_query: PerQuery = BTreeMap::new();
         for a in rows {
@@ -409,7 +432,7 @@ fn metric_tables(
                 interval_table(&table, rows, mi)
             ));
             if !comparison_pairs.is_empty() {
-                let c = ComparisonTable::from_per_query(
+                let c = ComparisonTable::from_available_per_query(
                     metric,
                     comparison_pairs,
                     pairs.to_vec(),
@@ -424,6 +447,25 @@ fn metric_tables(
                 ));
                 comparisons.push(c);
             }
+            if let Some(reference) = &preset.reference_variant {
+                let c = ComparisonTable::from_available_per_query(
+                    metric,
+                    &variant_pairs(methods, reference),
+                    pairs.to_vec(),
+                    &per_query,
+                    test,
+                    preset.eval.alpha,
+                )
+                .with_context(|| format!("comparing the variants with {reference} on {metric}"))?;
+                if !c.comparisons.is_empty() {
+                    md.push_str(&format!(
+                        "### {metric}: every variant and curve step against the same method's \
+                         `{reference}` (row − {reference})\n\n{}\n",
+                        c.to_markdown()
+                    ));
+                    variant_comparisons.push(c);
+                }
+            }
         }
         tables.push(table);
     }
@@ -431,6 +473,7 @@ fn metric_tables(
         markdown: md,
         tables,
         comparisons,
+        variant_comparisons,
     })
 }
 
@@ -654,6 +697,37 @@ mod tests {
         // Plain fields are written as before (no quoting).
         let plain = csv_text(&["a", "b"], &[vec!["x".into(), "0.5".into()]]).unwrap();
         assert_eq!(plain, "a,b\nx,0.5\n");
+    }
+
+    #[test]
+    fn every_variant_and_curve_step_meets_its_methods_reference() {
+        let m: Vec<String> = [
+            "zero-shot",
+            "optical/base@200",
+            "optical/base",
+            "optical/idf@200",
+            "optical/idf",
+            "mse/base",
+            "mse/freeze4",
+            "kl/freeze4",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let p = variant_pairs(&m, "base");
+        let want = [
+            ("optical/base@200", "optical/base"),
+            ("optical/idf@200", "optical/base"),
+            ("optical/idf", "optical/base"),
+            ("mse/freeze4", "mse/base"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        // kl has no base row: nothing to compare it with.
+        assert_eq!(p, want);
+        assert!(variant_pairs(&["zero-shot".into(), "optical".into()], "base").is_empty());
     }
 
     #[test]
