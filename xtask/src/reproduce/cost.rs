@@ -33,7 +33,7 @@ pub(super) fn estimate_seconds(
     let docs = set.docs.len() as f64;
     let queries = set.queries.len() as f64 / cost.teacher_vps;
     match &cell.kind {
-        CellKind::English | CellKind::TeacherDirect => queries + docs / cost.teacher_vps,
+        CellKind::English(_) | CellKind::TeacherDirect(_) => queries + docs / cost.teacher_vps,
         // Indexing and searching take seconds; Model 1 on a few thousand pairs about as long.
         CellKind::Bm25En | CellKind::Psq => 30.0,
         CellKind::ZeroShot => queries + docs / cost.student_vps + cost.cell_overhead_s,

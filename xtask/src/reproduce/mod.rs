@@ -59,36 +59,102 @@ pub const BM25_EN: &str = "bm25-en";
 /// The `backend` of a lexical cell's fingerprint (it runs on the CPU, whatever `--backend`).
 const LEXICAL_BACKEND: &str = "cpu (lexical)";
 
-/// Every cell of a run encodes its queries with one teacher, the preset's `model.teacher`, so
-/// a variant may not change it (teachers per variant are not supported yet: its students would
-/// be scored against another model's queries), and a zero-shot cell is refused when the
-/// teacher and the untrained student are different model families (MiniLM against e5): its
-/// queries and documents would lie in two unrelated spaces, a number that means nothing.
-fn check_teacher(preset: &Preset, base: &TrainConfig) -> anyhow::Result<()> {
-    let file = preset.source.0.display();
+/// The teachers of a preset's trained cells: the preset's own (`[train] model.teacher`)
+/// first, then those its variants set, in variant order. Each teacher has its own `english`
+/// reference (its ceiling) and, when it is not the student's base, its own `teacher-direct`
+/// floor; a trained cell's queries are encoded by its own teacher.
+pub fn teachers(preset: &Preset) -> anyhow::Result<Vec<String>> {
+    let pair = preset.pairs.first().map_or("swahili", String::as_str);
+    let base = preset.train_config(pair, Method::Optical, &preset.variant_list()[0], None)?;
+    let mut out = vec![base.model.teacher];
     for m in preset
         .methods
         .iter()
         .filter_map(|m| m.parse::<Method>().ok())
     {
         for v in preset.variants_of(m) {
-            let cfg = preset.train_config("swahili", m, &v, None)?;
-            if cfg.model.teacher != base.model.teacher {
-                bail!(
-                    "{file}: variant '{}' sets model.teacher = {} but every cell's queries are \
-                     encoded by the preset's teacher {}; one teacher per preset is supported \
-                     (run the other teacher as a preset of its own)",
-                    v.name,
-                    cfg.model.teacher,
-                    base.model.teacher
-                );
+            let t = preset.train_config(pair, m, &v, None)?.model.teacher;
+            if !out.contains(&t) {
+                out.push(t);
             }
         }
     }
-    let (t, s) = (&base.model.teacher, &base.model.student);
-    if preset.methods.iter().any(|m| m == TEACHER_DIRECT) && t == s {
+    Ok(out)
+}
+
+/// The label of a per-teacher cell (`english`, `teacher-direct`): the bare name for the
+/// preset's own teacher, `NAME/TEACHER` for a variant's (a teacher given as a path is named
+/// by its last component).
+fn teacher_label(name: &str, teachers: &[String], teacher: &str) -> String {
+    if teachers.first().map(String::as_str) == Some(teacher) {
+        name.to_string()
+    } else {
+        format!("{name}/{}", teacher_short_name(teacher))
+    }
+}
+
+fn teacher_short_name(teacher: &str) -> &str {
+    Path::new(teacher)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(teacher)
+}
+
+/// The teacher whose space a report row's queries lie in: a trained row's own teacher, a
+/// `teacher-direct[/T]` row's `T`, and the preset's teacher for every other row (zero-shot,
+/// PSQ). `None` for a label that names no row of the preset.
+pub fn teacher_of_row(preset: &Preset, teachers: &[String], label: &str) -> Option<String> {
+    let label = label.split('@').next().unwrap_or(label);
+    let m = label.split('/').next().unwrap_or(label);
+    if m == TEACHER_DIRECT || m == ENGLISH {
+        return teachers
+            .iter()
+            .find(|t| teacher_label(m, teachers, t) == label)
+            .cloned();
+    }
+    if m.parse::<Method>().is_err() {
+        return teachers.first().cloned();
+    }
+    Some(row_config(preset, label)?.model.teacher)
+}
+
+/// The training configuration of a trained row `METHOD[/VARIANT][@STEP]` (on the preset's
+/// first pair, its own seed); `None` for a row that is not trained or names no variant.
+pub fn row_config(preset: &Preset, label: &str) -> Option<TrainConfig> {
+    let label = label.split('@').next().unwrap_or(label);
+    let (m, v) = label.split_once('/').unwrap_or((label, ""));
+    let method: Method = m.parse().ok()?;
+    let variant = preset
+        .variants_of(method)
+        .into_iter()
+        .find(|x| x.name == v)?;
+    preset
+        .train_config(preset.pairs.first()?, method, &variant, None)
+        .ok()
+}
+
+/// Teachers whose short names (the label suffix) collide cannot be told apart in the report,
+/// and `teacher-direct` needs a teacher other than the student's base (with the student's
+/// base it is the zero-shot cell again).
+fn check_teacher(preset: &Preset, base: &TrainConfig) -> anyhow::Result<()> {
+    let file = preset.source.0.display();
+    let teachers = teachers(preset)?;
+    for (i, a) in teachers.iter().enumerate() {
+        if let Some(b) = teachers[..i]
+            .iter()
+            .find(|b| teacher_short_name(b) == teacher_short_name(a))
+        {
+            bail!(
+                "{file}: teachers {b} and {a} would share the label suffix '{}'; give one a \
+                 folder of another name",
+                teacher_short_name(a)
+            );
+        }
+    }
+    let s = &base.model.student;
+    if preset.methods.iter().any(|m| m == TEACHER_DIRECT) && teachers.iter().all(|t| t == s) {
         bail!(
-            "{file}: {TEACHER_DIRECT} with teacher {t}, the student's base, is the {ZERO_SHOT} \
+            "{file}: {TEACHER_DIRECT} with teacher {s}, the student's base, is the {ZERO_SHOT} \
              cell again; it is for a teacher of another model (e.g. model.teacher = \"minilm\")"
         );
     }
@@ -230,8 +296,10 @@ struct Cell {
 #[derive(Debug, Clone)]
 enum CellKind {
     ZeroShot,
-    TeacherDirect,
-    English,
+    /// A teacher (by name) reading the target-language documents.
+    TeacherDirect(String),
+    /// A teacher (by name) reading the English documents.
+    English(String),
     Psq,
     Bm25En,
     Trained(Method, Variant),
@@ -354,14 +422,17 @@ pub struct Invocation {
 /// seeds.
 fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
     let mut cells = Vec::new();
+    let teachers = teachers(preset)?;
     if preset.english_reference {
-        cells.push(Cell {
-            pair: ENGLISH.into(),
-            label: ENGLISH.into(),
-            kind: CellKind::English,
-            seed: None,
-            step: None,
-        });
+        for t in &teachers {
+            cells.push(Cell {
+                pair: ENGLISH.into(),
+                label: teacher_label(ENGLISH, &teachers, t),
+                kind: CellKind::English(t.clone()),
+                seed: None,
+                step: None,
+            });
+        }
     }
     if preset.methods.iter().any(|m| m == BM25_EN) {
         cells.push(Cell {
@@ -387,18 +458,30 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
                 });
                 continue;
             }
-            if m == ZERO_SHOT || m == TEACHER_DIRECT {
+            if m == ZERO_SHOT {
                 cells.push(Cell {
                     pair: pair.clone(),
                     label: m.clone(),
-                    kind: if m == ZERO_SHOT {
-                        CellKind::ZeroShot
-                    } else {
-                        CellKind::TeacherDirect
-                    },
+                    kind: CellKind::ZeroShot,
                     seed: None,
                     step: None,
                 });
+                continue;
+            }
+            if m == TEACHER_DIRECT {
+                let student = preset
+                    .train_config(pair, Method::Optical, &preset.variant_list()[0], None)?
+                    .model
+                    .student;
+                for t in teachers.iter().filter(|t| **t != student) {
+                    cells.push(Cell {
+                        pair: pair.clone(),
+                        label: teacher_label(TEACHER_DIRECT, &teachers, t),
+                        kind: CellKind::TeacherDirect(t.clone()),
+                        seed: None,
+                        step: None,
+                    });
+                }
                 continue;
             }
             let method: Method = m.parse().map_err(anyhow::Error::msg)?;
@@ -458,8 +541,8 @@ impl Matrix<'_> {
         );
         let mut models = BTreeMap::new();
         let (train, backend) = match &cell.kind {
-            CellKind::English => {
-                models.insert("teacher".into(), self.hashes.get(&self.base.model.teacher)?);
+            CellKind::English(t) | CellKind::TeacherDirect(t) => {
+                models.insert("teacher".into(), self.hashes.get(t)?);
                 (None, self.cpu_backend.clone())
             }
             CellKind::ZeroShot => {
@@ -473,10 +556,6 @@ impl Matrix<'_> {
                     self.backend.clone()
                 };
                 (None, backend)
-            }
-            CellKind::TeacherDirect => {
-                models.insert("teacher".into(), self.hashes.get(&self.base.model.teacher)?);
-                (None, self.cpu_backend.clone())
             }
             // Lexical cells read no model and no compute backend; PSQ is fingerprinted by its
             // bitext sample's settings and its own.
@@ -764,27 +843,67 @@ fn load_sets(cells: &[Cell], ctx: &mut Matrix<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The pretrained models the cells read, at the evaluation length `eval_len` (default: each
-/// model's own): the teacher on the CPU default backend `cpu`, and the student's base on
-/// `device` when it is another model; `(teacher, its length, student base, its length)`.
+/// The pretrained models the cells read, each at the evaluation length (default: its own).
+struct Pretrained {
+    /// Every teacher of the preset by name, on the CPU default backend, with its length.
+    teachers: BTreeMap<String, (Embedder, usize)>,
+    /// The preset's own teacher (the first of [`teachers`]).
+    main: String,
+    /// The student's base on the run's device, when it is not the preset's teacher.
+    zero_shot: Option<Embedder>,
+    student_len: usize,
+}
+
+impl Pretrained {
+    fn teacher(&self, name: &str) -> (&Embedder, usize) {
+        let (e, len) = &self.teachers[name];
+        (e, *len)
+    }
+
+    /// The untrained student: the student's base (the preset's teacher when they coincide).
+    fn zero_shot(&self) -> &Embedder {
+        self.zero_shot
+            .as_ref()
+            .unwrap_or_else(|| self.teacher(&self.main).0)
+    }
+}
+
+/// Loads `teachers` on `cpu` and the student's base on `device` when it is not the first
+/// teacher, at the evaluation length `eval_len` (default: each model's own).
 fn load_pretrained(
     models: &clir_models::embedder::ModelCache,
     base: &TrainConfig,
+    teachers: &[String],
     eval_len: Option<usize>,
     cpu: &ot_core::backend::Device,
     device: &ot_core::backend::Device,
-) -> anyhow::Result<(Embedder, usize, Option<Embedder>, usize)> {
-    let teacher = models.load(&base.model.teacher, cpu)?;
-    let teacher_len = eval_len.unwrap_or(teacher.config.max_len);
-    let teacher = teacher.with_max_len(teacher_len)?;
-    let zero_shot = if base.model.student == base.model.teacher {
+) -> anyhow::Result<Pretrained> {
+    let mut loaded = BTreeMap::new();
+    for t in teachers {
+        let teacher = models.load(t, cpu)?;
+        let len = eval_len.unwrap_or(teacher.config.max_len);
+        loaded.insert(t.clone(), (teacher.with_max_len(len)?, len));
+    }
+    let main = teachers[0].clone();
+    let zero_shot = if base.model.student == main {
         None
     } else {
         Some(models.load(&base.model.student, device)?)
     };
-    let student_len = eval_len.unwrap_or(zero_shot.as_ref().unwrap_or(&teacher).config.max_len);
+    let student_len = eval_len.unwrap_or(
+        zero_shot
+            .as_ref()
+            .unwrap_or(&loaded[&main].0)
+            .config
+            .max_len,
+    );
     let zero_shot = zero_shot.map(|z| z.with_max_len(student_len)).transpose()?;
-    Ok((teacher, teacher_len, zero_shot, student_len))
+    Ok(Pretrained {
+        teachers: loaded,
+        main,
+        zero_shot,
+        student_len,
+    })
 }
 
 pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
@@ -914,7 +1033,12 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         None
     } else {
         Some(load_pretrained(
-            &models, &ctx.base, eval_len, &cpu, &device,
+            &models,
+            &ctx.base,
+            &teachers(&preset)?,
+            eval_len,
+            &cpu,
+            &device,
         )?)
     };
 
@@ -1042,15 +1166,27 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             _lock = None;
             continue;
         }
-        let (teacher, teacher_len, zero_shot, student_len) = match &pretrained {
-            Some((t, tl, z, sl)) => (t, *tl, z, *sl),
-            None => unreachable!("models are loaded unless every cell is lexical"),
+        let Some(pre) = &pretrained else {
+            unreachable!("models are loaded unless every cell is lexical")
         };
-        // Queries by the teacher, but for zero-shot: by the student's base (the same model
-        // when the teacher is the student's base).
-        let (query_model, query_key) = match (&cell.kind, zero_shot) {
+        let student_len = pre.student_len;
+        let zs = pre.zero_shot();
+        // Queries by the cell's teacher (a trained cell's own), but for zero-shot: by the
+        // student's base (the same model when the teacher is the student's base).
+        let cell_teacher = match &cell.kind {
+            CellKind::English(t) | CellKind::TeacherDirect(t) => t.clone(),
+            CellKind::Trained(method, v) => {
+                preset
+                    .train_config(&cell.pair, *method, v, cell.seed)?
+                    .model
+                    .teacher
+            }
+            _ => pre.main.clone(),
+        };
+        let (teacher, teacher_len) = pre.teacher(&cell_teacher);
+        let (query_model, query_key) = match (&cell.kind, &pre.zero_shot) {
             (CellKind::ZeroShot, Some(zs)) => (zs, format!("{}#zero-shot", cell.pair)),
-            _ => (teacher, cell.pair.clone()),
+            _ => (teacher, format!("{}#{cell_teacher}", cell.pair)),
         };
         if !query_cache.contains_key(&query_key) {
             let q = query_model.embed(&set.queries, TextKind::Query, preset.eval.batch_size)?;
@@ -1058,14 +1194,13 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         }
         let queries = &query_cache[&query_key];
         let (docs, training, doc_len, trimmed_away) = match &cell.kind {
-            CellKind::English | CellKind::TeacherDirect => (
+            CellKind::English(_) | CellKind::TeacherDirect(_) => (
                 teacher.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
                 None,
                 teacher_len,
                 None,
             ),
             CellKind::ZeroShot => {
-                let zs = zero_shot.as_ref().unwrap_or(teacher);
                 let docs = match base_prefix {
                     Some(k) => {
                         let states = shared_prefix(&mut prefix, zs, set, cell, k, &preset.eval)?;
@@ -1104,10 +1239,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                         cell.name()
                     );
                 }
-                let docs = match (
-                    zero_shot.as_ref().unwrap_or(teacher),
-                    frozen_prefix(&cfg, &ctx.base.model.student),
-                ) {
+                let docs = match (zs, frozen_prefix(&cfg, &ctx.base.model.student)) {
                     (zs, Some(k)) => {
                         let states = shared_prefix(&mut prefix, zs, set, cell, k, &preset.eval)?;
                         student
@@ -1597,6 +1729,14 @@ mod tests {
     /// A preset in a temporary file with `methods` and `extra` appended, loaded, and the
     /// verdict of [`check_teacher`] on it.
     fn teacher_check(methods: &str, extra: &str) -> anyhow::Result<()> {
+        let preset = small_preset(methods, extra)?;
+        let base =
+            preset.train_config("swahili", Method::Optical, &preset.variant_list()[0], None)?;
+        check_teacher(&preset, &base)
+    }
+
+    /// A swahili dev preset with `methods` and `extra` appended, loaded from a temporary file.
+    fn small_preset(methods: &str, extra: &str) -> anyhow::Result<Preset> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.toml");
         std::fs::write(
@@ -1607,14 +1747,22 @@ mod tests {
             ),
         )
         .unwrap();
-        let preset = Preset::load(p.to_str().unwrap())?.0;
-        let base =
-            preset.train_config("swahili", Method::Optical, &preset.variant_list()[0], None)?;
-        check_teacher(&preset, &base)
+        Ok(Preset::load(p.to_str().unwrap())?.0)
+    }
+
+    /// The cells of [`small_preset`] that are not trained: their ids and kinds.
+    fn cells_of(methods: &str, extra: &str) -> Vec<(String, String)> {
+        let preset = small_preset(methods, extra).unwrap();
+        build_cells(&preset)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.seed.is_none())
+            .map(|c| (c.id(), format!("{:?}", c.kind)))
+            .collect()
     }
 
     #[test]
-    fn one_teacher_per_preset_and_teacher_direct_only_for_another_teacher() {
+    fn teachers_per_variant_and_teacher_direct_only_for_another_teacher() {
         let all = "\"zero-shot\", \"teacher-direct\", \"optical\"";
         let minilm = "[train.model]\nteacher = \"minilm\"\n";
         teacher_check(all, minilm).unwrap();
@@ -1624,15 +1772,42 @@ mod tests {
             e.contains("teacher-direct with teacher e5-small, the student's base"),
             "{e}"
         );
+        // A variant's own teacher: its English ceiling and its floor, labelled by it.
         let variants = "[[variants]]\nname = \"e5\"\n\n\
                         [[variants]]\nname = \"mini\"\ntrain.model.teacher = \"minilm\"\n";
-        let e = teacher_check("\"optical\"", variants)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("variant 'mini' sets model.teacher = minilm"),
-            "{e}"
+        teacher_check(all, variants).unwrap();
+        let cells = cells_of(all, variants);
+        let ids: Vec<&str> = cells.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "english/english",
+                "english/english/minilm",
+                "swahili/zero-shot",
+                "swahili/teacher-direct/minilm"
+            ]
         );
+        assert_eq!(cells[1].1, "English(\"minilm\")");
+        assert_eq!(cells[3].1, "TeacherDirect(\"minilm\")");
+        let preset = small_preset(all, variants).unwrap();
+        let t = teachers(&preset).unwrap();
+        assert_eq!(t, ["e5-small", "minilm"]);
+        for (row, want) in [
+            ("optical/mini", "minilm"),
+            ("optical/mini@200", "minilm"),
+            ("optical/e5", "e5-small"),
+            ("teacher-direct/minilm", "minilm"),
+            ("english/minilm", "minilm"),
+            ("english", "e5-small"),
+            ("zero-shot", "e5-small"),
+        ] {
+            assert_eq!(
+                teacher_of_row(&preset, &t, row).as_deref(),
+                Some(want),
+                "{row}"
+            );
+        }
+        assert_eq!(teacher_of_row(&preset, &t, "optical/nope"), None);
     }
 
     #[test]

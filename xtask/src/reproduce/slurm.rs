@@ -75,7 +75,9 @@ impl TaskKind {
     pub fn of(c: &Cell) -> Self {
         match c.kind {
             CellKind::Trained(..) => TaskKind::Trained,
-            CellKind::ZeroShot | CellKind::TeacherDirect | CellKind::English => TaskKind::Encode,
+            CellKind::ZeroShot | CellKind::TeacherDirect(_) | CellKind::English(_) => {
+                TaskKind::Encode
+            }
             CellKind::Psq | CellKind::Bm25En => TaskKind::Lexical,
         }
     }
