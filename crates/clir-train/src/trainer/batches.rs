@@ -1,9 +1,16 @@
 //! The batch order: a pure function of the seed and the step (so a resumed run sees the same
 //! batches), with length bucketing.
 
+use clir_data::formats::BitextPair;
+use clir_models::TextKind;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+
+use crate::config::TrainConfig;
+use crate::error::Result;
+
+use super::student::Student;
 
 /// The pairs of each step: epoch `e` is a permutation seeded by `(seed, e)`, cut into full
 /// batches (a trailing partial batch is left out of that epoch unless it is the only one).
@@ -20,6 +27,32 @@ pub struct BatchOrder {
 }
 
 impl BatchOrder {
+    /// A run's bitext order: batches of `optim.batch_size` seeded by `run.seed`, bucketed by
+    /// the student's token count of each target-language sentence (`optim.length_pool`).
+    pub(crate) fn by_length(
+        cfg: &TrainConfig,
+        pairs: &[BitextPair],
+        student: &Student,
+        side: TextKind,
+    ) -> Result<Self> {
+        let prefix = student.config.prefix(side);
+        let lengths = pairs
+            .iter()
+            .map(|p| {
+                Ok(student
+                    .tokenizer
+                    .encode(&format!("{prefix}{}", p.tgt))?
+                    .len())
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        Ok(BatchOrder::bucketed(
+            lengths,
+            cfg.optim.batch_size,
+            cfg.run.seed,
+            cfg.optim.length_pool,
+        ))
+    }
+
     /// Plain random batches of `n` pairs.
     pub fn new(n: usize, batch: usize, seed: u64) -> Self {
         BatchOrder {

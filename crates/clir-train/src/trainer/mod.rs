@@ -7,14 +7,16 @@
 //! student, the optimiser state and the step; the batch order is a pure function of the seed
 //! and the step, so a resumed run ends with the same weights as an uninterrupted one.
 //!
-//! Its parts: [`student`] (the model being trained), [`step`] (each method's loss),
-//! [`batches`] (the batch order), [`run_dir`] (files, checkpoints, resume) and
-//! `crate::atomic` (atomic writes).
+//! Its parts: [`student`] (the model being trained), `targets` (what it is trained towards:
+//! the teacher's token states and masks, the joint objective's queries, IDF masses, and the
+//! student's cached frozen prefix), [`step`] (each method's loss), [`batches`] (the batch
+//! order), [`run_dir`] (files, checkpoints, resume) and `crate::atomic` (atomic writes).
 
 mod batches;
 mod run_dir;
 mod step;
 mod student;
+mod targets;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,25 +28,25 @@ use clir_data::formats::BitextPair;
 use clir_models::{Embedder, TextKind};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Marginal, Method, TrainConfig};
+use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::monolingual::MonoQuery;
-use crate::prefix_cache::PrefixCache;
-use crate::teacher::teacher_states;
 
 pub use crate::atomic::{temp_path, write_atomic};
 pub use batches::BatchOrder;
 use run_dir::{
-    CKPT_OPTIMIZER, check_or_write_config, open_log, read_latest, save_atomically, write_checkpoint,
+    CKPT_OPTIMIZER, check_or_write_config, finished_run, open_log, read_latest, save_atomically,
+    write_checkpoint,
 };
 pub use run_dir::{
     RUN_CHECKPOINTS, RUN_CONFIG, RUN_LOG, RUN_SNAPSHOTS, RUN_STUDENT, checkpoint_step, is_finished,
     snapshot_dir,
 };
 pub use step::grad_squared_norm;
-use step::{MONO_SEED, MonoBatches, StepInputs, StepLoss, idf_table, scalar, step_loss};
+use step::{StepInputs, StepLoss, scalar, step_loss};
 use student::Student;
 pub use student::{content_mask, initial_student, staging_device, token_roles};
+use targets::{TeacherTargets, idf_tables, student_prefix};
 
 /// What a run needs besides its configuration.
 #[derive(Debug, Clone)]
@@ -258,211 +260,32 @@ pub fn train(
     run_dir: &Path,
     device: &Device,
 ) -> Result<TrainOutcome> {
-    cfg.validate()
-        .map_err(|m| TrainError::config(&run_dir.join(RUN_CONFIG), m))?;
-    if inputs.pairs.is_empty() {
-        return Err(TrainError::Invalid("the bitext holds no pairs".into()));
-    }
-    if let Some(&s) = inputs
-        .snapshots
-        .iter()
-        .find(|&&s| s == 0 || s > cfg.optim.steps)
-    {
-        return Err(TrainError::Invalid(format!(
-            "snapshot step {s} lies outside the run's steps 1..={}",
-            cfg.optim.steps
-        )));
-    }
+    check_inputs(cfg, inputs, run_dir)?;
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     check_or_write_config(cfg, run_dir)?;
-
     // A finished run is read back, not trained again.
     if is_finished(run_dir) {
-        if let Some(&s) = inputs
-            .snapshots
-            .iter()
-            .find(|&&s| !snapshot_dir(run_dir, s).is_dir())
-        {
-            return Err(TrainError::Invalid(format!(
-                "{}: the run is finished without a snapshot at step {s}; train it again in \
-                 another folder (or delete this one) to save snapshots",
-                run_dir.display()
-            )));
-        }
-        // As trained (trimmed), like the student a fresh run returns.
-        let student = Embedder::load_checkpoint_as_saved(&run_dir.join(RUN_STUDENT), device)?;
-        let log_path = run_dir.join(RUN_LOG);
-        let text = std::fs::read_to_string(&log_path).map_err(|e| TrainError::io(&log_path, e))?;
-        let log = text
-            .lines()
-            .enumerate()
-            .map(|(no, l)| {
-                serde_json::from_str(l)
-                    .map_err(|e| TrainError::checkpoint(&log_path, format!("line {}: {e}", no + 1)))
-            })
-            .collect::<Result<Vec<StepLog>>>()?;
-        return Ok(TrainOutcome {
-            student,
-            run_dir: run_dir.to_path_buf(),
-            steps_done: cfg.optim.steps,
-            resumed_from: Some(cfg.optim.steps),
-            log,
-            teacher_reused: 0,
-            prefix: None,
-            prefix_seconds: 0.0,
-        });
+        return finished_run(cfg, inputs, run_dir, device);
     }
-
     // Student: from the last checkpoint, or freshly initialised.
     let ckpt_dir = run_dir.join(RUN_CHECKPOINTS);
     let latest = read_latest(&ckpt_dir)?;
-    let (student, mut optim, start) = match &latest {
-        Some((step, dir)) => {
-            let e = Embedder::load_checkpoint_as_saved(&dir.join(RUN_STUDENT), device)?;
-            let student = Student::from_embedder(e, cfg, run_dir)?;
-            let optim = adamw(cfg)
-                .load(dir.join(CKPT_OPTIMIZER))
-                .map_err(|e| TrainError::checkpoint(&dir.join(CKPT_OPTIMIZER), e.to_string()))?;
-            (student, optim, *step)
-        }
-        None => {
-            let e = initial_student(cfg, inputs, device)?;
-            (Student::from_embedder(e, cfg, run_dir)?, adamw(cfg), 0)
-        }
-    };
-    let mut student = student;
+    let (mut student, mut optim, start) =
+        start_student(cfg, inputs, run_dir, latest.as_ref(), device)?;
 
-    // Teacher outputs of the English side (from the disk store when available).
+    // What the student is trained towards, and what it reads once.
     let side: TextKind = cfg.model.student_side.into();
-    // The teacher only produces cached states: it runs on the CPU default backend, so that its
-    // untrimmed vocabulary (250k × 384 for e5) never has to fit a GPU buffer.
-    let teacher = inputs
-        .models
-        .load(&cfg.model.teacher, &staging_device(device))?;
-    let teacher_max = teacher.config.max_len.min(cfg.model.max_len);
-    let teacher = Embedder {
-        tokenizer: teacher.tokenizer.clone().with_max_len(teacher_max)?,
-        config: clir_models::EmbedderConfig {
-            max_len: teacher_max,
-            ..teacher.config
-        },
-        ..teacher
-    };
-    let (t_specials, t_prefix) = token_roles(&teacher.tokenizer, teacher.config.prefix(side))?;
     let english: Vec<String> = inputs.pairs.iter().map(|p| p.src.clone()).collect();
-    let t_states = teacher_states(
-        &teacher,
-        &english,
-        side,
-        cfg.model.teacher_layer,
-        inputs.teacher_store.as_deref(),
-        32,
-        cfg.run.progress,
-    )?;
-    if t_states.dim != student.config.encoder.hidden_size
-        && matches!(cfg.loss.method, Method::Optical | Method::Joint)
-        && cfg.loss.optical.cost == ot_core::tensor::CostKind::SquaredEuclidean
-    {
-        return Err(TrainError::Invalid(format!(
-            "squared-Euclidean cost needs equal widths: teacher {} vs student {}",
-            t_states.dim, student.config.encoder.hidden_size
-        )));
-    }
-    if t_states.dim != student.config.encoder.hidden_size {
-        return Err(TrainError::Invalid(format!(
-            "teacher width {} differs from the student's {}",
-            t_states.dim, student.config.encoder.hidden_size
-        )));
-    }
-    let teacher_masks: Vec<Vec<bool>> = t_states
-        .entries
-        .iter()
-        .map(|e| content_mask(&e.ids, &t_specials, &t_prefix))
-        .collect();
-    // The joint objective's queries, encoded once by the frozen teacher.
-    let mono = if cfg.loss.method == Method::Joint {
-        if inputs.monolingual.len() < 2 {
-            return Err(TrainError::Invalid(format!(
-                "the joint objective needs at least 2 monolingual queries (in-batch negatives), got {}",
-                inputs.monolingual.len()
-            )));
-        }
-        if let Some(q) = inputs.monolingual.iter().find(|q| q.docs.is_empty()) {
-            return Err(TrainError::Invalid(format!(
-                "monolingual query {} has no relevant document",
-                q.id
-            )));
-        }
-        let texts: Vec<&str> = inputs.monolingual.iter().map(|q| q.text.as_str()).collect();
-        let queries = teacher.embed(&texts, TextKind::Query, 32)?;
-        let batch = cfg
-            .loss
-            .joint_batch_size
-            .unwrap_or(cfg.optim.batch_size)
-            .min(queries.len());
-        Some(MonoBatches {
-            queries,
-            order: BatchOrder::new(inputs.monolingual.len(), batch, cfg.run.seed ^ MONO_SEED),
-            seed: cfg.run.seed,
-        })
-    } else {
-        None
-    };
-    drop(teacher);
-
-    // The student's frozen prefix, computed once per sentence by the pretrained student.
+    let targets = TeacherTargets::new(cfg, inputs, &student, side, &english, device)?;
     let prefix_started = Instant::now();
-    let prefix = match frozen_prefix_layers(cfg, &student) {
-        Some(k) if inputs.prefix_cache => {
-            let source = inputs
-                .models
-                .load(&cfg.model.student, &staging_device(device))?
-                .with_max_len(student.train_len())?;
-            student.to_embedder()?.check_shares_prefix(&source, k)?;
-            let mut cache = PrefixCache::new(source, k, inputs.prefix_store.as_deref())?;
-            let targets: Vec<&str> = inputs.pairs.iter().map(|p| p.tgt.as_str()).collect();
-            let mut texts: Vec<String> = student.prefixed(&targets, side);
-            let mse_steps = cfg.loss.method == Method::Mse || cfg.loss.warm_start_mse_steps > 0;
-            if mse_steps && cfg.loss.mse_english_term {
-                texts.extend(student.prefixed(&english, side));
-            }
-            if cfg.loss.method == Method::Joint {
-                let docs: Vec<&str> = inputs
-                    .monolingual
-                    .iter()
-                    .flat_map(|q| q.docs.iter().map(String::as_str))
-                    .collect();
-                texts.extend(student.prefixed(&docs, TextKind::Passage));
-            }
-            cache.fill(&texts, 32, cfg.run.progress)?;
-            Some(cache)
-        }
-        _ => None,
-    };
+    let prefix = student_prefix(cfg, inputs, &student, side, &english, device)?;
     let prefix_seconds = prefix_started.elapsed().as_secs_f64();
-
-    let idf = match cfg.loss.marginal {
-        Marginal::Uniform => None,
-        Marginal::Idf => {
-            let t = idf_table(t_states.entries.iter().map(|e| e.ids.as_slice()));
-            let tgt: Vec<Vec<u32>> = inputs
-                .pairs
-                .iter()
-                .map(|p| {
-                    student
-                        .tokenizer
-                        .encode(&format!("{}{}", student.config.prefix(side), p.tgt))
-                })
-                .collect::<clir_models::Result<_>>()?;
-            let s = idf_table(tgt.iter().map(Vec::as_slice));
-            Some((t, s))
-        }
-    };
+    let idf = idf_tables(cfg, inputs, &targets.states, &student, side)?;
+    let order = BatchOrder::by_length(cfg, &inputs.pairs, &student, side)?;
 
     // The log keeps the steps up to the checkpoint the run resumes from.
     let log_path = run_dir.join(RUN_LOG);
     let mut log_file = open_log(&log_path, start)?;
-
     let total = cfg.optim.steps;
     let end = match inputs.stop_after {
         Some(n) => (start + n).min(total),
@@ -475,98 +298,27 @@ pub fn train(
         .template("train {bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
         .show(cfg.run.progress);
     bar.set_position(start as u64);
-    let order = {
-        let prefix = student.config.prefix(side);
-        let lengths = inputs
-            .pairs
-            .iter()
-            .map(|p| {
-                Ok(student
-                    .tokenizer
-                    .encode(&format!("{prefix}{}", p.tgt))?
-                    .len())
-            })
-            .collect::<Result<Vec<usize>>>()?;
-        BatchOrder::bucketed(
-            lengths,
-            cfg.optim.batch_size,
-            cfg.run.seed,
-            cfg.optim.length_pool,
-        )
-    };
     let started = Instant::now();
     let mut log = Vec::new();
     for step in start..end {
-        let t0 = Instant::now();
         let idx = order.batch(step);
         let ctx = StepInputs {
             cfg,
             pairs: &inputs.pairs,
             idx: &idx,
-            teacher: &t_states,
-            teacher_masks: &teacher_masks,
+            teacher: &targets.states,
+            teacher_masks: &targets.masks,
             idf: idf.as_ref(),
             side,
-            mono: mono
+            mono: targets
+                .mono
                 .as_ref()
                 .map(|m| (m, inputs.monolingual.as_slice(), step)),
             prefix: prefix.as_ref(),
             method: cfg.method_at(step),
         };
-        let StepLoss {
-            loss,
-            diag,
-            sharpness,
-            tokens,
-            terms,
-            hybrid,
-        } = step_loss(&student, &ctx)?;
-        let loss_value = scalar(loss.clone())?;
-        if !loss_value.is_finite() {
-            return Err(TrainError::Diverged {
-                step,
-                msg: format!("loss is {loss_value}"),
-            });
-        }
-        let lr = cfg.learning_rate(step);
-        // With the embeddings and every layer frozen nothing is tracked: the step is logged and
-        // the student stays as initialised (how evaluation parity with zero-shot is checked).
-        if student.trainable {
-            let grads = GradientsParams::from_grads(loss.backward(), &student.encoder);
-            let squared_norm = grad_squared_norm(&student.encoder, &grads)?;
-            if !squared_norm.is_finite() {
-                return Err(TrainError::Diverged {
-                    step,
-                    msg: format!(
-                        "the gradient is not finite (squared norm {squared_norm}) while the loss is {loss_value}"
-                    ),
-                });
-            }
-            student.encoder = optim.step(lr, student.encoder, grads);
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let entry = StepLog {
-            step: step + 1,
-            loss: loss_value,
-            lr,
-            ot_iterations: diag.as_ref().map_or(0, |d| d.iterations),
-            ot_iterations_needed: diag.as_ref().and_then(|d| d.iterations_needed()),
-            ot_marginal_error: diag.as_ref().map_or(0.0, |d| d.max_marginal_error() as f64),
-            ot_converged: diag.as_ref().is_none_or(|d| d.all_converged()),
-            ot_epsilon: diag
-                .as_ref()
-                .map(|d| d.epsilon.iter().sum::<f64>() / d.epsilon.len().max(1) as f64),
-            plan_entropy: sharpness.map(|s| s.entropy_ratio),
-            plan_best_mass: sharpness.map(|s| s.best_match_mass),
-            ot_transport_cost: sharpness.map(|s| s.transport_cost),
-            ot_mean_cost: sharpness.map(|s| s.mean_cost),
-            cross_loss: terms.or(hybrid).map(|t| t.0),
-            mono_loss: terms.map(|t| t.1),
-            sentence_loss: hybrid.map(|t| t.1),
-            tokens,
-            tokens_per_s: tokens as f64 / secs.max(1e-9),
-            elapsed_s: started.elapsed().as_secs_f64(),
-        };
+        let entry;
+        (student, entry) = optimizer_step(student, &mut optim, &ctx, step, started)?;
         writeln!(
             log_file,
             "{}",
@@ -603,22 +355,122 @@ pub fn train(
         steps_done: end,
         resumed_from: latest.map(|(s, _)| s),
         log,
-        teacher_reused: t_states.reused,
+        teacher_reused: targets.states.reused,
         prefix: prefix.map(|c| (c.layers(), c.computed, c.reused)),
         prefix_seconds,
     })
 }
 
-/// The frozen prefix a run may cache: `k` = the frozen layers when the embeddings are frozen
-/// too, capped at the layer the OT methods read; `None` when nothing is frozen below a
-/// trained layer.
-fn frozen_prefix_layers(cfg: &TrainConfig, student: &Student) -> Option<usize> {
-    let n = student.encoder.num_layers();
-    let mut k = cfg.model.freeze_layers.min(n);
-    if matches!(cfg.loss.method, Method::Optical | Method::Joint) {
-        k = k.min(cfg.model.student_layer.unwrap_or(n));
+/// The settings and inputs a run refuses before it touches its folder.
+fn check_inputs(cfg: &TrainConfig, inputs: &TrainInputs, run_dir: &Path) -> Result<()> {
+    cfg.validate()
+        .map_err(|m| TrainError::config(&run_dir.join(RUN_CONFIG), m))?;
+    if inputs.pairs.is_empty() {
+        return Err(TrainError::Invalid("the bitext holds no pairs".into()));
     }
-    (cfg.model.freeze_embeddings && k > 0).then_some(k)
+    if let Some(&s) = inputs
+        .snapshots
+        .iter()
+        .find(|&&s| s == 0 || s > cfg.optim.steps)
+    {
+        return Err(TrainError::Invalid(format!(
+            "snapshot step {s} lies outside the run's steps 1..={}",
+            cfg.optim.steps
+        )));
+    }
+    Ok(())
+}
+
+/// The student and optimiser to train from: the latest checkpoint's, or fresh ones; and the
+/// step they start at.
+fn start_student(
+    cfg: &TrainConfig,
+    inputs: &TrainInputs,
+    run_dir: &Path,
+    latest: Option<&(usize, PathBuf)>,
+    device: &Device,
+) -> Result<(Student, ModuleOptimizer, usize)> {
+    Ok(match latest {
+        Some((step, dir)) => {
+            let e = Embedder::load_checkpoint_as_saved(&dir.join(RUN_STUDENT), device)?;
+            let student = Student::from_embedder(e, cfg, run_dir)?;
+            let optim = adamw(cfg)
+                .load(dir.join(CKPT_OPTIMIZER))
+                .map_err(|e| TrainError::checkpoint(&dir.join(CKPT_OPTIMIZER), e.to_string()))?;
+            (student, optim, *step)
+        }
+        None => {
+            let e = initial_student(cfg, inputs, device)?;
+            (Student::from_embedder(e, cfg, run_dir)?, adamw(cfg), 0)
+        }
+    })
+}
+
+/// One optimisation step at `step` (0-based): the loss of the batch, its gradient (unless
+/// nothing is trainable), the AdamW update, and the step's log line.
+fn optimizer_step(
+    mut student: Student,
+    optim: &mut ModuleOptimizer,
+    ctx: &StepInputs<'_>,
+    step: usize,
+    started: Instant,
+) -> Result<(Student, StepLog)> {
+    let t0 = Instant::now();
+    let StepLoss {
+        loss,
+        diag,
+        sharpness,
+        tokens,
+        terms,
+        hybrid,
+    } = step_loss(&student, ctx)?;
+    let loss_value = scalar(loss.clone())?;
+    if !loss_value.is_finite() {
+        return Err(TrainError::Diverged {
+            step,
+            msg: format!("loss is {loss_value}"),
+        });
+    }
+    let lr = ctx.cfg.learning_rate(step);
+    // With the embeddings and every layer frozen nothing is tracked: the step is logged and
+    // the student stays as initialised (how evaluation parity with zero-shot is checked).
+    if student.trainable {
+        let grads = GradientsParams::from_grads(loss.backward(), &student.encoder);
+        let squared_norm = grad_squared_norm(&student.encoder, &grads)?;
+        if !squared_norm.is_finite() {
+            return Err(TrainError::Diverged {
+                step,
+                msg: format!(
+                    "the gradient is not finite (squared norm {squared_norm}) while the loss is {loss_value}"
+                ),
+            });
+        }
+        student.encoder = optim.step(lr, student.encoder, grads);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let entry = StepLog {
+        step: step + 1,
+        loss: loss_value,
+        lr,
+        ot_iterations: diag.as_ref().map_or(0, |d| d.iterations),
+        ot_iterations_needed: diag.as_ref().and_then(|d| d.iterations_needed()),
+        ot_marginal_error: diag.as_ref().map_or(0.0, |d| d.max_marginal_error() as f64),
+        ot_converged: diag.as_ref().is_none_or(|d| d.all_converged()),
+        ot_epsilon: diag
+            .as_ref()
+            .map(|d| d.epsilon.iter().sum::<f64>() / d.epsilon.len().max(1) as f64),
+        plan_entropy: sharpness.map(|s| s.entropy_ratio),
+        plan_best_mass: sharpness.map(|s| s.best_match_mass),
+        ot_transport_cost: sharpness.map(|s| s.transport_cost),
+        ot_mean_cost: sharpness.map(|s| s.mean_cost),
+        cross_loss: terms.or(hybrid).map(|t| t.0),
+        mono_loss: terms.map(|t| t.1),
+        sentence_loss: hybrid.map(|t| t.1),
+        tokens,
+        tokens_per_s: tokens as f64 / secs.max(1e-9),
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    Ok((student, entry))
 }
 
 fn adamw(cfg: &TrainConfig) -> ModuleOptimizer {

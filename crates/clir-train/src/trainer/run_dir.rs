@@ -7,11 +7,13 @@ use burn::optim::ModuleOptimizer;
 use clir_models::Embedder;
 use serde::{Deserialize, Serialize};
 
+use burn::prelude::Device;
+
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 
-use super::StepLog;
 use super::student::Student;
+use super::{StepLog, TrainInputs, TrainOutcome};
 use crate::atomic::{sync_dir, sync_tree, temp_path, write_atomic};
 
 /// Files of a run directory.
@@ -164,4 +166,46 @@ pub(crate) fn write_checkpoint(
         }
     }
     Ok(())
+}
+
+/// A finished run read back (its student as trained, trimmed, like the one a fresh run
+/// returns, and its log); an error when a snapshot `inputs` asks for was never saved.
+pub(crate) fn finished_run(
+    cfg: &TrainConfig,
+    inputs: &TrainInputs,
+    run_dir: &Path,
+    device: &Device,
+) -> Result<TrainOutcome> {
+    if let Some(&s) = inputs
+        .snapshots
+        .iter()
+        .find(|&&s| !snapshot_dir(run_dir, s).is_dir())
+    {
+        return Err(TrainError::Invalid(format!(
+            "{}: the run is finished without a snapshot at step {s}; train it again in \
+             another folder (or delete this one) to save snapshots",
+            run_dir.display()
+        )));
+    }
+    let student = Embedder::load_checkpoint_as_saved(&run_dir.join(RUN_STUDENT), device)?;
+    let log_path = run_dir.join(RUN_LOG);
+    let text = std::fs::read_to_string(&log_path).map_err(|e| TrainError::io(&log_path, e))?;
+    let log = text
+        .lines()
+        .enumerate()
+        .map(|(no, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::checkpoint(&log_path, format!("line {}: {e}", no + 1)))
+        })
+        .collect::<Result<Vec<StepLog>>>()?;
+    Ok(TrainOutcome {
+        student,
+        run_dir: run_dir.to_path_buf(),
+        steps_done: cfg.optim.steps,
+        resumed_from: Some(cfg.optim.steps),
+        log,
+        teacher_reused: 0,
+        prefix: None,
+        prefix_seconds: 0.0,
+    })
 }
