@@ -400,6 +400,36 @@ pub struct CellResult {
     pub fingerprint: Option<CellFingerprint>,
 }
 
+impl CellResult {
+    /// The result of `cell` on `set` with `scores`, timed from `t0`, computed by the
+    /// invocation started at `by.0` on commit `by.1`; no training, no lexical note.
+    fn new(
+        cell: &Cell,
+        set: &RetrievalSet,
+        scores: RetrievalScores,
+        t0: Instant,
+        by: (&str, &str),
+        fingerprint: CellFingerprint,
+    ) -> Self {
+        CellResult {
+            pair: cell.pair.clone(),
+            method: cell.label.clone(),
+            seed: cell.seed,
+            scores,
+            seconds: t0.elapsed().as_secs_f64(),
+            collection: set.note.clone(),
+            loss: None,
+            training: None,
+            eval_max_len: None,
+            trimmed_away: None,
+            lexical: None,
+            computed_by: by.0.to_string(),
+            commit: by.1.to_string(),
+            fingerprint: Some(fingerprint),
+        }
+    }
+}
+
 /// State of a cell on disk.
 #[derive(Debug, Clone, PartialEq)]
 enum CellState {
@@ -594,6 +624,20 @@ impl Matrix<'_> {
     }
 }
 
+/// Appends `lines` (whole JSON lines) to `<out>/cells/invocations.jsonl` in one write, so
+/// that appends of concurrent processes do not interleave.
+fn append_invocations(out: &Path, lines: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let log = out.join("cells").join("invocations.jsonl");
+    std::fs::create_dir_all(out.join("cells"))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| f.write_all(lines.as_bytes()))
+        .with_context(|| log.display().to_string())
+}
+
 fn read_cell(path: &Path) -> anyhow::Result<Option<CellResult>> {
     if !path.is_file() {
         return Ok(None);
@@ -655,14 +699,7 @@ fn restore_cells(cells: &[Cell], out: &Path) -> anyhow::Result<usize> {
         }
     }
     if !add.is_empty() {
-        std::fs::create_dir_all(out.join("cells"))?;
-        use std::io::Write as _;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .and_then(|mut f| f.write_all(add.as_bytes()))
-            .with_context(|| log.display().to_string())?;
+        append_invocations(out, &add)?;
     }
     Ok(restored)
 }
@@ -953,28 +990,8 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             out.join("results.json").display()
         );
     }
-    let mut fingerprints = Vec::new();
-    let mut found = Vec::new();
-    let mut states = Vec::new();
-    for c in &cells {
-        let fp = ctx.fingerprint(c)?;
-        let r = read_cell(&c.json_path(&out))?;
-        states.push(state_of(&r, &fp));
-        found.push(r);
-        fingerprints.push(fp);
-    }
-    let estimates = || -> Vec<f64> {
-        let finished: Vec<CellResult> = found.iter().flatten().cloned().collect();
-        let mut fills = BTreeSet::new();
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| match (&states[i], &found[i]) {
-                (CellState::Done, Some(r)) => r.seconds,
-                _ => estimate_seconds(c, ctx.set(&c.pair), &preset, &finished, &mut fills),
-            })
-            .collect()
-    };
+    let (fingerprints, found, states) = scan_cells(&cells, &mut ctx, &out)?;
+    let estimates = || estimates(&cells, &states, &found, &ctx);
     if a.list {
         print_list(&cells, &states, &estimates());
         return Ok(());
@@ -1019,6 +1036,55 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         return write_results(&preset, &results, &out, &provenance, &a);
     }
 
+    let scan = Scan {
+        cells,
+        fingerprints,
+        found,
+        states,
+        selected,
+    };
+    compute_cells(
+        &a,
+        &ctx,
+        scan,
+        &out,
+        (&cpu, &device),
+        &backend.to_string(),
+        &provenance,
+    )
+}
+
+/// The cells of a run with what is known of them before any is computed.
+struct Scan {
+    cells: Vec<Cell>,
+    fingerprints: Vec<CellFingerprint>,
+    /// Finished results on disk (fresh or stale).
+    found: Vec<Option<CellResult>>,
+    states: Vec<CellState>,
+    /// Indices of the cells this invocation computes (all, or `--cell`'s).
+    selected: Vec<usize>,
+}
+
+/// Computes the selected cells that are not finished (models loaded once, cells claimed one
+/// at a time), logs the invocation, and writes the report from the finished cells (no report
+/// with `--cell`).
+fn compute_cells(
+    a: &ReproduceArgs,
+    ctx: &Matrix<'_>,
+    scan: Scan,
+    out: &Path,
+    (cpu, device): (&ot_core::backend::Device, &ot_core::backend::Device),
+    backend: &str,
+    provenance: &fingerprint::Provenance,
+) -> anyhow::Result<()> {
+    let preset = ctx.preset;
+    let Scan {
+        cells,
+        fingerprints,
+        found,
+        states,
+        selected,
+    } = scan;
     // Queries, English documents and zero-shot documents are encoded by the untrimmed
     // pretrained models on the CPU default backend (their 250k-row vocabulary tables need not
     // fit a GPU buffer); training and the trained students run on the chosen backend. Every
@@ -1035,10 +1101,10 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         Some(load_pretrained(
             &models,
             &ctx.base,
-            &teachers(&preset)?,
+            &teachers(preset)?,
             eval_len,
-            &cpu,
-            &device,
+            cpu,
+            device,
         )?)
     };
 
@@ -1048,12 +1114,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         .show(true);
     let started = Instant::now();
     let invocation = fingerprint::utc_now();
-    let mut query_cache: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
-    // hᵏ of one pair's evaluation documents under the zero-shot model: shared by that pair's
-    // zero-shot cell and every student whose embeddings and lowest k layers stayed frozen
-    // (each reuse first checks that they did, bit for bit). One pair is held at a time.
-    let mut prefix: Option<(String, PrefixStates)> = None;
-    let base_prefix = frozen_prefix(&ctx.base, &ctx.base.model.student);
+    let mut dense: Option<Dense> = None;
     let mut results = Vec::new();
     let mut computed = 0usize;
     let mut elsewhere = Vec::new();
@@ -1072,96 +1133,37 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             continue;
         }
         bar.set_message(cell.name());
-        // A training run made under other weights, code or backend is not resumed.
-        let retrain_why = match old.as_ref().map(|r| r.fingerprint.as_ref()) {
-            Some(Some(o))
-                if o.train != fp.train
-                    || o.backend != fp.backend
-                    || o.models != fp.models
-                    || o.version != fp.version =>
-            {
-                "its cell is stale"
-            }
-            Some(None) => "its cell is stale",
-            _ => "",
-        };
-        match (state, old) {
-            (CellState::Done, Some(r)) => {
-                results.push(r);
+        let retrain_why = retrain_reason(old.as_ref(), &fp);
+        match claim_cell(cell, state, old, &fp, out, a.reuse_stale, &bar)? {
+            Claim::Reuse(r) => {
+                results.push(*r);
                 bar.inc(1);
                 continue;
             }
-            (CellState::Stale(why), Some(r)) if a.reuse_stale => {
-                bar.suspend(|| {
-                    eprintln!(
-                        "{}: stale ({}), reused (--reuse-stale)",
-                        cell.name(),
-                        why.join("; ")
-                    )
-                });
-                results.push(r);
-                bar.inc(1);
-                continue;
-            }
-            (CellState::Stale(why), _) => bar
-                .suspend(|| eprintln!("{}: stale ({}), recomputing", cell.name(), why.join("; "))),
-            _ => {}
-        }
-        // One process computes a cell: the others skip it while its lock is held, and reuse
-        // it if it was finished while they waited. The kernel drops the lock of a process that
-        // dies, so a crashed run leaves no lock behind.
-        match lock_cell(&cell.lock_path(&out))? {
-            Some(f) => _lock = Some(f),
-            None => {
-                bar.suspend(|| {
-                    eprintln!(
-                        "{}: being computed by another process (lock {}), skipped",
-                        cell.name(),
-                        cell.lock_path(&out).display()
-                    )
-                });
+            Claim::Elsewhere => {
                 elsewhere.push(cell.id());
                 bar.inc(1);
                 continue;
             }
-        }
-        if let Some(r) = read_cell(&cell.json_path(&out))?
-            && state_of(&Some(r.clone()), &fp) == CellState::Done
-        {
-            bar.suspend(|| eprintln!("{}: finished by another process", cell.name()));
-            results.push(r);
-            _lock = None;
-            bar.inc(1);
-            continue;
+            Claim::Compute(lock) => _lock = Some(lock),
         }
         let set = ctx.set(&cell.pair);
         let t0 = Instant::now();
         let lexical = match &cell.kind {
             CellKind::Bm25En => Some(lexical::bm25_run(set)?),
             CellKind::Psq => Some(
-                lexical::psq_run(&preset, &cell.pair, set)
+                lexical::psq_run(preset, &cell.pair, set)
                     .with_context(|| format!("{}: PSQ", cell.name()))?,
             ),
             _ => None,
         };
         if let Some((run, note)) = lexical {
+            let scores = score_run(&run, set)?;
             let result = CellResult {
-                pair: cell.pair.clone(),
-                method: cell.label.clone(),
-                seed: cell.seed,
-                scores: score_run(&run, set)?,
-                seconds: t0.elapsed().as_secs_f64(),
-                collection: set.note.clone(),
-                loss: None,
-                training: None,
-                eval_max_len: None,
-                trimmed_away: None,
                 lexical: Some(note),
-                computed_by: invocation.clone(),
-                commit: provenance.commit.clone(),
-                fingerprint: Some(fp),
+                ..CellResult::new(cell, set, scores, t0, (&invocation, &provenance.commit), fp)
             };
-            finish_cell(&bar, cell, set, &out, result, &run, &mut results)?;
+            finish_cell(&bar, cell, set, out, result, &run, &mut results)?;
             computed += 1;
             _lock = None;
             continue;
@@ -1169,119 +1171,36 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         let Some(pre) = &pretrained else {
             unreachable!("models are loaded unless every cell is lexical")
         };
-        let student_len = pre.student_len;
-        let zs = pre.zero_shot();
-        // Queries by the cell's teacher (a trained cell's own), but for zero-shot: by the
-        // student's base (the same model when the teacher is the student's base).
-        let cell_teacher = match &cell.kind {
-            CellKind::English(t) | CellKind::TeacherDirect(t) => t.clone(),
-            CellKind::Trained(method, v) => {
-                preset
-                    .train_config(&cell.pair, *method, v, cell.seed)?
-                    .model
-                    .teacher
-            }
-            _ => pre.main.clone(),
-        };
-        let (teacher, teacher_len) = pre.teacher(&cell_teacher);
-        let (query_model, query_key) = match (&cell.kind, &pre.zero_shot) {
-            (CellKind::ZeroShot, Some(zs)) => (zs, format!("{}#zero-shot", cell.pair)),
-            _ => (teacher, format!("{}#{cell_teacher}", cell.pair)),
-        };
-        if !query_cache.contains_key(&query_key) {
-            let q = query_model.embed(&set.queries, TextKind::Query, preset.eval.batch_size)?;
-            query_cache.insert(query_key.clone(), q);
-        }
-        let queries = &query_cache[&query_key];
-        let (docs, training, doc_len, trimmed_away) = match &cell.kind {
-            CellKind::English(_) | CellKind::TeacherDirect(_) => (
-                teacher.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
-                None,
-                teacher_len,
-                None,
-            ),
-            CellKind::ZeroShot => {
-                let docs = match base_prefix {
-                    Some(k) => {
-                        let states = shared_prefix(&mut prefix, zs, set, cell, k, &preset.eval)?;
-                        zs.embed_from_prefix(&set.docs, TextKind::Passage, states, zs)?
-                    }
-                    None => zs.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?,
-                };
-                (docs, None, student_len, None)
-            }
-            CellKind::Bm25En | CellKind::Psq => unreachable!("lexical cells are done above"),
-            CellKind::Trained(method, v) => {
-                let cfg = preset.train_config(&cell.pair, *method, v, cell.seed)?;
-                let (student, training) = trained_student(
-                    &cfg,
-                    cell,
-                    &out,
-                    retrain_why,
-                    set,
-                    &models,
-                    &bar,
-                    &device,
-                    &preset.curve_steps,
-                )?;
-                // Evaluated at the preset's evaluation length, not the training length.
-                let student: Embedder = student.with_max_len(student_len)?;
-                let (tokens, lost) = student.trimmed_away_tokens(&set.docs, TextKind::Passage)?;
-                bar.suspend(|| {
-                    eprintln!(
-                        "{}: {lost} of {tokens} evaluation tokens fall outside the trimmed vocabulary",
-                        cell.name()
-                    )
-                });
-                if lost > 0 {
-                    bail!(
-                        "{}: {lost} of {tokens} evaluation tokens would become <unk> under the trimmed vocabulary",
-                        cell.name()
-                    );
-                }
-                let docs = match (zs, frozen_prefix(&cfg, &ctx.base.model.student)) {
-                    (zs, Some(k)) => {
-                        let states = shared_prefix(&mut prefix, zs, set, cell, k, &preset.eval)?;
-                        student
-                            .embed_from_prefix(&set.docs, TextKind::Passage, states, zs)
-                            .with_context(|| {
-                                format!(
-                                    "{}: the student's frozen prefix of {k} layers",
-                                    cell.name()
-                                )
-                            })?
-                    }
-                    (_, None) => {
-                        student.embed(&set.docs, TextKind::Passage, preset.eval.batch_size)?
-                    }
-                };
-                (docs, training, student_len, Some((tokens, lost)))
-            }
-        };
-        check_finite(&format!("{} document embeddings", cell.name()), &docs)?;
-        let (scores, run) = score_embeddings(queries, &docs, set, RUN_DEPTH)?;
-        let result = CellResult {
-            pair: cell.pair.clone(),
-            method: cell.label.clone(),
-            seed: cell.seed,
+        let dense = dense.get_or_insert_with(|| Dense {
+            preset,
+            base: &ctx.base,
+            pre,
+            models: &models,
+            device,
+            out,
+            queries: BTreeMap::new(),
+            prefix: None,
+            base_prefix: frozen_prefix(&ctx.base, &ctx.base.model.student),
+        });
+        let DenseCell {
             scores,
-            seconds: t0.elapsed().as_secs_f64(),
-            collection: set.note.clone(),
+            run,
+            training,
+            doc_len,
+            trimmed_away,
+        } = dense.score(cell, set, retrain_why, &bar)?;
+        let result = CellResult {
             loss: training.as_ref().map(|t| (t.first_loss, t.last_loss)),
             training,
             eval_max_len: Some(doc_len),
             trimmed_away,
-            lexical: None,
-            computed_by: invocation.clone(),
-            commit: provenance.commit.clone(),
-            fingerprint: Some(fp),
+            ..CellResult::new(cell, set, scores, t0, (&invocation, &provenance.commit), fp)
         };
-        finish_cell(&bar, cell, set, &out, result, &run, &mut results)?;
+        finish_cell(&bar, cell, set, out, result, &run, &mut results)?;
         computed += 1;
         _lock = None;
     }
     bar.finish_and_clear();
-    let log = out.join("cells").join("invocations.jsonl");
     if computed > 0 {
         let inv = Invocation {
             started: invocation,
@@ -1290,36 +1209,25 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             wall_s: started.elapsed().as_secs_f64(),
             computed,
         };
-        use std::io::Write as _;
-        std::fs::create_dir_all(out.join("cells"))?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .with_context(|| log.display().to_string())?;
-        // One write of one line: appends of concurrent processes do not interleave.
-        f.write_all(format!("{}\n", serde_json::to_string(&inv)?).as_bytes())
-            .with_context(|| log.display().to_string())?;
+        append_invocations(out, &format!("{}\n", serde_json::to_string(&inv)?))?;
     }
     if let Some(spec) = &a.cell {
-        eprintln!(
-            "cell {spec} ({}): {}; no report written (--report-only builds it)",
-            cells[selected[0]].id(),
-            if computed > 0 {
-                "computed"
-            } else if elsewhere.is_empty() {
-                "already finished"
-            } else {
-                "being computed by another process"
-            }
-        );
+        let what = if computed > 0 {
+            "computed"
+        } else if elsewhere.is_empty() {
+            "already finished"
+        } else {
+            "being computed by another process"
+        };
+        let id = cells[selected[0]].id();
+        eprintln!("cell {spec} ({id}): {what}; no report written (--report-only builds it)");
         return Ok(());
     }
     // The report is built from the cell files, as --report-only builds it: the same numbers
     // whichever process computed a cell, and cells that other processes finished meanwhile
     // are in it.
     drop(results);
-    let (results, left_out) = finished_cells(&cells, &fingerprints, &out, a.reuse_stale)?;
+    let (results, left_out) = finished_cells(&cells, &fingerprints, out, a.reuse_stale)?;
     if !left_out.is_empty() {
         eprintln!(
             "{} cells are not finished and are not in this report: {}{}",
@@ -1335,7 +1243,266 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             }
         );
     }
-    write_results(&preset, &results, &out, &provenance, &a)
+    write_results(preset, &results, out, provenance, a)
+}
+
+/// Every cell's fingerprint, its finished result on disk (if any) and its state.
+#[allow(clippy::type_complexity)]
+fn scan_cells(
+    cells: &[Cell],
+    ctx: &mut Matrix<'_>,
+    out: &Path,
+) -> anyhow::Result<(
+    Vec<CellFingerprint>,
+    Vec<Option<CellResult>>,
+    Vec<CellState>,
+)> {
+    let mut fingerprints = Vec::new();
+    let mut found = Vec::new();
+    let mut states = Vec::new();
+    for c in cells {
+        let fp = ctx.fingerprint(c)?;
+        let r = read_cell(&c.json_path(out))?;
+        states.push(state_of(&r, &fp));
+        found.push(r);
+        fingerprints.push(fp);
+    }
+    Ok((fingerprints, found, states))
+}
+
+/// Seconds per cell: a finished cell's measured time, the cost model's estimate otherwise.
+fn estimates(
+    cells: &[Cell],
+    states: &[CellState],
+    found: &[Option<CellResult>],
+    ctx: &Matrix<'_>,
+) -> Vec<f64> {
+    let finished: Vec<CellResult> = found.iter().flatten().cloned().collect();
+    let mut fills = BTreeSet::new();
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match (&states[i], &found[i]) {
+            (CellState::Done, Some(r)) => r.seconds,
+            _ => estimate_seconds(c, ctx.set(&c.pair), ctx.preset, &finished, &mut fills),
+        })
+        .collect()
+}
+
+/// Why a cell's training run may not be resumed: a run made under other weights, code or
+/// backend is trained again (empty: it may be resumed).
+fn retrain_reason(old: Option<&CellResult>, fp: &CellFingerprint) -> &'static str {
+    match old.map(|r| r.fingerprint.as_ref()) {
+        Some(Some(o))
+            if o.train != fp.train
+                || o.backend != fp.backend
+                || o.models != fp.models
+                || o.version != fp.version =>
+        {
+            "its cell is stale"
+        }
+        Some(None) => "its cell is stale",
+        _ => "",
+    }
+}
+
+/// What an invocation does with a cell it reaches.
+enum Claim {
+    /// A finished cell (or a stale one under `--reuse-stale`, or one another process finished
+    /// meanwhile): its result is taken as it is.
+    Reuse(Box<CellResult>),
+    /// Another process holds its lock: skipped.
+    Elsewhere,
+    /// This process computes it, holding the lock until the cell is written.
+    Compute(std::fs::File),
+}
+
+/// One process computes a cell: the others skip it while its lock is held, and reuse it if it
+/// was finished while they waited. The kernel drops the lock of a process that dies, so a
+/// crashed run leaves no lock behind.
+fn claim_cell(
+    cell: &Cell,
+    state: &CellState,
+    old: Option<CellResult>,
+    fp: &CellFingerprint,
+    out: &Path,
+    reuse_stale: bool,
+    bar: &Progress,
+) -> anyhow::Result<Claim> {
+    match (state, old) {
+        (CellState::Done, Some(r)) => return Ok(Claim::Reuse(Box::new(r))),
+        (CellState::Stale(why), Some(r)) if reuse_stale => {
+            let why = why.join("; ");
+            bar.suspend(|| eprintln!("{}: stale ({why}), reused (--reuse-stale)", cell.name()));
+            return Ok(Claim::Reuse(Box::new(r)));
+        }
+        (CellState::Stale(why), _) => {
+            bar.suspend(|| eprintln!("{}: stale ({}), recomputing", cell.name(), why.join("; ")))
+        }
+        _ => {}
+    }
+    let Some(lock) = lock_cell(&cell.lock_path(out))? else {
+        bar.suspend(|| {
+            eprintln!(
+                "{}: being computed by another process (lock {}), skipped",
+                cell.name(),
+                cell.lock_path(out).display()
+            )
+        });
+        return Ok(Claim::Elsewhere);
+    };
+    if let Some(r) = read_cell(&cell.json_path(out))?
+        && state_of(&Some(r.clone()), fp) == CellState::Done
+    {
+        bar.suspend(|| eprintln!("{}: finished by another process", cell.name()));
+        return Ok(Claim::Reuse(Box::new(r)));
+    }
+    Ok(Claim::Compute(lock))
+}
+
+/// What the dense cells of one invocation share: the pretrained models, the query
+/// embeddings (per pair and query encoder) and one pair's zero-shot prefix states.
+struct Dense<'a> {
+    preset: &'a Preset,
+    base: &'a TrainConfig,
+    pre: &'a Pretrained,
+    models: &'a clir_models::embedder::ModelCache,
+    device: &'a ot_core::backend::Device,
+    out: &'a Path,
+    queries: BTreeMap<String, Vec<Vec<f32>>>,
+    /// hᵏ of one pair's evaluation documents under the zero-shot model: shared by that pair's
+    /// zero-shot cell and every student whose embeddings and lowest k layers stayed frozen
+    /// (each reuse first checks that they did, bit for bit). One pair is held at a time.
+    prefix: Option<(String, PrefixStates)>,
+    base_prefix: Option<usize>,
+}
+
+/// A dense cell scored: its retrieval scores and run, the training summary of a trained cell,
+/// the documents' evaluation length and (trained cells) the tokens its trimmed vocabulary
+/// lost.
+struct DenseCell {
+    scores: RetrievalScores,
+    run: clir_eval::Run,
+    training: Option<TrainSummary>,
+    doc_len: usize,
+    trimmed_away: Option<(usize, usize)>,
+}
+
+impl Dense<'_> {
+    /// Encodes the cell's queries (once per pair and encoder) and documents, training its
+    /// student first when it is a trained cell, and scores them.
+    fn score(
+        &mut self,
+        cell: &Cell,
+        set: &RetrievalSet,
+        retrain_why: &str,
+        bar: &Progress,
+    ) -> anyhow::Result<DenseCell> {
+        let pre = self.pre;
+        let student_len = pre.student_len;
+        let zs = pre.zero_shot();
+        // Queries by the cell's teacher (a trained cell's own), but for zero-shot: by the
+        // student's base (the same model when the teacher is the student's base).
+        let cell_teacher = match &cell.kind {
+            CellKind::English(t) | CellKind::TeacherDirect(t) => t.clone(),
+            CellKind::Trained(method, v) => {
+                self.preset
+                    .train_config(&cell.pair, *method, v, cell.seed)?
+                    .model
+                    .teacher
+            }
+            _ => pre.main.clone(),
+        };
+        let (teacher, teacher_len) = pre.teacher(&cell_teacher);
+        let (query_model, query_key) = match (&cell.kind, &pre.zero_shot) {
+            (CellKind::ZeroShot, Some(zs)) => (zs, format!("{}#zero-shot", cell.pair)),
+            _ => (teacher, format!("{}#{cell_teacher}", cell.pair)),
+        };
+        if !self.queries.contains_key(&query_key) {
+            let q =
+                query_model.embed(&set.queries, TextKind::Query, self.preset.eval.batch_size)?;
+            self.queries.insert(query_key.clone(), q);
+        }
+        let queries = &self.queries[&query_key];
+        let (docs, training, doc_len, trimmed_away) = match &cell.kind {
+            CellKind::English(_) | CellKind::TeacherDirect(_) => (
+                teacher.embed(&set.docs, TextKind::Passage, self.preset.eval.batch_size)?,
+                None,
+                teacher_len,
+                None,
+            ),
+            CellKind::ZeroShot => {
+                let docs = match self.base_prefix {
+                    Some(k) => {
+                        let states =
+                            shared_prefix(&mut self.prefix, zs, set, cell, k, &self.preset.eval)?;
+                        zs.embed_from_prefix(&set.docs, TextKind::Passage, states, zs)?
+                    }
+                    None => zs.embed(&set.docs, TextKind::Passage, self.preset.eval.batch_size)?,
+                };
+                (docs, None, student_len, None)
+            }
+            CellKind::Bm25En | CellKind::Psq => unreachable!("lexical cells are done above"),
+            CellKind::Trained(method, v) => {
+                let cfg = self
+                    .preset
+                    .train_config(&cell.pair, *method, v, cell.seed)?;
+                let (student, training) = trained_student(
+                    &cfg,
+                    cell,
+                    self.out,
+                    retrain_why,
+                    set,
+                    self.models,
+                    bar,
+                    self.device,
+                    &self.preset.curve_steps,
+                )?;
+                // Evaluated at the preset's evaluation length, not the training length.
+                let student: Embedder = student.with_max_len(student_len)?;
+                let (tokens, lost) = student.trimmed_away_tokens(&set.docs, TextKind::Passage)?;
+                bar.suspend(|| {
+                eprintln!(
+                    "{}: {lost} of {tokens} evaluation tokens fall outside the trimmed vocabulary",
+                    cell.name()
+                )
+            });
+                if lost > 0 {
+                    bail!(
+                        "{}: {lost} of {tokens} evaluation tokens would become <unk> under the trimmed vocabulary",
+                        cell.name()
+                    );
+                }
+                let docs = match (zs, frozen_prefix(&cfg, &self.base.model.student)) {
+                    (zs, Some(k)) => {
+                        let states =
+                            shared_prefix(&mut self.prefix, zs, set, cell, k, &self.preset.eval)?;
+                        student
+                            .embed_from_prefix(&set.docs, TextKind::Passage, states, zs)
+                            .with_context(|| {
+                                format!(
+                                    "{}: the student's frozen prefix of {k} layers",
+                                    cell.name()
+                                )
+                            })?
+                    }
+                    (_, None) => {
+                        student.embed(&set.docs, TextKind::Passage, self.preset.eval.batch_size)?
+                    }
+                };
+                (docs, training, student_len, Some((tokens, lost)))
+            }
+        };
+        check_finite(&format!("{} document embeddings", cell.name()), &docs)?;
+        let (scores, run) = score_embeddings(queries, &docs, set, RUN_DEPTH)?;
+        Ok(DenseCell {
+            scores,
+            run,
+            training,
+            doc_len,
+            trimmed_away,
+        })
+    }
 }
 
 /// The finished cells on disk, in table order (those whose fingerprint matches, or any with
