@@ -154,17 +154,19 @@ pub fn sinkhorn_batched_host(
     let items: Vec<Item> = (0..batch)
         .into_par_iter()
         .map(|k| -> Result<Item, OtError> {
-            let rows: Vec<usize> = (0..n).filter(|&i| av[k * n + i] > 0.0).collect();
-            let cols: Vec<usize> = (0..m).filter(|&j| bv[k * m + j] > 0.0).collect();
-            let data: Vec<f64> = rows
-                .iter()
-                .flat_map(|&i| cols.iter().map(move |&j| (i, j)))
-                .map(|(i, j)| f64::from(cv[(k * n + i) * m + j]))
-                .collect();
-            let eps = match config.epsilon_scale {
-                crate::EpsilonScale::Absolute => config.epsilon,
-                _ => config.absolute_for(data.clone()).epsilon,
+            let row_ok = |i: usize| av[k * n + i] > 0.0;
+            let col_ok = |j: usize| bv[k * m + j] > 0.0;
+            let rows: Vec<usize> = (0..n).filter(|&i| row_ok(i)).collect();
+            let cols: Vec<usize> = (0..m).filter(|&j| col_ok(j)).collect();
+            let data = crate::reference::valid_costs((n, m), row_ok, col_ok, |i, j| {
+                f64::from(cv[(k * n + i) * m + j])
+            });
+            // ε in cost units once per item; the solver below takes it as it is.
+            let item_config = match config.epsilon_scale {
+                crate::EpsilonScale::Absolute => config.clone(),
+                _ => config.absolute_for(data.clone()),
             };
+            let eps = item_config.epsilon;
             let c = crate::reference::CostMatrix::new(rows.len(), cols.len(), data)?;
             let wa: Vec<f64> = rows.iter().map(|&i| f64::from(av[k * n + i])).collect();
             let mut wb: Vec<f64> = cols.iter().map(|&j| f64::from(bv[k * m + j])).collect();
@@ -174,7 +176,7 @@ pub fn sinkhorn_batched_host(
                 let ratio = wa.iter().sum::<f64>() / wb.iter().sum::<f64>();
                 wb.iter_mut().for_each(|w| *w *= ratio);
             }
-            let sol = crate::reference::sinkhorn(&c, &wa, &wb, config)?;
+            let sol = crate::reference::sinkhorn(&c, &wa, &wb, &item_config)?;
             let mut plan = vec![0f32; n * m];
             let mut f = vec![0f32; n];
             let mut g = vec![0f32; m];
@@ -272,15 +274,12 @@ pub fn sinkhorn_batched_tensor(
             let bv = read_vec(b.clone().reshape([batch * m]))?;
             (0..batch)
                 .map(|k| {
-                    let valid = (0..n)
-                        .filter(|&i| av[k * n + i] > 0.0)
-                        .flat_map(|i| {
-                            let (c, bv) = (&c, &bv);
-                            (0..m)
-                                .filter(move |&j| bv[k * m + j] > 0.0)
-                                .map(move |j| f64::from(c[(k * n + i) * m + j]))
-                        })
-                        .collect();
+                    let valid = crate::reference::valid_costs(
+                        (n, m),
+                        |i| av[k * n + i] > 0.0,
+                        |j| bv[k * m + j] > 0.0,
+                        |i, j| f64::from(c[(k * n + i) * m + j]),
+                    );
                     config.absolute_for(valid).epsilon
                 })
                 .collect()

@@ -19,16 +19,37 @@
 //! differ by a constant on the transport polytope.
 
 mod exact;
+mod prepared;
 mod sinkhorn;
 mod stabilized;
 
 pub use exact::{ExactSolution, exact_ot};
+pub use prepared::SinkhornSolution;
 pub use sinkhorn::{
-    EpsilonScaling, SinkhornSolution, sinkhorn, sinkhorn_divergence, sinkhorn_epsilon_scaling,
-    sinkhorn_log_domain, sinkhorn_warm,
+    EpsilonScaling, sinkhorn, sinkhorn_divergence, sinkhorn_epsilon_scaling, sinkhorn_log_domain,
+    sinkhorn_warm,
 };
 
 use crate::OtError;
+
+/// The cost entries between positive-weight rows and columns of a `rows × cols` problem, row
+/// by row: the entries a relative ε is scaled by ([`crate::EpsilonScale`]). Every solver path
+/// (reference, host, tensor) gathers them here, so they agree on ε.
+pub(crate) fn valid_costs(
+    (rows, cols): (usize, usize),
+    row_ok: impl Fn(usize) -> bool,
+    col_ok: impl Fn(usize) -> bool + Copy,
+    cost: impl Fn(usize, usize) -> f64 + Copy,
+) -> Vec<f64> {
+    (0..rows)
+        .filter(|&i| row_ok(i))
+        .flat_map(|i| {
+            (0..cols)
+                .filter(move |&j| col_ok(j))
+                .map(move |j| cost(i, j))
+        })
+        .collect()
+}
 
 /// A dense, row-major `rows × cols` cost matrix.
 #[derive(Debug, Clone, PartialEq)]

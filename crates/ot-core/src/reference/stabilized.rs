@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::sinkhorn::{Prepared, log_domain_iterate};
+use super::prepared::{Prepared, log_domain_iterate};
 use crate::{OtError, SinkhornConfig};
 
 /// Absorb the scalings once `|ln u|` or `|ln v|` exceeds this.
