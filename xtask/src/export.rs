@@ -60,7 +60,8 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     let saved = Embedder::load_checkpoint_as_saved(&ckpt, &device)
         .with_context(|| format!("loading the checkpoint {}", ckpt.display()))?;
     // A trimmed vocabulary is restored to the full one: from --base when given, else as
-    // every loader restores it (Embedder::load_checkpoint, from the recorded base).
+    // every loader restores it (Embedder::restored_from_base, from the recorded base; the
+    // checkpoint is read once).
     let (student, base) = match (saved.tokenizer.vocab_map().map(|m| m.len()), &a.base) {
         (None, _) => (saved, None),
         (Some(kept), Some(name)) => {
@@ -74,7 +75,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
                 .base_name()
                 .unwrap_or_else(|| "(none recorded)".into());
             eprintln!("vocabulary trimmed to {kept} tokens: restoring the full table from {name}");
-            let full = Embedder::load_checkpoint(&ckpt, &device).with_context(|| {
+            let full = saved.restored_from_base(&ckpt).with_context(|| {
                 format!(
                     "restoring the vocabulary of {} (choose the base with --base)",
                     ckpt.display()

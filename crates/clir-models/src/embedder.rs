@@ -269,12 +269,19 @@ impl Embedder {
     /// checkpoint whose base model cannot be loaded is an error naming it; nothing is ever
     /// read as `<unk>` in its place.
     pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<Self> {
-        let saved = Self::load_checkpoint_as_saved(dir, device)?;
-        let mut full = match saved.tokenizer.vocab_map().map(VocabMap::len) {
-            None => saved,
+        Self::load_checkpoint_as_saved(dir, device)?.restored_from_base(dir)
+    }
+
+    /// A model [`load_checkpoint_as_saved`](Self::load_checkpoint_as_saved) read from `dir`,
+    /// restored as [`load_checkpoint`](Self::load_checkpoint) restores it (the checkpoint is
+    /// not read again): a trimmed vocabulary gets the base model's rows for every dropped
+    /// token, and `dir` becomes the model's recorded base.
+    pub fn restored_from_base(self, dir: &Path) -> Result<Self> {
+        let mut full = match self.tokenizer.vocab_map().map(VocabMap::len) {
+            None => self,
             Some(kept) => {
-                let base = saved.load_base(dir, kept, device)?;
-                saved.restore_vocab(&base)?
+                let base = self.load_base(dir, kept, &self.device)?;
+                self.restore_vocab(&base)?
             }
         };
         // The folder itself is now the untrimmed model a later student starts from.
