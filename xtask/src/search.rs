@@ -66,9 +66,9 @@ pub struct SearchArgs {
     /// ("query: " / "passage: "), `none`, or `"QUERY|PASSAGE"`.
     #[arg(long)]
     prefix: Option<Prefixes>,
-    /// Dense: similarity of query and document embeddings. `dot` is what reproduce and
+    /// Dense: similarity of query and document embeddings, `dot` or `cosine`. `dot` is what reproduce and
     /// train evaluate with; for the L2-normalised e5 and MiniLM embeddings it is the cosine.
-    #[arg(long, value_enum, default_value_t = EVAL_SIMILARITY)]
+    #[arg(long, default_value_t = EVAL_SIMILARITY)]
     similarity: Similarity,
     /// Dense: compute backend (flex, ndarray, wgpu, tch); default: $OPTICAL_BACKEND or flex.
     #[arg(long)]
@@ -234,9 +234,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
                 &opts,
             )
             .with_context(|| format!("dense retrieval of {}", inputs()))?;
-            let similarity = clap::ValueEnum::to_possible_value(&a.similarity)
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default();
+            let similarity = a.similarity;
             let how = format!(
                 "queries by {query_model} ({} tokens), documents by {doc_model} ({} tokens), \
                  {similarity} similarity, on {backend}",

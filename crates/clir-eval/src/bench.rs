@@ -19,45 +19,52 @@ use crate::dense::{DenseConfig, Matrix, Similarity, dense_top_k};
 use crate::metrics::{EvalOptions, MeasureSet, evaluate};
 use crate::trec::{Qrels, Run};
 
-/// Arguments of `cargo xtask bench eval`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BenchEvalArgs {
+/// Options of `cargo xtask bench eval` (its command-line defaults are [`Default`]'s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchEvalOptions {
     /// Queries in the metrics benchmark.
-    #[arg(long, default_value_t = 10_000)]
     pub queries: usize,
     /// Retrieved documents per query in the metrics benchmark.
-    #[arg(long, default_value_t = 1_000)]
     pub docs_per_query: usize,
     /// Queries in the dense retrieval benchmark.
-    #[arg(long, default_value_t = 10_000)]
     pub dense_queries: usize,
     /// Documents in the dense retrieval benchmark.
-    #[arg(long, default_value_t = 100_000)]
     pub dense_docs: usize,
     /// Embedding dimension.
-    #[arg(long, default_value_t = 384)]
     pub dim: usize,
     /// Depth of the dense top-k.
-    #[arg(long, default_value_t = 100)]
     pub k: usize,
     /// Timed repetitions of each measurement (the best is reported).
-    #[arg(long, default_value_t = 3)]
     pub repeats: usize,
     /// Seed of the synthetic data.
-    #[arg(long, default_value_t = 2023)]
     pub seed: u64,
     /// Where the synthetic files go.
-    #[arg(long, default_value = "target/bench-eval")]
     pub work_dir: PathBuf,
     /// Python interpreter for the references.
-    #[arg(long, default_value = "python3")]
     pub python: String,
     /// Skip the metrics benchmark.
-    #[arg(long)]
     pub skip_metrics: bool,
     /// Skip the dense retrieval benchmark.
-    #[arg(long)]
     pub skip_dense: bool,
+}
+
+impl Default for BenchEvalOptions {
+    fn default() -> Self {
+        BenchEvalOptions {
+            queries: 10_000,
+            docs_per_query: 1_000,
+            dense_queries: 10_000,
+            dense_docs: 100_000,
+            dim: 384,
+            k: 100,
+            repeats: 3,
+            seed: 2023,
+            work_dir: PathBuf::from("target/bench-eval"),
+            python: "python3".into(),
+            skip_metrics: false,
+            skip_dense: false,
+        }
+    }
 }
 
 const REFERENCE_PY: &str = r#"
@@ -210,7 +217,7 @@ fn best_of<T>(
     Ok((best, last.expect("at least one repetition")))
 }
 
-fn bench_metrics(a: &BenchEvalArgs, script: &Path, report: &mut String) -> anyhow::Result<()> {
+fn bench_metrics(a: &BenchEvalOptions, script: &Path, report: &mut String) -> anyhow::Result<()> {
     let (qrels_path, run_path) =
         write_metric_files(&a.work_dir, a.queries, a.docs_per_query, a.seed)?;
     let measures = MeasureSet::parse(&BENCH_MEASURES)?;
@@ -300,7 +307,7 @@ fn bench_metrics(a: &BenchEvalArgs, script: &Path, report: &mut String) -> anyho
     Ok(())
 }
 
-fn bench_dense(a: &BenchEvalArgs, script: &Path, report: &mut String) -> anyhow::Result<()> {
+fn bench_dense(a: &BenchEvalOptions, script: &Path, report: &mut String) -> anyhow::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed);
     let q: Vec<f32> = (0..a.dense_queries * a.dim)
         .map(|_| rng.random_range(-1.0..1.0))
@@ -413,7 +420,7 @@ fn read_npy_i64(path: &Path) -> anyhow::Result<Vec<i64>> {
 }
 
 /// Runs the benchmark and prints the report.
-pub fn run(a: &BenchEvalArgs) -> anyhow::Result<()> {
+pub fn run(a: &BenchEvalOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.work_dir)
         .with_context(|| format!("creating {}", a.work_dir.display()))?;
     let script = a.work_dir.join("reference.py");

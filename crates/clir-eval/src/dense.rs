@@ -19,12 +19,36 @@ use crate::topk::{Hit, TopK};
 use crate::trec::{Run, ScoredDoc};
 
 /// Similarity function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Similarity {
     /// Inner product.
     Dot,
     /// Cosine of the angle (inner product of L2-normalised rows).
     Cosine,
+}
+
+impl std::fmt::Display for Similarity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Similarity::Dot => "dot",
+            Similarity::Cosine => "cosine",
+        })
+    }
+}
+
+impl std::str::FromStr for Similarity {
+    type Err = EvalError;
+
+    /// `dot` or `cosine`, in any case.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "dot" => Ok(Similarity::Dot),
+            "cosine" => Ok(Similarity::Cosine),
+            _ => Err(EvalError::Invalid(format!(
+                "unknown similarity '{s}' (dot or cosine)"
+            ))),
+        }
+    }
 }
 
 /// A borrowed row-major matrix: `rows × dim` values.

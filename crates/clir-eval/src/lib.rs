@@ -14,7 +14,8 @@
 //!   confidence intervals of a mean.
 //! * [`disparity`], [`report`]: language-gap analysis, Markdown/CSV/JSON/SVG result tables and
 //!   pairwise comparison tables.
-//! * [`cli`], [`bench`]: the `cargo xtask eval` / `cargo xtask bench eval` commands.
+//! * [`trec_eval`], [`bench`]: what `cargo xtask eval` and `cargo xtask bench eval` run, as
+//!   library functions of plain option structs (xtask parses the command lines).
 //!
 //! Scoring a run, as `trec_eval -m map -m ndcg_cut.10` would (run and qrels in TREC format;
 //! `Qrels::parse` / `Run::parse` take the text and a name for error messages):
@@ -37,7 +38,6 @@
 //! ```
 
 pub mod bench;
-pub mod cli;
 pub mod dense;
 pub mod disparity;
 pub mod error;
@@ -48,6 +48,7 @@ pub mod report;
 pub mod stats;
 pub mod topk;
 pub mod trec;
+pub mod trec_eval;
 
 pub use error::{EvalError, Result};
 pub use metrics::{EvalOptions, Evaluation, MeasureSet, evaluate};

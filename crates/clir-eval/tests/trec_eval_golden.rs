@@ -179,10 +179,9 @@ fn full_output_matches_trec_eval_binary() {
 #[test]
 fn cli_prints_trec_eval_lines() {
     let dir = reference_dir().join("fixtures");
-    let args = clir_eval::cli::EvalArgs {
-        qrels: None,
-        run: None,
-        files: vec![dir.join("basic.qrels"), dir.join("basic.run")],
+    let args = clir_eval::trec_eval::EvalRequest {
+        qrels: dir.join("basic.qrels"),
+        run: dir.join("basic.run"),
         per_query: true,
         complete: true,
         max_docs: None,
@@ -203,7 +202,7 @@ fn cli_prints_trec_eval_lines() {
         json: false,
         progress: false,
     };
-    let got = clir_eval::cli::eval_to_string(&args).unwrap();
+    let got = clir_eval::trec_eval::eval_to_string(&args).unwrap();
     let want =
         std::fs::read_to_string(reference_dir().join("golden/basic.qc.trec_eval.txt")).unwrap();
     assert_eq!(got, want);

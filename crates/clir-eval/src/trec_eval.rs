@@ -1,9 +1,9 @@
-//! The `cargo xtask eval` command: trec_eval-compatible evaluation of a run file, printed as
-//! trec_eval prints it or, with `--json`, as JSON; each measure is named as it was asked for.
+//! trec_eval's behaviour as a library function: an [`EvalRequest`] evaluated and printed as
+//! trec_eval prints it or as JSON, each measure named as it was asked for. `cargo xtask eval`
+//! parses its command line into the request and prints [`eval_to_string`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::PathBuf;
 
 use serde::ser::{Serialize, Serializer};
@@ -14,64 +14,29 @@ use crate::metrics::{
 };
 use crate::trec::{Qrels, Run};
 
-/// `cargo xtask eval [-q] [-c] [-M N] [-l L] [-m MEASURE]... QRELS RUN`, as trec_eval is
-/// called (`--qrels FILE --run FILE` also work).
-#[derive(Debug, Clone, clap::Args)]
-pub struct EvalArgs {
-    /// Qrels file (`qid iter docno rel`), instead of the first positional argument.
-    #[arg(long, conflicts_with = "files")]
-    pub qrels: Option<PathBuf>,
-    /// Run file (`qid iter docno rank score tag`), instead of the second positional argument.
-    #[arg(long, conflicts_with = "files")]
-    pub run: Option<PathBuf>,
-    /// `QRELS RUN`, in trec_eval's order.
-    #[arg(value_name = "QRELS RUN", num_args = 0..=2)]
-    pub files: Vec<PathBuf>,
-    /// Print per-query values before the `all` lines (trec_eval -q).
-    #[arg(short = 'q')]
+/// One evaluation as trec_eval is asked for it (`trec_eval [-q] [-c] [-M N] [-l L]
+/// [-m MEASURE]... QRELS RUN`); `cargo xtask eval` parses its command line into this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRequest {
+    /// Qrels file (`qid iter docno rel`).
+    pub qrels: PathBuf,
+    /// Run file (`qid iter docno rank score tag`).
+    pub run: PathBuf,
+    /// Per-query values before the `all` lines (`-q`).
     pub per_query: bool,
-    /// Average over all qrels queries, missing ones counting 0 (trec_eval -c).
-    #[arg(short = 'c')]
+    /// Average over all qrels queries, missing ones counting 0 (`-c`).
     pub complete: bool,
-    /// Evaluate only the top N documents of each query (trec_eval -M).
-    #[arg(short = 'M', value_name = "N")]
+    /// Evaluate only the top N documents of each query (`-M`).
     pub max_docs: Option<usize>,
-    /// Minimum relevance grade counted as relevant (trec_eval -l).
-    #[arg(short = 'l', value_name = "LEVEL", default_value_t = 1)]
+    /// Minimum relevance grade counted as relevant (`-l`, 1 by default).
     pub relevance_level: i64,
-    /// A measure, trec_eval syntax (`map`, `bpref`, `P.5,10`, `ndcg_cut.10`, `recall`,
-    /// `num_q`...), `recip_rank_cut.k` / `judged.k`, or an ir_measures name (`AP`, `RR@10`,
-    /// `nDCG@10`, `Judged@10`...); repeat `-m` for several, as with trec_eval. Each value is
-    /// printed under the name asked for: `-m nDCG@10` prints `nDCG@10`, `-m ndcg_cut.10`
-    /// prints trec_eval's `ndcg_cut_10`. Default: map Rprec recip_rank P.5,10,20,100
-    /// recall.10,100,1000 ndcg_cut.5,10,20,100.
-    #[arg(short = 'm', value_name = "MEASURE", action = clap::ArgAction::Append)]
+    /// Measures in trec_eval syntax or ir_measures names, each printed under the name asked
+    /// for ([`named_measures`]); empty: trec_eval's standard set.
     pub measures: Vec<String>,
-    /// Write JSON on stdout instead of trec_eval's lines:
-    /// `{"measures": [NAME, ...], "all": {NAME: VALUE, ...}, "per_query": {QID: {NAME: VALUE,
-    /// ...}, ...}}`, names as printed (in trec_eval's order), values unrounded (counts as
-    /// integers); `per_query` only with -q, queries in trec_eval's order, without `num_q`.
-    #[arg(long)]
+    /// The JSON document of [`format_json`] instead of trec_eval's lines.
     pub json: bool,
-    /// Show a progress bar on stderr.
-    #[arg(long)]
+    /// A progress bar on stderr.
     pub progress: bool,
-}
-
-impl EvalArgs {
-    /// The qrels and run files, from `--qrels`/`--run` or the two positional arguments.
-    pub fn files(&self) -> Result<(PathBuf, PathBuf)> {
-        let mut pos = self.files.iter().cloned();
-        match (
-            self.qrels.clone().or_else(|| pos.next()),
-            self.run.clone().or_else(|| pos.next()),
-        ) {
-            (Some(q), Some(r)) => Ok((q, r)),
-            _ => Err(EvalError::Invalid(
-                "give the qrels and the run file: `eval QRELS RUN` (or --qrels and --run)".into(),
-            )),
-        }
-    }
 }
 
 /// The measures of `-m` (the standard set without any) and, for each in output order, the
@@ -111,14 +76,13 @@ pub fn named_measures(specs: &[String]) -> Result<(MeasureSet, Vec<Vec<String>>)
 
 /// Runs the evaluation and returns what `cargo xtask eval` prints: trec_eval's lines, or the
 /// JSON document of `--json`.
-pub fn eval_to_string(a: &EvalArgs) -> Result<String> {
+pub fn eval_to_string(a: &EvalRequest) -> Result<String> {
     let (measures, names) = named_measures(&a.measures)?;
     if a.max_docs == Some(0) {
         return Err(EvalError::Invalid("-M must be positive".into()));
     }
-    let (qrels, run) = a.files()?;
-    let qrels = Qrels::from_path(&qrels)?;
-    let run = Run::from_path(&run)?;
+    let qrels = Qrels::from_path(&a.qrels)?;
+    let run = Run::from_path(&a.run)?;
     let opts = EvalOptions {
         average_complete: a.complete,
         max_docs_per_query: a.max_docs,
@@ -183,7 +147,7 @@ struct JsonEvaluation {
     per_query: Option<Ordered<Ordered<serde_json::Value>>>,
 }
 
-/// The `--json` document (see [`EvalArgs::json`]), pretty-printed, with a final newline.
+/// The JSON document (see [`EvalRequest::json`]), pretty-printed, with a final newline.
 pub fn format_json(ev: &Evaluation, names: &[Vec<String>], per_query: bool) -> Result<String> {
     let ms = ev.measures.measures();
     let values = |values: &[f64], all: bool| {
@@ -219,44 +183,4 @@ pub fn format_json(ev: &Evaluation, names: &[Vec<String>], per_query: bool) -> R
     let mut text = serde_json::to_string_pretty(&doc)?;
     text.push('\n');
     Ok(text)
-}
-
-/// Entry point of `cargo xtask eval`: prints `measure<TAB>qid|all<TAB>value` lines (or, with
-/// `--json`, the JSON document) on stdout.
-pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
-    let text = eval_to_string(a)?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cmd {
-        #[command(flatten)]
-        args: EvalArgs,
-    }
-
-    fn parse(argv: &[&str]) -> std::result::Result<EvalArgs, clap::Error> {
-        Cmd::try_parse_from(std::iter::once("eval").chain(argv.iter().copied())).map(|c| c.args)
-    }
-
-    #[test]
-    fn files_come_positionally_as_in_trec_eval_or_by_name() {
-        let a = parse(&["-q", "-m", "map", "-m", "P.5,10", "q.txt", "r.txt"]).unwrap();
-        assert_eq!(a.files().unwrap(), ("q.txt".into(), "r.txt".into()));
-        assert_eq!(a.measures, ["map", "P.5,10"]);
-        assert!(a.per_query);
-        let a = parse(&["--qrels", "q.txt", "--run", "r.txt", "-c"]).unwrap();
-        assert_eq!(a.files().unwrap(), ("q.txt".into(), "r.txt".into()));
-        let e = parse(&["q.txt"]).unwrap().files().unwrap_err().to_string();
-        assert!(e.contains("eval QRELS RUN"), "{e}");
-        assert!(parse(&["--qrels", "q.txt", "a", "b"]).is_err());
-        assert!(parse(&["a", "b", "c"]).is_err());
-    }
 }
