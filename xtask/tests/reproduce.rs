@@ -475,6 +475,36 @@ fn write_own_collection(dir: &Path, english: bool) {
     .unwrap();
 }
 
+/// `--restore` (a fresh clone has `results.json` but no `cells/`): every finished cell comes
+/// back from results.json bit for bit — its f64 values (wall times, scores) parse back exactly
+/// — so the report rebuilt from them equals the one written when they were computed, and
+/// nothing is recomputed.
+#[test]
+fn restored_cells_equal_the_computed_ones_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = lexical_own_preset(dir.path());
+    let empty_cache = dir.path().join("no-cache");
+    let out = dir.path().join("results");
+    let run = |extra: &[&str]| reproduce_in(&empty_cache, &preset, &out, extra);
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+    };
+    let (ok, log) = run(&[]);
+    assert!(ok, "{log}");
+    let before = read();
+    std::fs::remove_dir_all(out.join("cells")).unwrap();
+    let (ok, log) = run(&["--restore", "--report-only"]);
+    assert!(ok && log.contains("restored 3 cells"), "{log}");
+    let after = read();
+    for key in ["cells", "aggregates", "tables", "invocations"] {
+        assert_eq!(before[key], after[key], "{key}");
+    }
+    let seconds = before["cells"][0]["seconds"].as_f64().unwrap();
+    assert!(seconds > 0.0 && seconds.fract() != 0.0, "{seconds}");
+    let (ok, log) = run(&["--list"]);
+    assert!(ok && log.contains("3 done, 0 stale, 0 missing"), "{log}");
+}
+
 /// `[pair.NAME] collection / bitext`: a preset runs PSQ and BM25 English→English on
 /// collections and a bitext of the user's, with no Bible, Nave or model in the cache (an
 /// empty `OPTICAL_CACHE`); the made-up one-to-one language is retrieved perfectly; changing a
