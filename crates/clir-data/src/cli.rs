@@ -22,7 +22,9 @@ pub fn fetch(
     from: Option<&Path>,
 ) -> Result<Vec<PathBuf>, fetch::FetchError> {
     let cache = cache.map_or_else(fetch::cache_dir, Path::to_path_buf);
-    let dirs = fetch::fetch_all_from(&cache, only, from)?;
+    let dirs = fetch::Source::cache(&cache)
+        .with_files_from(from)
+        .all(only)?;
     for d in &dirs {
         println!("{}", d.display());
     }

