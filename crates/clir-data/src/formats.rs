@@ -199,6 +199,50 @@ macro_rules! fused_next {
     }};
 }
 
+/// One record per line: how a [`RecordReader`] turns a line into its record (`Err(message)`
+/// for a bad line; the reader adds the file and line), keeping what it must across lines
+/// (ids seen so far).
+pub trait LineFormat {
+    type Record;
+    fn parse(&mut self, line: &str) -> std::result::Result<Self::Record, String>;
+}
+
+/// A streaming reader of one record per line in the format `F`: errors name the file and the
+/// line, and the iterator ends after its first error. [`BitextReader`], [`QueriesReader`] and
+/// [`DocsReader`] are its instances.
+pub struct RecordReader<R, F> {
+    lines: Lines<R>,
+    format: F,
+    failed: bool,
+}
+
+impl<R: BufRead, F: LineFormat> RecordReader<R, F> {
+    fn with_format(path: impl Into<PathBuf>, reader: R, format: F) -> Self {
+        RecordReader {
+            lines: Lines::new(path, reader),
+            format,
+            failed: false,
+        }
+    }
+
+    fn read(&mut self) -> Result<Option<F::Record>> {
+        let Some(line) = self.lines.next_line()? else {
+            return Ok(None);
+        };
+        self.format
+            .parse(&line)
+            .map(Some)
+            .map_err(|m| self.lines.err(m))
+    }
+}
+
+impl<R: BufRead, F: LineFormat> Iterator for RecordReader<R, F> {
+    type Item = Result<F::Record>;
+    fn next(&mut self) -> Option<Self::Item> {
+        fused_next!(self, self.read())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bitext
 
@@ -226,47 +270,32 @@ impl BitextFormat {
 }
 
 /// Streaming reader of TSV or JSONL bitext.
-pub struct BitextReader<R> {
-    lines: Lines<R>,
-    format: BitextFormat,
-    failed: bool,
-}
+pub type BitextReader<R> = RecordReader<R, BitextFormat>;
 
 impl<R: BufRead> BitextReader<R> {
     /// Reads `reader` in `format`; `path` names it in errors.
     pub fn new(path: impl Into<PathBuf>, reader: R, format: BitextFormat) -> Self {
-        BitextReader {
-            lines: Lines::new(path, reader),
-            format,
-            failed: false,
-        }
+        Self::with_format(path, reader, format)
     }
+}
 
-    fn read(&mut self) -> Result<Option<BitextPair>> {
-        let Some(line) = self.lines.next_line()? else {
-            return Ok(None);
-        };
-        let pair = match self.format {
+impl LineFormat for BitextFormat {
+    type Record = BitextPair;
+    fn parse(&mut self, line: &str) -> std::result::Result<BitextPair, String> {
+        let pair = match self {
             BitextFormat::Tsv => {
-                let (s, t) = split2(&line).map_err(|m| self.lines.err(m))?;
+                let (s, t) = split2(line)?;
                 BitextPair {
                     src: s.to_string(),
                     tgt: t.to_string(),
                 }
             }
-            BitextFormat::Jsonl => serde_json::from_str::<BitextPair>(&line)
-                .map_err(|e| self.lines.err(format!("bad JSON bitext record: {e}")))?,
+            BitextFormat::Jsonl => serde_json::from_str::<BitextPair>(line)
+                .map_err(|e| format!("bad JSON bitext record: {e}"))?,
         };
-        check_text(&pair.src, "source text").map_err(|m| self.lines.err(m))?;
-        check_text(&pair.tgt, "target text").map_err(|m| self.lines.err(m))?;
-        Ok(Some(pair))
-    }
-}
-
-impl<R: BufRead> Iterator for BitextReader<R> {
-    type Item = Result<BitextPair>;
-    fn next(&mut self) -> Option<Self::Item> {
-        fused_next!(self, self.read())
+        check_text(&pair.src, "source text")?;
+        check_text(&pair.tgt, "target text")?;
+        Ok(pair)
     }
 }
 
@@ -419,43 +448,34 @@ pub fn write_moses<'a>(
 // Queries and documents
 
 /// Streaming reader of a queries TSV (`qid<TAB>text`), rejecting duplicate ids.
-pub struct QueriesReader<R> {
-    lines: Lines<R>,
+pub type QueriesReader<R> = RecordReader<R, QueryLines>;
+
+/// The queries TSV format, with the ids seen so far.
+#[derive(Debug, Default)]
+pub struct QueryLines {
     seen: HashSet<String>,
-    failed: bool,
 }
 
 impl<R: BufRead> QueriesReader<R> {
     /// Reads `reader`; `path` names it in errors.
     pub fn new(path: impl Into<PathBuf>, reader: R) -> Self {
-        QueriesReader {
-            lines: Lines::new(path, reader),
-            seen: HashSet::new(),
-            failed: false,
-        }
-    }
-
-    fn read(&mut self) -> Result<Option<Query>> {
-        let Some(line) = self.lines.next_line()? else {
-            return Ok(None);
-        };
-        let (id, text) = split2(&line).map_err(|m| self.lines.err(m))?;
-        check_id(id, "query id").map_err(|m| self.lines.err(m))?;
-        check_text(text, "query text").map_err(|m| self.lines.err(m))?;
-        if !self.seen.insert(id.to_string()) {
-            return Err(self.lines.err(format!("duplicate query id {id:?}")));
-        }
-        Ok(Some(Query {
-            id: id.to_string(),
-            text: text.to_string(),
-        }))
+        Self::with_format(path, reader, QueryLines::default())
     }
 }
 
-impl<R: BufRead> Iterator for QueriesReader<R> {
-    type Item = Result<Query>;
-    fn next(&mut self) -> Option<Self::Item> {
-        fused_next!(self, self.read())
+impl LineFormat for QueryLines {
+    type Record = Query;
+    fn parse(&mut self, line: &str) -> std::result::Result<Query, String> {
+        let (id, text) = split2(line)?;
+        check_id(id, "query id")?;
+        check_text(text, "query text")?;
+        if !self.seen.insert(id.to_string()) {
+            return Err(format!("duplicate query id {id:?}"));
+        }
+        Ok(Query {
+            id: id.to_string(),
+            text: text.to_string(),
+        })
     }
 }
 
@@ -527,55 +547,47 @@ impl DocFormat {
 }
 
 /// Streaming reader of documents, rejecting duplicate ids.
-pub struct DocsReader<R> {
-    lines: Lines<R>,
+pub type DocsReader<R> = RecordReader<R, DocLines>;
+
+/// A documents format, with the ids seen so far.
+#[derive(Debug)]
+pub struct DocLines {
     format: DocFormat,
     seen: HashSet<String>,
-    failed: bool,
 }
 
 impl<R: BufRead> DocsReader<R> {
     /// Reads `reader` in `format`; `path` names it in errors.
     pub fn new(path: impl Into<PathBuf>, reader: R, format: DocFormat) -> Self {
-        DocsReader {
-            lines: Lines::new(path, reader),
+        let format = DocLines {
             format,
             seen: HashSet::new(),
-            failed: false,
-        }
-    }
-
-    fn read(&mut self) -> Result<Option<Document>> {
-        let Some(line) = self.lines.next_line()? else {
-            return Ok(None);
         };
+        Self::with_format(path, reader, format)
+    }
+}
+
+impl LineFormat for DocLines {
+    type Record = Document;
+    fn parse(&mut self, line: &str) -> std::result::Result<Document, String> {
         let doc = match self.format {
             DocFormat::Tsv => {
-                let (id, text) = split2(&line).map_err(|m| self.lines.err(m))?;
+                let (id, text) = split2(line)?;
                 Document {
                     id: id.to_string(),
                     text: text.to_string(),
                 }
             }
-            DocFormat::Jsonl => serde_json::from_str::<JsonDocument>(&line)
-                .map_err(|e| self.lines.err(format!("bad JSON document record: {e}")))?
+            DocFormat::Jsonl => serde_json::from_str::<JsonDocument>(line)
+                .map_err(|e| format!("bad JSON document record: {e}"))?
                 .into_document(),
         };
-        check_id(&doc.id, "document id").map_err(|m| self.lines.err(m))?;
-        check_text(&doc.text, "document text").map_err(|m| self.lines.err(m))?;
+        check_id(&doc.id, "document id")?;
+        check_text(&doc.text, "document text")?;
         if !self.seen.insert(doc.id.clone()) {
-            return Err(self
-                .lines
-                .err(format!("duplicate document id {:?}", doc.id)));
+            return Err(format!("duplicate document id {:?}", doc.id));
         }
-        Ok(Some(doc))
-    }
-}
-
-impl<R: BufRead> Iterator for DocsReader<R> {
-    type Item = Result<Document>;
-    fn next(&mut self) -> Option<Self::Item> {
-        fused_next!(self, self.read())
+        Ok(doc)
     }
 }
 
