@@ -156,51 +156,88 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{}", outcome_line(&outcome, secs, &out));
     if let (Some(set), Some((teacher, s0))) = (&set, before) {
-        let len = a.eval_max_len.unwrap_or(outcome.student.config.max_len);
-        let mut curve = Vec::new();
-        for &step in a.eval_at_steps.as_deref().unwrap_or_default() {
-            let dir = clir_train::trainer::snapshot_dir(&out, step);
-            let snap = clir_models::Embedder::load_checkpoint_as_saved(&dir, &device)?;
-            let len = a.eval_max_len.unwrap_or(snap.config.max_len);
-            let s = evaluate_models(&teacher, &snap.with_max_len(len)?, set, 32)?;
-            curve.push((step, s));
-        }
-        let s1 = evaluate_models(&teacher, &outcome.student.with_max_len(len)?, set, 32)?;
-        let on = match &a.eval_collection {
-            Some(dir) => dir.display().to_string(),
-            None => "Nave NT".into(),
+        let eval = Evaluated {
+            set,
+            teacher: &teacher,
+            untrained: s0,
+            language: language.as_deref(),
         };
-        let target = language.as_deref().unwrap_or("the bitext's language");
-        println!("English→{target} on {on} ({}):", set.note);
-        println!(
-            "  untrained student: MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
-            s0.map, s0.ndcg_10, s0.mrr_10
-        );
-        for (step, s) in &curve {
-            println!(
-                "  after step {step:<6}  MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
-                s.map, s.ndcg_10, s.mrr_10
-            );
-        }
-        println!(
-            "  trained student:   MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
-            s1.map, s1.ndcg_10, s1.mrr_10
-        );
-        let report = serde_json::json!({
-            "collection": set.note,
-            "untrained": s0,
-            "trained": s1,
-            "curve": curve
-                .iter()
-                .map(|(step, s)| serde_json::json!({"step": step, "scores": s}))
-                .collect::<Vec<_>>(),
-            "train_seconds": secs,
-            "backend": backend.to_string(),
-        });
-        let path = out.join("eval.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| path.display().to_string())?;
+        report_eval(
+            &a,
+            &eval,
+            outcome,
+            (&out, &device),
+            secs,
+            &backend.to_string(),
+        )?;
     }
+    Ok(())
+}
+
+/// What `train --eval` knows before training: the evaluation set, the teacher that encodes
+/// its queries, the untrained student's scores and the target language.
+struct Evaluated<'a> {
+    set: &'a clir_train::retrieval::RetrievalSet,
+    teacher: &'a clir_models::Embedder,
+    untrained: clir_train::retrieval::RetrievalScores,
+    language: Option<&'a str>,
+}
+
+/// `train --eval` after training: the snapshots (`--eval-at-steps`) and the trained student
+/// on the evaluation set, printed beside the untrained student, and `eval.json`.
+fn report_eval(
+    a: &TrainArgs,
+    e: &Evaluated<'_>,
+    outcome: TrainOutcome,
+    (out, device): (&Path, &ot_core::backend::Device),
+    secs: f64,
+    backend: &str,
+) -> anyhow::Result<()> {
+    let (set, teacher, s0, language) = (e.set, e.teacher, &e.untrained, e.language);
+    let len = a.eval_max_len.unwrap_or(outcome.student.config.max_len);
+    let mut curve = Vec::new();
+    for &step in a.eval_at_steps.as_deref().unwrap_or_default() {
+        let dir = clir_train::trainer::snapshot_dir(out, step);
+        let snap = clir_models::Embedder::load_checkpoint_as_saved(&dir, device)?;
+        let len = a.eval_max_len.unwrap_or(snap.config.max_len);
+        let s = evaluate_models(teacher, &snap.with_max_len(len)?, set, 32)?;
+        curve.push((step, s));
+    }
+    let s1 = evaluate_models(teacher, &outcome.student.with_max_len(len)?, set, 32)?;
+    let on = match &a.eval_collection {
+        Some(dir) => dir.display().to_string(),
+        None => "Nave NT".into(),
+    };
+    let target = language.unwrap_or("the bitext's language");
+    println!("English→{target} on {on} ({}):", set.note);
+    println!(
+        "  untrained student: MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
+        s0.map, s0.ndcg_10, s0.mrr_10
+    );
+    for (step, s) in &curve {
+        println!(
+            "  after step {step:<6}  MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
+            s.map, s.ndcg_10, s.mrr_10
+        );
+    }
+    println!(
+        "  trained student:   MAP {:.4}  nDCG@10 {:.4}  MRR@10 {:.4}",
+        s1.map, s1.ndcg_10, s1.mrr_10
+    );
+    let report = serde_json::json!({
+        "collection": set.note,
+        "untrained": s0,
+        "trained": s1,
+        "curve": curve
+            .iter()
+            .map(|(step, s)| serde_json::json!({"step": step, "scores": s}))
+            .collect::<Vec<_>>(),
+        "train_seconds": secs,
+        "backend": backend.to_string(),
+    });
+    let path = out.join("eval.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| path.display().to_string())?;
     Ok(())
 }
 
