@@ -340,40 +340,22 @@ struct EncodeRow {
     seconds: f64,
 }
 
+/// One row of the training-step table.
+struct StepRow {
+    backend: String,
+    cache: String,
+    steps_per_s: f64,
+    tokens_per_s: f64,
+    fill_seconds: f64,
+    losses: Vec<f64>,
+}
+
 pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
-    let mut cfg = TrainConfig::new();
-    cfg.loss.method = a.method;
-    cfg.model.freeze_layers = a.freeze_layers;
-    cfg.model.max_len = a.max_len;
-    cfg.optim.batch_size = a.batch_size;
-    cfg.optim.length_pool = a.length_pool;
-    cfg.optim.steps = a.steps + 1;
-    cfg.optim.warmup_steps = 1;
-    cfg.data.language = a.language.clone();
-    cfg.data.max_pairs = Some(a.batch_size * (a.steps + 1));
-    cfg.data.monolingual_queries = Some(a.batch_size * (a.steps + 1));
-    cfg.run.progress = false;
+    let cfg = bench_config(&a);
     let pairs = load_bitext(&cfg.data, cfg.run.seed)?;
     let monolingual = clir_train::monolingual::load_monolingual(&cfg)?;
     let models = clir_models::embedder::ModelCache::default();
-    let docs: Vec<String> = if a.encode_verses == 0 {
-        Vec::new()
-    } else {
-        let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
-        let naves = clir_data::fetch::naves_module_dir()?;
-        let set = nave_set(
-            &db,
-            &naves,
-            &a.language,
-            SetSample {
-                queries: None,
-                documents: None,
-                seed: 13,
-                split: Default::default(),
-            },
-        )?;
-        set.docs.into_iter().take(a.encode_verses).collect()
-    };
+    let docs = bench_docs(&a)?;
     let mut rows = Vec::new();
     let mut encode_rows = Vec::new();
     for name in &a.backends {
@@ -406,22 +388,7 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
             };
             let out = train(&cfg, &inputs, &dir, &device)?;
             let _ = std::fs::remove_dir_all(&dir);
-            let timed = &out.log[1..];
-            let secs: f64 = timed.iter().map(|l| l.tokens as f64 / l.tokens_per_s).sum();
-            let tokens: usize = timed.iter().map(|l| l.tokens).sum();
-            let label = match out.prefix {
-                Some((k, _, _)) => format!("prefix h{k}"),
-                None if on => "none (nothing frozen)".to_string(),
-                None => "off".to_string(),
-            };
-            rows.push((
-                backend.to_string(),
-                label,
-                timed.len() as f64 / secs,
-                tokens as f64 / secs,
-                out.prefix_seconds,
-                out.log.iter().map(|l| l.loss).collect::<Vec<f64>>(),
-            ));
+            rows.push(StepRow::new(backend.to_string(), &out, on));
             if on && !docs.is_empty() {
                 encode_rows.extend(bench_encode(&cfg, &models, &out.student, &docs, &a, name)?);
             }
@@ -439,23 +406,7 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
         a.max_len,
         a.length_pool
     );
-    println!(
-        "{:<8} {:<14} {:>10} {:>12} {:>16} {:>9} {:>16}",
-        "backend", "cache", "steps/s", "tokens/s", "cache fill (s)", "vs first", "max |Δ loss|"
-    );
-    let base = rows.first().map(|r| (r.2, r.5.clone()));
-    for (name, cache, sps, tps, fill, losses) in &rows {
-        let drift = base.as_ref().map_or(0.0, |(_, l0)| {
-            l0.iter()
-                .zip(losses)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max)
-        });
-        println!(
-            "{name:<8} {cache:<14} {sps:>10.3} {tps:>12.1} {fill:>16.2} {:>8.2}x {drift:>16.2e}",
-            base.as_ref().map_or(1.0, |(b, _)| sps / b)
-        );
-    }
+    print_step_table(&rows);
     if !encode_rows.is_empty() {
         println!(
             "evaluation encoding: {} {} New Testament verses, batch {}, pretrained length",
@@ -463,24 +414,117 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
             a.language,
             a.encode_batch
         );
-        println!(
-            "{:<8} {:<34} {:>10} {:>10} {:>9}",
-            "backend", "model", "seconds", "verses/s", "vs first"
-        );
-        let first = encode_rows[0].verses as f64 / encode_rows[0].seconds;
-        for r in &encode_rows {
-            let vps = r.verses as f64 / r.seconds;
-            println!(
-                "{:<8} {:<34} {:>10.1} {:>10.1} {:>8.2}x",
-                r.backend,
-                r.model,
-                r.seconds,
-                vps,
-                vps / first
-            );
-        }
+        print_encode_table(&encode_rows);
     }
     Ok(())
+}
+
+/// The training run each backend and cache setting repeats: one untimed warm-up step, then
+/// `steps` timed ones on as many pairs as they need.
+fn bench_config(a: &BenchTrainArgs) -> TrainConfig {
+    let mut cfg = TrainConfig::new();
+    cfg.loss.method = a.method;
+    cfg.model.freeze_layers = a.freeze_layers;
+    cfg.model.max_len = a.max_len;
+    cfg.optim.batch_size = a.batch_size;
+    cfg.optim.length_pool = a.length_pool;
+    cfg.optim.steps = a.steps + 1;
+    cfg.optim.warmup_steps = 1;
+    cfg.data.language = a.language.clone();
+    cfg.data.max_pairs = Some(a.batch_size * (a.steps + 1));
+    cfg.data.monolingual_queries = Some(a.batch_size * (a.steps + 1));
+    cfg.run.progress = false;
+    cfg
+}
+
+/// The first `encode_verses` New Testament verses of the language (none for 0).
+fn bench_docs(a: &BenchTrainArgs) -> anyhow::Result<Vec<String>> {
+    if a.encode_verses == 0 {
+        return Ok(Vec::new());
+    }
+    let db = BibleDb::open(&clir_data::fetch::bible_db()?)?;
+    let naves = clir_data::fetch::naves_module_dir()?;
+    let set = nave_set(
+        &db,
+        &naves,
+        &a.language,
+        SetSample {
+            queries: None,
+            documents: None,
+            seed: 13,
+            split: Default::default(),
+        },
+    )?;
+    Ok(set.docs.into_iter().take(a.encode_verses).collect())
+}
+
+impl StepRow {
+    /// The timed steps of a run (all but the warm-up).
+    fn new(backend: String, out: &clir_train::TrainOutcome, cache_on: bool) -> Self {
+        let timed = &out.log[1..];
+        let secs: f64 = timed.iter().map(|l| l.tokens as f64 / l.tokens_per_s).sum();
+        let tokens: usize = timed.iter().map(|l| l.tokens).sum();
+        let cache = match out.prefix {
+            Some((k, _, _)) => format!("prefix h{k}"),
+            None if cache_on => "none (nothing frozen)".to_string(),
+            None => "off".to_string(),
+        };
+        StepRow {
+            backend,
+            cache,
+            steps_per_s: timed.len() as f64 / secs,
+            tokens_per_s: tokens as f64 / secs,
+            fill_seconds: out.prefix_seconds,
+            losses: out.log.iter().map(|l| l.loss).collect(),
+        }
+    }
+}
+
+/// Steps per second against the first row, and each row's largest loss difference from it.
+fn print_step_table(rows: &[StepRow]) {
+    println!(
+        "{:<8} {:<14} {:>10} {:>12} {:>16} {:>9} {:>16}",
+        "backend", "cache", "steps/s", "tokens/s", "cache fill (s)", "vs first", "max |Δ loss|"
+    );
+    let base = rows.first();
+    for r in rows {
+        let drift = base.map_or(0.0, |b| {
+            b.losses
+                .iter()
+                .zip(&r.losses)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+        });
+        println!(
+            "{:<8} {:<14} {:>10.3} {:>12.1} {:>16.2} {:>8.2}x {drift:>16.2e}",
+            r.backend,
+            r.cache,
+            r.steps_per_s,
+            r.tokens_per_s,
+            r.fill_seconds,
+            base.map_or(1.0, |b| r.steps_per_s / b.steps_per_s)
+        );
+    }
+}
+
+/// Verses per second against the first row.
+fn print_encode_table(rows: &[EncodeRow]) {
+    println!(
+        "{:<8} {:<34} {:>10} {:>10} {:>9}",
+        "backend", "model", "seconds", "verses/s", "vs first"
+    );
+    let first = rows[0].verses as f64 / rows[0].seconds;
+    for r in rows {
+        let vps = r.verses as f64 / r.seconds;
+        println!(
+            "{:<8} {:<34} {:>10.1} {:>10.1} {:>8.2}x",
+            r.backend,
+            r.model,
+            r.seconds,
+            vps,
+            vps / first
+        );
+    }
 }
 
 /// Times the evaluation encodings `reproduce` runs for one pair on `backend`: the zero-shot

@@ -591,6 +591,13 @@ fn own_collections_and_bitext_replace_the_built_in_data() {
     }
 }
 
+/// The `[pair.xx]` section of [`lexical_own_preset`] (its collection and bitext written to
+/// `dir`), for presets that train on pair `xx`.
+fn own_pair_section(dir: &Path) -> String {
+    let text = std::fs::read_to_string(lexical_own_preset(dir)).unwrap();
+    text[text.find("[pair.xx]").unwrap()..text.find("[pair.yy]").unwrap()].to_string()
+}
+
 /// A preset of the user's own data in `dir`: two pairs sharing one collection of the made-up
 /// language and its bitext, an English collection, PSQ and BM25 English→English (3 cells, no
 /// data cache needed), and `[slurm]` settings; returns the preset's path.
@@ -1132,9 +1139,7 @@ fn a_variant_teacher_scores_its_cells_in_its_own_space() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let lexical = lexical_own_preset(dir.path());
-    let text = std::fs::read_to_string(&lexical).unwrap();
-    let own = &text[text.find("[pair.xx]").unwrap()..text.find("[pair.yy]").unwrap()];
+    let own = own_pair_section(dir.path());
     let preset = dir.path().join("teachers.toml");
     std::fs::write(
         &preset,
@@ -1241,9 +1246,7 @@ fn curve_steps_evaluate_snapshots_of_one_run() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let lexical = lexical_own_preset(dir.path());
-    let text = std::fs::read_to_string(&lexical).unwrap();
-    let own = &text[text.find("[pair.xx]").unwrap()..text.find("[pair.yy]").unwrap()];
+    let own = own_pair_section(dir.path());
     let preset = dir.path().join("curve.toml");
     let write = |curve: &str| {
         std::fs::write(

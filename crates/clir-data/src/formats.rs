@@ -784,7 +784,8 @@ mod tests {
 
     #[test]
     fn moses_files_round_trip() {
-        let d = std::env::temp_dir().join(format!("clir-data-moses-{}", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
         let (a, b) = (d.join("train.en"), d.join("train.sw"));
         let pairs = [
             BitextPair {
@@ -807,7 +808,6 @@ mod tests {
             tgt: "x".into(),
         }];
         assert!(write_moses(&a, &b, &bad).is_err());
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

@@ -253,10 +253,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn tmp(tag: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("clir-data-zld-{tag}-{}", std::process::id()))
-    }
-
     fn entries() -> Vec<LexEntry> {
         ["APPLE", "BREAD", "CEDAR", "DOVE", "EAGLE"]
             .iter()
@@ -269,11 +265,11 @@ mod tests {
 
     #[test]
     fn round_trip_across_blocks() {
-        let d = tmp("rt");
-        write_zld(&d, "nave", &entries(), 2).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_zld(d, "nave", &entries(), 2).unwrap();
         assert_eq!(fs::metadata(d.join("nave.zdx")).unwrap().len(), 3 * 8);
-        assert_eq!(read_zld(&d, "nave").unwrap(), entries());
-        let _ = fs::remove_dir_all(&d);
+        assert_eq!(read_zld(d, "nave").unwrap(), entries());
     }
 
     #[test]
@@ -297,19 +293,20 @@ mod tests {
 
     #[test]
     fn corruption_is_reported_with_the_file() {
-        let d = tmp("bad");
-        write_zld(&d, "m", &entries(), 2).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_zld(d, "m", &entries(), 2).unwrap();
         let mut zdt = fs::read(d.join("m.zdt")).unwrap();
         zdt[5] ^= 0xff;
         zdt.truncate(zdt.len() - 3);
         fs::write(d.join("m.zdt"), &zdt).unwrap();
-        let e = read_zld(&d, "m").unwrap_err().to_string();
+        let e = read_zld(d, "m").unwrap_err().to_string();
         assert!(e.contains("m.zdt") && e.contains("block"), "{e}");
         fs::write(d.join("m.idx"), [0u8; 7]).unwrap();
-        let e = read_zld(&d, "m").unwrap_err().to_string();
+        let e = read_zld(d, "m").unwrap_err().to_string();
         assert!(e.contains("m.idx") && e.contains("multiple of 8"), "{e}");
-        let _ = fs::remove_dir_all(&d);
-        let e = read_zld(&d, "m").unwrap_err().to_string();
+        let _ = fs::remove_dir_all(d);
+        let e = read_zld(d, "m").unwrap_err().to_string();
         assert!(e.contains("m.idx"), "{e}");
     }
 
@@ -328,15 +325,15 @@ mod tests {
         #[test]
         fn mutated_modules_never_panic(flip in 0usize..4, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
             // Start from a valid module and corrupt one byte of one file.
-            let d = tmp(&format!("mut{flip}"));
-            write_zld(&d, "m", &entries(), 2).unwrap();
-            let mut files: Vec<Vec<u8>> = module_files(&d, "m").iter().map(|p| fs::read(p).unwrap()).collect();
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            write_zld(d, "m", &entries(), 2).unwrap();
+            let mut files: Vec<Vec<u8>> = module_files(d, "m").iter().map(|p| fs::read(p).unwrap()).collect();
             let f = &mut files[flip];
             let i = at.index(f.len());
             f[i] = byte;
             let p = Path::new("x");
             let _ = parse_zld([&files[0], &files[1], &files[2], &files[3]], [p, p, p, p]);
-            let _ = fs::remove_dir_all(&d);
         }
     }
 }

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clir_data::DataError;
 use clir_data::formats::{
@@ -42,18 +41,6 @@ fn line_count(bytes: &[u8]) -> u64 {
     }
     let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
     newlines + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
-}
-
-/// A fresh directory for one test case.
-fn scratch(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "clir-data-props-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Checks a line reader's error: `path:line: …` at a line of the input.
@@ -485,7 +472,8 @@ proptest! {
     /// file; a missing file or an unknown extension is an error naming it too.
     #[test]
     fn file_readers_name_the_file(input in any_input(), other in any_input()) {
-        let d = scratch("files");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
         let check = |r: &clir_data::Result<()>, p: &Path| -> PropResult {
             if let Err(e) = r {
                 let shown = e.to_string();
@@ -522,7 +510,6 @@ proptest! {
         check(&Err(e), &missing)?;
         let e = moses_reader(&a, &missing).err().expect("an error");
         check(&Err(e), &missing)?;
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }
 
@@ -676,10 +663,11 @@ proptest! {
         at in any::<prop::sample::Index>(),
         bytes in proptest::collection::vec(any::<u8>(), 1..24),
     ) {
-        let d = scratch("zld");
-        write_zld(&d, "m", &entries, per_block).unwrap();
-        prop_assert_eq!(&read_zld(&d, "m").unwrap(), &entries);
-        let paths = module_files(&d, "m");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_zld(d, "m", &entries, per_block).unwrap();
+        prop_assert_eq!(&read_zld(d, "m").unwrap(), &entries);
+        let paths = module_files(d, "m");
         let mut data = std::fs::read(&paths[file]).unwrap();
         match how {
             0 if !data.is_empty() => {
@@ -691,14 +679,13 @@ proptest! {
             _ => data = bytes,
         }
         std::fs::write(&paths[file], &data).unwrap();
-        match read_zld(&d, "m") {
+        match read_zld(d, "m") {
             Ok(back) => prop_assert!(back.len() * 8 == std::fs::metadata(&paths[0]).unwrap().len() as usize),
             Err(e) => check_zld_error(&e, &paths)?,
         }
         std::fs::remove_file(&paths[file]).unwrap();
-        let e = read_zld(&d, "m").unwrap_err();
+        let e = read_zld(d, "m").unwrap_err();
         check_zld_error(&e, &paths)?;
         prop_assert!(e.to_string().starts_with(&format!("{}: ", paths[file].display())), "{}", e);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

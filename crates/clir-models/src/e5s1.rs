@@ -27,6 +27,8 @@ use crate::weights::WeightSource;
 pub const Q4_BLOCK: usize = 32;
 /// Bytes per Q4_0 block (f16 scale + 16 nibble bytes).
 pub const Q4_BLOCK_BYTES: usize = 18;
+/// The largest vocabulary-sized count a header may hold.
+const BIG: usize = 1 << 24;
 
 /// Storage type of one E5S1 tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +123,146 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The sections of the file, in order.
+impl Cursor<'_> {
+    /// The magic, the model shape and the tokenizer's special ids.
+    fn header(&mut self) -> Result<E5s1Header> {
+        let path = self.path;
+        let magic = self.take(4, "magic")?;
+        if magic != b"E5S1" {
+            return Err(ModelError::BadMagic {
+                path: path.to_path_buf(),
+                format: "E5S1",
+                found: String::from_utf8_lossy(magic).into_owned(),
+                expected: "E5S1",
+            });
+        }
+        let version = self.u32("version")?;
+        let hidden = self.count("hidden", 1 << 16)?;
+        let layers = self.count("layers", 1024)?;
+        let heads = self.count("heads", 1024)?;
+        let ffn = self.count("ffn", 1 << 20)?;
+        let vocab = self.count("vocab", BIG)?;
+        let max_pos = self.count("max_pos", 1 << 20)?;
+        let type_vocab = self.count("type_vocab", 1 << 16)?;
+        let eps = self.f32("eps")?;
+        let qk = self.count("block size", 1 << 16)?;
+        if qk != Q4_BLOCK {
+            return Err(ModelError::format(
+                path,
+                format!("block size {qk} is not supported (expected {Q4_BLOCK})"),
+            ));
+        }
+        if !(eps > 0.0 && eps < 1.0) {
+            return Err(ModelError::format(
+                path,
+                format!("eps {eps} out of range (0, 1)"),
+            ));
+        }
+        Ok(E5s1Header {
+            version,
+            hidden,
+            layers,
+            heads,
+            ffn,
+            vocab,
+            max_pos,
+            type_vocab,
+            eps,
+            n_pieces: self.count("n_pieces", BIG)?,
+            bos: self.count("bos", BIG)? as u32,
+            eos: self.count("eos", BIG)? as u32,
+            pad: self.count("pad", BIG)? as u32,
+            unk: self.count("unk", BIG)? as u32,
+        })
+    }
+
+    /// The vocabulary's piece offsets and where its blob starts; the scores and the
+    /// normaliser are skipped.
+    fn vocabulary(&mut self, n_pieces: usize) -> Result<(Vec<u32>, usize)> {
+        let blob_len = self.u64("vocabulary blob length")? as usize;
+        let offs = self.take((n_pieces + 1) * 4, "vocabulary offsets")?;
+        let piece_offsets: Vec<u32> = offs
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        self.take(n_pieces * 4, "vocabulary scores")?;
+        let blob_start = self.pos;
+        self.take(blob_len, "vocabulary blob")?;
+        if piece_offsets.windows(2).any(|w| w[0] > w[1])
+            || piece_offsets.last().copied().unwrap_or(0) as usize > blob_len
+        {
+            return Err(ModelError::format(
+                self.path,
+                "vocabulary offsets are not monotone within the blob",
+            ));
+        }
+        let _n_norm = self.count("normaliser entries", BIG)?;
+        let norm_bytes = self.u32("normaliser size")? as usize;
+        self.take(norm_bytes, "normaliser map")?;
+        Ok((piece_offsets, blob_start))
+    }
+
+    /// The tensor directory, each entry checked against the file.
+    fn directory(&mut self) -> Result<HashMap<String, Entry>> {
+        let ndir = self.count("tensor count", 1 << 20)?;
+        let mut entries = HashMap::with_capacity(ndir);
+        for i in 0..ndir {
+            let (name, entry) = self.entry(i)?;
+            entries.insert(name, entry);
+        }
+        Ok(entries)
+    }
+
+    /// Directory entry `i`: its dtype known, its byte count what its size needs, its bytes
+    /// inside the file.
+    fn entry(&mut self, i: usize) -> Result<(String, Entry)> {
+        let path = self.path;
+        let nl = self.u16(&format!("tensor {i} name length"))? as usize;
+        let name =
+            String::from_utf8_lossy(self.take(nl, &format!("tensor {i} name"))?).into_owned();
+        let dt = self.take(1, &format!("tensor '{name}' dtype"))?[0];
+        let n = self.u32(&format!("tensor '{name}' size"))? as usize;
+        let offset = self.u64(&format!("tensor '{name}' offset"))? as usize;
+        let nbytes = self.u64(&format!("tensor '{name}' byte count"))? as usize;
+        let (dtype, expected) = match dt {
+            0 => (E5s1DType::F32, n * 4),
+            1 if n.is_multiple_of(Q4_BLOCK) => (E5s1DType::Q4, n / Q4_BLOCK * Q4_BLOCK_BYTES),
+            1 => {
+                return Err(ModelError::format(
+                    path,
+                    format!("Q4 tensor '{name}' has {n} elements, not a multiple of {Q4_BLOCK}"),
+                ));
+            }
+            other => {
+                return Err(ModelError::DType {
+                    path: path.to_path_buf(),
+                    name,
+                    found: format!("code {other}"),
+                    expected: "0 (f32) or 1 (Q4_0)".into(),
+                });
+            }
+        };
+        if nbytes != expected {
+            return Err(ModelError::format(
+                path,
+                format!("tensor '{name}' declares {nbytes} bytes, {n} elements need {expected}"),
+            ));
+        }
+        let len = self.bytes.len();
+        if offset.checked_add(nbytes).is_none_or(|end| end > len) {
+            return Err(ModelError::Truncated {
+                path: path.to_path_buf(),
+                what: format!("tensor '{name}'"),
+                start: offset as u64,
+                end: (offset as u64).saturating_add(nbytes as u64),
+                len: len as u64,
+            });
+        }
+        Ok((name, Entry { dtype, n, offset }))
+    }
+}
+
 impl E5s1File {
     /// Reads and parses `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -137,132 +279,9 @@ impl E5s1File {
             bytes: &bytes,
             pos: 0,
         };
-        let magic = c.take(4, "magic")?;
-        if magic != b"E5S1" {
-            return Err(ModelError::BadMagic {
-                path: path.to_path_buf(),
-                format: "E5S1",
-                found: String::from_utf8_lossy(magic).into_owned(),
-                expected: "E5S1",
-            });
-        }
-        let version = c.u32("version")?;
-        const BIG: usize = 1 << 24;
-        let hidden = c.count("hidden", 1 << 16)?;
-        let layers = c.count("layers", 1024)?;
-        let heads = c.count("heads", 1024)?;
-        let ffn = c.count("ffn", 1 << 20)?;
-        let vocab = c.count("vocab", BIG)?;
-        let max_pos = c.count("max_pos", 1 << 20)?;
-        let type_vocab = c.count("type_vocab", 1 << 16)?;
-        let eps = c.f32("eps")?;
-        let qk = c.count("block size", 1 << 16)?;
-        if qk != Q4_BLOCK {
-            return Err(ModelError::format(
-                path,
-                format!("block size {qk} is not supported (expected {Q4_BLOCK})"),
-            ));
-        }
-        if !(eps > 0.0 && eps < 1.0) {
-            return Err(ModelError::format(
-                path,
-                format!("eps {eps} out of range (0, 1)"),
-            ));
-        }
-        let n_pieces = c.count("n_pieces", BIG)?;
-        let bos = c.count("bos", BIG)? as u32;
-        let eos = c.count("eos", BIG)? as u32;
-        let pad = c.count("pad", BIG)? as u32;
-        let unk = c.count("unk", BIG)? as u32;
-        let blob_len = c.u64("vocabulary blob length")? as usize;
-        let offs = c.take((n_pieces + 1) * 4, "vocabulary offsets")?;
-        let piece_offsets: Vec<u32> = offs
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        c.take(n_pieces * 4, "vocabulary scores")?;
-        let blob_start = c.pos;
-        c.take(blob_len, "vocabulary blob")?;
-        if piece_offsets.windows(2).any(|w| w[0] > w[1])
-            || piece_offsets.last().copied().unwrap_or(0) as usize > blob_len
-        {
-            return Err(ModelError::format(
-                path,
-                "vocabulary offsets are not monotone within the blob",
-            ));
-        }
-        let _n_norm = c.count("normaliser entries", BIG)?;
-        let norm_bytes = c.u32("normaliser size")? as usize;
-        c.take(norm_bytes, "normaliser map")?;
-
-        let ndir = c.count("tensor count", 1 << 20)?;
-        let mut entries = HashMap::with_capacity(ndir);
-        for i in 0..ndir {
-            let nl = c.u16(&format!("tensor {i} name length"))? as usize;
-            let name =
-                String::from_utf8_lossy(c.take(nl, &format!("tensor {i} name"))?).into_owned();
-            let dt = c.take(1, &format!("tensor '{name}' dtype"))?[0];
-            let n = c.u32(&format!("tensor '{name}' size"))? as usize;
-            let offset = c.u64(&format!("tensor '{name}' offset"))? as usize;
-            let nbytes = c.u64(&format!("tensor '{name}' byte count"))? as usize;
-            let (dtype, expected) = match dt {
-                0 => (E5s1DType::F32, n * 4),
-                1 if n.is_multiple_of(Q4_BLOCK) => (E5s1DType::Q4, n / Q4_BLOCK * Q4_BLOCK_BYTES),
-                1 => {
-                    return Err(ModelError::format(
-                        path,
-                        format!(
-                            "Q4 tensor '{name}' has {n} elements, not a multiple of {Q4_BLOCK}"
-                        ),
-                    ));
-                }
-                other => {
-                    return Err(ModelError::DType {
-                        path: path.to_path_buf(),
-                        name,
-                        found: format!("code {other}"),
-                        expected: "0 (f32) or 1 (Q4_0)".into(),
-                    });
-                }
-            };
-            if nbytes != expected {
-                return Err(ModelError::format(
-                    path,
-                    format!(
-                        "tensor '{name}' declares {nbytes} bytes, {n} elements need {expected}"
-                    ),
-                ));
-            }
-            if offset
-                .checked_add(nbytes)
-                .is_none_or(|end| end > bytes.len())
-            {
-                return Err(ModelError::Truncated {
-                    path: path.to_path_buf(),
-                    what: format!("tensor '{name}'"),
-                    start: offset as u64,
-                    end: (offset as u64).saturating_add(nbytes as u64),
-                    len: bytes.len() as u64,
-                });
-            }
-            entries.insert(name, Entry { dtype, n, offset });
-        }
-        let header = E5s1Header {
-            version,
-            hidden,
-            layers,
-            heads,
-            ffn,
-            vocab,
-            max_pos,
-            type_vocab,
-            eps,
-            n_pieces,
-            bos,
-            eos,
-            pad,
-            unk,
-        };
+        let header = c.header()?;
+        let (piece_offsets, blob_start) = c.vocabulary(header.n_pieces)?;
+        let entries = c.directory()?;
         Ok(Self {
             path: path.to_path_buf(),
             bytes,

@@ -94,13 +94,13 @@ struct Setup {
 }
 
 fn setup(
-    tag: &str,
     position_offset: usize,
     pooling: Pooling,
     normalize: bool,
     prefixes: (&str, &str),
 ) -> Setup {
-    let root = tempdir(tag);
+    let root_tmp = tempfile::tempdir().unwrap();
+    let root = root_tmp.path().to_path_buf();
     let base = tiny(
         &root.join("base"),
         position_offset,
@@ -165,8 +165,9 @@ fn python_reference(folder: &Path, ids: &[Vec<u32>]) -> Option<Vec<Vec<f64>>> {
 
 /// Exports `s.student`, loads the folder with `Embedder::load_hf` and checks weights,
 /// settings and embeddings against the checkpoint and the numpy reference.
-fn export_round_trip(tag: &str, s: &Setup) -> Embedder {
-    let out = tempdir(tag).join("hf");
+fn export_round_trip(s: &Setup) -> Embedder {
+    let out_tmp = tempfile::tempdir().unwrap();
+    let out = out_tmp.path().join("hf");
     let written = export_hf(&s.student, Some(&s.base), &out).unwrap();
     for f in [
         "config.json",
@@ -265,8 +266,9 @@ fn export_round_trip(tag: &str, s: &Setup) -> Embedder {
 
 #[test]
 fn trimmed_bert_checkpoint_exports_with_full_vocabulary() {
-    let s = setup("bert", 0, Pooling::Mean, true, ("query: ", "passage: "));
-    let out = tempdir("bert-cfg");
+    let s = setup(0, Pooling::Mean, true, ("query: ", "passage: "));
+    let out_tmp = tempfile::tempdir().unwrap();
+    let out = out_tmp.path().to_path_buf();
     export_hf(&s.student, Some(&s.base), &out).unwrap();
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
@@ -283,19 +285,20 @@ fn trimmed_bert_checkpoint_exports_with_full_vocabulary() {
         st["prompts"],
         serde_json::json!({"query": "query: ", "passage": "passage: "})
     );
-    export_round_trip("bert-rt", &s);
+    export_round_trip(&s);
 }
 
 #[test]
 fn xlmr_family_exports_with_shifted_positions_and_cls_pooling() {
     // position offset 2 with a tokenizer padding with id 0: XLM-R reads positions from
     // pad_token_id + 1 = 1, so the export drops one unused leading row
-    let s = setup("xlmr", 2, Pooling::Cls, false, ("", ""));
-    let hf = export_round_trip("xlmr-rt", &s);
+    let s = setup(2, Pooling::Cls, false, ("", ""));
+    let hf = export_round_trip(&s);
     assert_eq!(hf.config.encoder.position_offset, 1);
     assert_eq!(hf.config.encoder.max_position, 23);
     assert!(!hf.config.normalize);
-    let dir = tempdir("xlmr-cfg");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     export_hf(&s.student, Some(&s.base), &dir).unwrap();
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
@@ -310,7 +313,8 @@ fn xlmr_family_exports_with_shifted_positions_and_cls_pooling() {
 
 #[test]
 fn untrimmed_model_exports_without_a_base() {
-    let root = tempdir("untrimmed");
+    let root_tmp = tempfile::tempdir().unwrap();
+    let root = root_tmp.path().to_path_buf();
     let e = tiny(&root.join("m"), 0, Pooling::Mean, true, ("q ", "p "));
     export_hf(&e, None, &root.join("hf")).unwrap();
     let hf = Embedder::load_hf(&root.join("hf"), &flex()).unwrap();
@@ -329,8 +333,9 @@ fn untrimmed_model_exports_without_a_base() {
 
 #[test]
 fn export_errors_name_the_problem() {
-    let s = setup("errors", 0, Pooling::Mean, true, ("query: ", "passage: "));
-    let out = tempdir("errors-out");
+    let s = setup(0, Pooling::Mean, true, ("query: ", "passage: "));
+    let out_tmp = tempfile::tempdir().unwrap();
+    let out = out_tmp.path().to_path_buf();
     let err = export_hf(&s.student, None, &out).unwrap_err().to_string();
     assert!(
         err.contains("trimmed") && err.contains("base model"),
@@ -342,7 +347,9 @@ fn export_errors_name_the_problem() {
         .to_string();
     assert!(err.contains("is itself trimmed"), "{err}");
 
-    let root = tempdir("errors-wide");
+    let root_tmp = tempfile::tempdir().unwrap();
+
+    let root = root_tmp.path().to_path_buf();
     let tok = tiny_tokenizer(&root, &WORDS);
     let wide_cfg = EncoderConfig::new(4 + WORDS.len(), 32, 1, 4, 32, 24);
     let wide = Embedder {
@@ -364,7 +371,8 @@ fn export_errors_name_the_problem() {
     );
 
     // Same size and width, but two words swap ids: the rows would land on the wrong tokens.
-    let root = tempdir("errors-vocab");
+    let root_tmp = tempfile::tempdir().unwrap();
+    let root = root_tmp.path().to_path_buf();
     let mut swapped = WORDS;
     swapped.swap(3, 4); // "cat" and "sat"
     let tok = tiny_tokenizer(&root, &swapped);
@@ -416,7 +424,8 @@ fn prefixes_parse_and_load_from_sentence_transformers_prompts() {
     }
 
     // an HF folder named like E5 without prompts warns; `document` counts as the passage key
-    let root = tempdir("prompts");
+    let root_tmp = tempfile::tempdir().unwrap();
+    let root = root_tmp.path().to_path_buf();
     let e = tiny(&root.join("m"), 0, Pooling::Mean, true, ("", ""));
     let dir = root.join("my-e5-export");
     export_hf(&e, None, &dir).unwrap();
@@ -458,7 +467,8 @@ fn real_e5_small_student_exports_as_xlmr_with_prompts() {
         "Der Hund läuft über die Wiese.",
     ];
     let student = e5.clone().trim_vocab(texts).unwrap();
-    let root = tempdir("real-e5");
+    let root_tmp = tempfile::tempdir().unwrap();
+    let root = root_tmp.path().to_path_buf();
     student.save(&root.join("student")).unwrap();
     let student = Embedder::load_checkpoint_as_saved(&root.join("student"), &flex()).unwrap();
     let out = root.join("multilingual-e5-small-student");

@@ -6,7 +6,6 @@
 //! panic, and every error starts with the file's path.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clir_models::e5s1::{E5s1File, Q4_BLOCK, Q4_BLOCK_BYTES};
 use clir_models::hf::{SafetensorsSource, read_hf_config};
@@ -26,27 +25,13 @@ fn config() -> ProptestConfig {
     }
 }
 
-/// A fresh directory for one test case.
-fn scratch(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "clir-models-props-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// `bytes` written to `name` in a fresh directory.
-fn file_with(tag: &str, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = scratch(tag).join(name);
+/// `bytes` written to `name` in a fresh directory, removed when the guard drops (also when a
+/// case fails).
+fn file_with(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join(name);
     std::fs::write(&p, bytes).unwrap();
-    p
-}
-
-fn remove(p: &Path) {
-    std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    (d, p)
 }
 
 /// An error must start with the file's path.
@@ -204,8 +189,8 @@ fn e5s1_image() -> impl Strategy<Value = E5Image> {
 }
 
 /// Opens an E5S1 image from a file; when it parses, reads every piece and tensor.
-fn check_e5s1(tag: &str, bytes: &[u8], tensors: &[(String, usize)], n_pieces: usize) -> PropResult {
-    let p = file_with(tag, "model.e5s1", bytes);
+fn check_e5s1(bytes: &[u8], tensors: &[(String, usize)], n_pieces: usize) -> PropResult {
+    let (_dir, p) = file_with("model.e5s1", bytes);
     match E5s1File::open(&p) {
         Ok(mut f) => {
             for i in 0..n_pieces.min(64) + 2 {
@@ -229,7 +214,6 @@ fn check_e5s1(tag: &str, bytes: &[u8], tensors: &[(String, usize)], n_pieces: us
         }
         Err(e) => check_named(&e, &p)?,
     }
-    remove(&p);
     Ok(())
 }
 
@@ -341,7 +325,7 @@ fn safetensors_image() -> impl Strategy<Value = (Vec<u8>, Vec<(String, Vec<usize
 }
 
 fn check_safetensors(bytes: &[u8], shapes: &[(String, Vec<usize>)]) -> PropResult {
-    let p = file_with("st", "model.safetensors", bytes);
+    let (_dir, p) = file_with("model.safetensors", bytes);
     match SafetensorsSource::open(&p) {
         Ok(mut src) => {
             for (name, shape) in shapes {
@@ -358,7 +342,6 @@ fn check_safetensors(bytes: &[u8], shapes: &[(String, Vec<usize>)]) -> PropResul
         }
         Err(e) => check_named(&e, &p)?,
     }
-    remove(&p);
     Ok(())
 }
 
@@ -448,13 +431,13 @@ proptest! {
         magic in any::<bool>(),
     ) {
         let bytes = if magic { [&b"E5S1"[..], &tail].concat() } else { tail };
-        check_e5s1("e5-any", &bytes, &[], 0)?;
+        check_e5s1(&bytes, &[], 0)?;
     }
 
     /// Plausible E5S1 files with any field wrong, or cut anywhere.
     #[test]
     fn e5s1_near_misses(img in e5s1_image()) {
-        check_e5s1("e5-near", &img.bytes, &img.tensors, img.n_pieces)?;
+        check_e5s1(&img.bytes, &img.tensors, img.n_pieces)?;
     }
 
     /// Arbitrary bytes, with or without a plausible header length, as safetensors.
@@ -484,12 +467,11 @@ proptest! {
             1 => proptest::collection::vec(any::<u8>(), 0..200),
         ],
     ) {
-        let p = file_with("cfg", "config.json", &text);
+        let (_dir, p) = file_with("config.json", &text);
         match read_hf_config(&p) {
             Ok(c) => prop_assert!(c.validate().is_ok()),
             Err(e) => check_named(&e, &p)?,
         }
-        remove(&p);
     }
 
     /// Vocabulary maps: arbitrary bytes, and `kept`/`unk` of any values.
@@ -505,12 +487,11 @@ proptest! {
         } else {
             junk
         };
-        let p = file_with("vocab", "vocab.json", &text);
+        let (_dir, p) = file_with("vocab.json", &text);
         match VocabMap::load(&p) {
             Ok(m) => prop_assert!(m.contains(unk) || !which),
             Err(e) => check_named(&e, &p)?,
         }
-        remove(&p);
     }
 }
 
@@ -545,13 +526,12 @@ fn offsets_and_lengths_near_u64_max_are_errors_naming_the_file() {
     tensor.extend(u64::MAX.to_le_bytes());
     tensor.extend(16u64.to_le_bytes());
     for bytes in [blob, tensor] {
-        let p = file_with("e5-max", "max.e5s1", &bytes);
+        let (_dir, p) = file_with("max.e5s1", &bytes);
         let e = E5s1File::open(&p).err().expect("an error");
         assert!(
             e.to_string().starts_with(&format!("{}: ", p.display())),
             "{e}"
         );
-        remove(&p);
     }
 
     // safetensors: eight 2^61 - 1 byte tensors end at 2^64 - 8.
@@ -566,13 +546,12 @@ fn offsets_and_lengths_near_u64_max_are_errors_naming_the_file() {
     let text = serde_json::Value::Object(header).to_string();
     let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
     bytes.extend(text.as_bytes());
-    let p = file_with("st-max", "model.safetensors", &bytes);
+    let (_dir, p) = file_with("model.safetensors", &bytes);
     let e = SafetensorsSource::open(&p).err().expect("an error");
     assert!(
         e.to_string().starts_with(&format!("{}: ", p.display())),
         "{e}"
     );
-    remove(&p);
 
     // config.json: a pad token id of u64::MAX (XLM-R's position offset is pad + 1).
     let cfg = serde_json::json!({
@@ -580,11 +559,10 @@ fn offsets_and_lengths_near_u64_max_are_errors_naming_the_file() {
         "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 4,
         "max_position_embeddings": 8, "pad_token_id": u64::MAX,
     });
-    let p = file_with("cfg-max", "config.json", cfg.to_string().as_bytes());
+    let (_dir, p) = file_with("config.json", cfg.to_string().as_bytes());
     let e = read_hf_config(&p).expect_err("an error");
     assert!(
         e.to_string().starts_with(&format!("{}: ", p.display())),
         "{e}"
     );
-    remove(&p);
 }

@@ -5,7 +5,6 @@
 //! loads again.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clir_train::TrainConfig;
 use proptest::prelude::*;
@@ -22,26 +21,19 @@ fn config() -> ProptestConfig {
     }
 }
 
-/// `bytes` written to a `.toml` file in a fresh directory.
-fn file_with(bytes: &[u8]) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "clir-train-props-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    let p = d.join("train config.toml");
+/// `bytes` written to a `.toml` file in a fresh directory, removed when the guard drops.
+fn file_with(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("train config.toml");
     std::fs::write(&p, bytes).unwrap();
-    p
+    (d, p)
 }
 
 /// Loads `bytes` from a file: an error starts with the path, and a TOML syntax error names a
 /// line of the text; a configuration that loads is valid and survives `to_toml`.
 fn check_load(bytes: &[u8]) -> PropResult<Option<TrainConfig>> {
-    let p = file_with(bytes);
+    let (_dir, p) = file_with(bytes);
     let r = TrainConfig::load(&p);
-    std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     match r {
         Ok(c) => {
             prop_assert!(c.validate().is_ok());

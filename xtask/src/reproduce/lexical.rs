@@ -12,7 +12,9 @@ use clir_train::config::{DataConfig, Method};
 use clir_train::retrieval::{RUN_DEPTH, RetrievalSet};
 use serde::{Deserialize, Serialize};
 
-use super::Preset;
+use anyhow::Context;
+
+use super::{Cell, CellKind, Preset};
 
 /// What a lexical cell reports besides its scores.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +28,21 @@ pub struct LexicalNote {
     /// Query word occurrences without a translation found in the collection (PSQ).
     #[serde(default)]
     pub untranslated_terms: Option<usize>,
+}
+
+/// The run of a lexical cell (BM25 or PSQ); `None` for a dense one.
+pub fn run_of(
+    preset: &Preset,
+    cell: &Cell,
+    set: &RetrievalSet,
+) -> anyhow::Result<Option<(Run, LexicalNote)>> {
+    Ok(match &cell.kind {
+        CellKind::Bm25En => Some(bm25_run(set)?),
+        CellKind::Psq => Some(
+            psq_run(preset, &cell.pair, set).with_context(|| format!("{}: PSQ", cell.name()))?,
+        ),
+        _ => None,
+    })
 }
 
 /// BM25 of the set's queries over its documents.

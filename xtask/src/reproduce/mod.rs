@@ -1085,29 +1085,8 @@ fn compute_cells(
         states,
         selected,
     } = scan;
-    // Queries, English documents and zero-shot documents are encoded by the untrimmed
-    // pretrained models on the CPU default backend (their 250k-row vocabulary tables need not
-    // fit a GPU buffer); training and the trained students run on the chosen backend. Every
-    // model reads at most the preset's evaluation length (default: the pretrained maximum).
-    let eval_len = preset.eval.max_len;
     let models = clir_models::embedder::ModelCache::default();
-    // Cells to compute that are all lexical read no model (none is loaded or fetched).
-    let lexical_only = selected
-        .iter()
-        .all(|&i| cells[i].is_lexical() || states[i] == CellState::Done);
-    let pretrained = if lexical_only {
-        None
-    } else {
-        Some(load_pretrained(
-            &models,
-            &ctx.base,
-            &teachers(preset)?,
-            eval_len,
-            cpu,
-            device,
-        )?)
-    };
-
+    let pretrained = pretrained_for(ctx, &models, (&cells, &states, &selected), cpu, device)?;
     // A bar on a terminal; in a Slurm or CI log a line every 5 % or 30 s naming the cell.
     let bar = Progress::task("cells", cells.len() as u64)
         .template("cells {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}")
@@ -1115,7 +1094,6 @@ fn compute_cells(
     let started = Instant::now();
     let invocation = fingerprint::utc_now();
     let mut dense: Option<Dense> = None;
-    let mut results = Vec::new();
     let mut computed = 0usize;
     let mut elsewhere = Vec::new();
     // Held until the cell it locks is written.
@@ -1135,8 +1113,7 @@ fn compute_cells(
         bar.set_message(cell.name());
         let retrain_why = retrain_reason(old.as_ref(), &fp);
         match claim_cell(cell, state, old, &fp, out, a.reuse_stale, &bar)? {
-            Claim::Reuse(r) => {
-                results.push(*r);
+            Claim::Reuse => {
                 bar.inc(1);
                 continue;
             }
@@ -1149,54 +1126,35 @@ fn compute_cells(
         }
         let set = ctx.set(&cell.pair);
         let t0 = Instant::now();
-        let lexical = match &cell.kind {
-            CellKind::Bm25En => Some(lexical::bm25_run(set)?),
-            CellKind::Psq => Some(
-                lexical::psq_run(preset, &cell.pair, set)
-                    .with_context(|| format!("{}: PSQ", cell.name()))?,
-            ),
-            _ => None,
+        let by = (invocation.as_str(), provenance.commit.as_str());
+        let (result, run) = match lexical::run_of(preset, cell, set)? {
+            Some((run, note)) => {
+                let scores = score_run(&run, set)?;
+                let result = CellResult {
+                    lexical: Some(note),
+                    ..CellResult::new(cell, set, scores, t0, by, fp)
+                };
+                (result, run)
+            }
+            None => {
+                let Some(pre) = &pretrained else {
+                    unreachable!("models are loaded unless every cell is lexical")
+                };
+                let dense = dense.get_or_insert_with(|| Dense {
+                    preset,
+                    base: &ctx.base,
+                    pre,
+                    models: &models,
+                    device,
+                    out,
+                    queries: BTreeMap::new(),
+                    prefix: None,
+                    base_prefix: frozen_prefix(&ctx.base, &ctx.base.model.student),
+                });
+                dense.result(cell, set, (retrain_why, &bar), (t0, by), fp)?
+            }
         };
-        if let Some((run, note)) = lexical {
-            let scores = score_run(&run, set)?;
-            let result = CellResult {
-                lexical: Some(note),
-                ..CellResult::new(cell, set, scores, t0, (&invocation, &provenance.commit), fp)
-            };
-            finish_cell(&bar, cell, set, out, result, &run, &mut results)?;
-            computed += 1;
-            _lock = None;
-            continue;
-        }
-        let Some(pre) = &pretrained else {
-            unreachable!("models are loaded unless every cell is lexical")
-        };
-        let dense = dense.get_or_insert_with(|| Dense {
-            preset,
-            base: &ctx.base,
-            pre,
-            models: &models,
-            device,
-            out,
-            queries: BTreeMap::new(),
-            prefix: None,
-            base_prefix: frozen_prefix(&ctx.base, &ctx.base.model.student),
-        });
-        let DenseCell {
-            scores,
-            run,
-            training,
-            doc_len,
-            trimmed_away,
-        } = dense.score(cell, set, retrain_why, &bar)?;
-        let result = CellResult {
-            loss: training.as_ref().map(|t| (t.first_loss, t.last_loss)),
-            training,
-            eval_max_len: Some(doc_len),
-            trimmed_away,
-            ..CellResult::new(cell, set, scores, t0, (&invocation, &provenance.commit), fp)
-        };
-        finish_cell(&bar, cell, set, out, result, &run, &mut results)?;
+        finish_cell(&bar, cell, set, out, &result, &run)?;
         computed += 1;
         _lock = None;
     }
@@ -1223,22 +1181,71 @@ fn compute_cells(
         eprintln!("cell {spec} ({id}): {what}; no report written (--report-only builds it)");
         return Ok(());
     }
-    // The report is built from the cell files, as --report-only builds it: the same numbers
-    // whichever process computed a cell, and cells that other processes finished meanwhile
-    // are in it.
-    drop(results);
-    let (results, left_out) = finished_cells(&cells, &fingerprints, out, a.reuse_stale)?;
+    report_finished(
+        a,
+        preset,
+        &cells,
+        &fingerprints,
+        out,
+        provenance,
+        elsewhere.len(),
+    )
+}
+
+/// The pretrained models the cells to compute read, or `None` when they are all lexical
+/// (no model is loaded or fetched then).
+///
+/// Queries, English documents and zero-shot documents are encoded by the untrimmed
+/// pretrained models on the CPU default backend (their 250k-row vocabulary tables need not fit
+/// a GPU buffer); training and the trained students run on the chosen backend. Every model
+/// reads at most the preset's evaluation length (default: the pretrained maximum).
+fn pretrained_for(
+    ctx: &Matrix<'_>,
+    models: &clir_models::embedder::ModelCache,
+    (cells, states, selected): (&[Cell], &[CellState], &[usize]),
+    cpu: &ot_core::backend::Device,
+    device: &ot_core::backend::Device,
+) -> anyhow::Result<Option<Pretrained>> {
+    let lexical_only = selected
+        .iter()
+        .all(|&i| cells[i].is_lexical() || states[i] == CellState::Done);
+    if lexical_only {
+        return Ok(None);
+    }
+    let preset = ctx.preset;
+    Ok(Some(load_pretrained(
+        models,
+        &ctx.base,
+        &teachers(preset)?,
+        preset.eval.max_len,
+        cpu,
+        device,
+    )?))
+}
+
+/// Writes the report from the cell files, as --report-only builds it: the same numbers
+/// whichever process computed a cell, and cells that other processes (`elsewhere` of them
+/// still running) finished meanwhile are in it.
+fn report_finished(
+    a: &ReproduceArgs,
+    preset: &Preset,
+    cells: &[Cell],
+    fingerprints: &[CellFingerprint],
+    out: &Path,
+    provenance: &fingerprint::Provenance,
+    elsewhere: usize,
+) -> anyhow::Result<()> {
+    let (results, left_out) = finished_cells(cells, fingerprints, out, a.reuse_stale)?;
     if !left_out.is_empty() {
         eprintln!(
             "{} cells are not finished and are not in this report: {}{}",
             left_out.len(),
             left_out.join(", "),
-            if elsewhere.is_empty() {
+            if elsewhere == 0 {
                 String::new()
             } else {
                 format!(
-                    "; {} of them were being computed by other processes: run --report-only when they finish",
-                    elsewhere.len()
+                    "; {elsewhere} of them were being computed by other processes: run --report-only when they finish"
                 )
             }
         );
@@ -1309,8 +1316,8 @@ fn retrain_reason(old: Option<&CellResult>, fp: &CellFingerprint) -> &'static st
 /// What an invocation does with a cell it reaches.
 enum Claim {
     /// A finished cell (or a stale one under `--reuse-stale`, or one another process finished
-    /// meanwhile): its result is taken as it is.
-    Reuse(Box<CellResult>),
+    /// meanwhile): its result file is left as it is (the report reads it).
+    Reuse,
     /// Another process holds its lock: skipped.
     Elsewhere,
     /// This process computes it, holding the lock until the cell is written.
@@ -1330,11 +1337,11 @@ fn claim_cell(
     bar: &Progress,
 ) -> anyhow::Result<Claim> {
     match (state, old) {
-        (CellState::Done, Some(r)) => return Ok(Claim::Reuse(Box::new(r))),
-        (CellState::Stale(why), Some(r)) if reuse_stale => {
+        (CellState::Done, Some(_)) => return Ok(Claim::Reuse),
+        (CellState::Stale(why), Some(_)) if reuse_stale => {
             let why = why.join("; ");
             bar.suspend(|| eprintln!("{}: stale ({why}), reused (--reuse-stale)", cell.name()));
-            return Ok(Claim::Reuse(Box::new(r)));
+            return Ok(Claim::Reuse);
         }
         (CellState::Stale(why), _) => {
             bar.suspend(|| eprintln!("{}: stale ({}), recomputing", cell.name(), why.join("; ")))
@@ -1352,10 +1359,10 @@ fn claim_cell(
         return Ok(Claim::Elsewhere);
     };
     if let Some(r) = read_cell(&cell.json_path(out))?
-        && state_of(&Some(r.clone()), fp) == CellState::Done
+        && state_of(&Some(r), fp) == CellState::Done
     {
         bar.suspend(|| eprintln!("{}: finished by another process", cell.name()));
-        return Ok(Claim::Reuse(Box::new(r)));
+        return Ok(Claim::Reuse);
     }
     Ok(Claim::Compute(lock))
 }
@@ -1389,6 +1396,33 @@ struct DenseCell {
 }
 
 impl Dense<'_> {
+    /// [`score`](Self::score) as the cell's result (timed from `t0`, computed by the
+    /// invocation and commit `by`) and run.
+    fn result(
+        &mut self,
+        cell: &Cell,
+        set: &RetrievalSet,
+        (retrain_why, bar): (&str, &Progress),
+        (t0, by): (Instant, (&str, &str)),
+        fp: CellFingerprint,
+    ) -> anyhow::Result<(CellResult, clir_eval::Run)> {
+        let DenseCell {
+            scores,
+            run,
+            training,
+            doc_len,
+            trimmed_away,
+        } = self.score(cell, set, retrain_why, bar)?;
+        let result = CellResult {
+            loss: training.as_ref().map(|t| (t.first_loss, t.last_loss)),
+            training,
+            eval_max_len: Some(doc_len),
+            trimmed_away,
+            ..CellResult::new(cell, set, scores, t0, by, fp)
+        };
+        Ok((result, run))
+    }
+
     /// Encodes the cell's queries (once per pair and encoder) and documents, training its
     /// student first when it is a trained cell, and scores them.
     fn score(
@@ -1603,17 +1637,16 @@ fn lock_cell(path: &Path) -> anyhow::Result<Option<std::fs::File>> {
     }
 }
 
-/// Writes a computed cell, prints its scores and adds it to `results`.
+/// Writes a computed cell and prints its scores.
 fn finish_cell(
     bar: &Progress,
     cell: &Cell,
     set: &RetrievalSet,
     out: &Path,
-    result: CellResult,
+    result: &CellResult,
     run: &clir_eval::Run,
-    results: &mut Vec<CellResult>,
 ) -> anyhow::Result<()> {
-    write_cell(&cell.stem(out), &result, run, &set.qrels)?;
+    write_cell(&cell.stem(out), result, run, &set.qrels)?;
     bar.suspend(|| {
         eprintln!(
             "{}: MAP {:.4} nDCG@10 {:.4} MRR@10 {:.4} ({:.0}s){}",
@@ -1628,7 +1661,6 @@ fn finish_cell(
             ))
         )
     });
-    results.push(result);
     bar.inc(1);
     Ok(())
 }

@@ -571,18 +571,10 @@ mod tests {
     /// `text` as a preset file in a fresh directory; `load`'s error (with its causes) must name
     /// the file, and a TOML syntax error a line of the text.
     fn check_load(text: &[u8]) -> Result<Option<Preset>, TestCaseError> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "xtask-preset-props-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join("my preset.toml");
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("my preset.toml");
         std::fs::write(&p, text).unwrap();
         let r = Preset::load(p.to_str().unwrap());
-        std::fs::remove_dir_all(&d).unwrap();
         match r {
             Ok((preset, _)) => Ok(Some(preset)),
             Err(e) => {

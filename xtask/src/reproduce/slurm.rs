@@ -132,79 +132,31 @@ pub fn emit(scheduler: &str, dir: &Path, job: &Job, tasks: &[Task]) -> anyhow::R
     }
     let settings = &job.preset.slurm;
     check_settings(settings).map_err(|e| anyhow!("{}: {e}", job.preset_path.display()))?;
-    let partition = job.args.partition.as_ref().or(settings.partition.as_ref());
-    let account = job.args.account.as_ref().or(settings.account.as_ref());
-    let time_override = job.args.time.as_deref();
     std::fs::create_dir_all(dir.join("logs")).with_context(|| dir.display().to_string())?;
     std::fs::create_dir_all(job.out).with_context(|| job.out.display().to_string())?;
     let dir = absolute(dir)?;
     let exe = std::env::current_exe().context("the path of this xtask binary")?;
-    let root = super::workspace_root();
     let command = reproduce_command(&exe, job)?;
     let fetch = needs_fetch(job.preset, tasks);
     let cache = clir_data::fetch::cache_dir();
-    let mut shared = vec![
-        ("the xtask binary", exe.clone()),
-        ("the working directory", root.clone()),
-        ("the preset", absolute(job.preset_path)?),
-        ("the results folder", absolute(job.out)?),
-        ("the scripts folder", dir.clone()),
-    ];
-    if fetch {
-        shared.push(("the data cache", absolute(&cache)?));
-    }
-    for (what, path) in &shared {
-        if let Some(local) = node_local(path) {
-            eprintln!(
-                "warning: {what} {} lies in {}, a folder local to each machine: the compute \
-                 nodes will not see it; put it on a file system they share",
-                path.display(),
-                local.display()
-            );
-        }
-    }
-    let header = |name: &str, kind: Option<TaskKind>, time: &str| -> String {
-        let mut h = String::from("#!/usr/bin/env bash\n");
-        let _ = writeln!(h, "#SBATCH --job-name=optical-{}-{name}", job.preset.name);
-        let _ = writeln!(h, "#SBATCH --chdir={}", root.display());
-        let log = if kind.is_some() { "%x-%A_%a" } else { "%x-%j" };
-        let _ = writeln!(h, "#SBATCH --output={}/logs/{log}.out", dir.display());
-        let _ = writeln!(h, "#SBATCH --time={}", time_override.unwrap_or(time));
-        if let Some(p) = partition {
-            let _ = writeln!(h, "#SBATCH --partition={p}");
-        }
-        if let Some(a) = account {
-            let _ = writeln!(h, "#SBATCH --account={a}");
-        }
-        h
-    };
-    let body = |h: &mut String, line: &str| {
-        h.push_str("set -euo pipefail\n");
-        for l in &settings.setup {
-            h.push_str(l);
-            h.push('\n');
-        }
-        let _ = writeln!(
-            h,
-            "export OPTICAL_CACHE={}",
-            shell_quote(&path_str(&cache)?)
-        );
-        h.push_str("export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
-        h.push_str("export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
-        h.push_str(line);
-        h.push('\n');
-        anyhow::Ok(())
+    warn_node_local(job, &exe, &dir, fetch.then_some(cache.as_path()))?;
+    let scripts = Scripts {
+        job,
+        settings,
+        root: super::workspace_root(),
+        dir: dir.clone(),
+        cache: shell_quote(&path_str(&cache)?),
     };
 
     let mut files = Vec::new();
     // Data: fetched once, before any cell (the cache is shared by every task).
     if fetch {
-        let mut f = header("fetch", None, "01:00:00");
+        let mut f = scripts.header("fetch", false, "01:00:00");
         f.push_str("#SBATCH --cpus-per-task=1\n#SBATCH --mem=2G\n");
-        body(
+        scripts.body(
             &mut f,
             &format!("exec {} data fetch", shell_quote(&path_str(&exe)?)),
-        )?;
+        );
         files.push(("fetch.sbatch".to_string(), f));
     }
     let mut arrays = Vec::new();
@@ -213,65 +165,15 @@ pub fn emit(scheduler: &str, dir: &Path, job: &Job, tasks: &[Task]) -> anyhow::R
         if mine.is_empty() {
             continue;
         }
-        let res = kind.resources(settings);
-        let (cpus, mem) = kind.defaults();
-        let longest = mine.iter().map(|t| t.seconds).fold(0.0, f64::max);
-        let time = match &res.time {
-            Some(t) => t.clone(),
-            None => slurm_time(3.0 * longest + 600.0),
-        };
-        let mut f = header(kind.name(), Some(kind), &time);
-        let indices: Vec<usize> = mine.iter().map(|t| t.index).collect();
-        let _ = writeln!(f, "#SBATCH --array={}", array_ranges(&indices));
-        let _ = writeln!(f, "#SBATCH --cpus-per-task={}", res.cpus.unwrap_or(cpus));
-        let _ = writeln!(f, "#SBATCH --mem={}", res.mem.as_deref().unwrap_or(mem));
-        let gpu_default = u32::from(job.backend == Backend::Wgpu && kind != TaskKind::Lexical);
-        let gpus = res.gpus.unwrap_or(gpu_default);
-        if gpus > 0 {
-            let _ = writeln!(f, "#SBATCH --gres=gpu:{gpus}");
-        }
-        body(
-            &mut f,
-            &format!("exec {command} --cell \"$SLURM_ARRAY_TASK_ID\""),
-        )?;
         let name = format!("cells-{}.sbatch", kind.name());
         arrays.push((name.clone(), mine.len()));
-        files.push((name, f));
+        files.push((name, scripts.array(kind, &mine, &command)));
     }
-    let mut r = header("report", None, "00:30:00");
+    let mut r = scripts.header("report", false, "00:30:00");
     r.push_str("#SBATCH --cpus-per-task=1\n#SBATCH --mem=4G\n");
-    body(&mut r, &format!("exec {command} --report-only"))?;
+    scripts.body(&mut r, &format!("exec {command} --report-only"));
     files.push(("report.sbatch".to_string(), r));
-
-    let mut submit = String::from(
-        "#!/usr/bin/env bash\n\
-         # Submits the matrix: data fetch, then one job array per kind of cell, then the report\n\
-         # once every array has finished without error (afterok).\n\
-         set -euo pipefail\n\
-         cd \"$(dirname \"$0\")\"\n",
-    );
-    let mut dep = "";
-    if fetch {
-        submit.push_str("fetch=$(sbatch --parsable fetch.sbatch)\necho \"fetch: $fetch\"\n");
-        dep = "--dependency=afterok:$fetch ";
-    }
-    submit.push_str("cells=()\n");
-    for (name, _) in &arrays {
-        let _ = writeln!(
-            submit,
-            "cells+=(\"$(sbatch --parsable {dep}{name})\")\necho \"{name}: ${{cells[-1]}}\""
-        );
-    }
-    if arrays.is_empty() {
-        submit.push_str(&format!("report=$(sbatch --parsable {dep}report.sbatch)\n"));
-    } else {
-        submit.push_str(
-            "after=$(IFS=:; echo \"${cells[*]}\")\n\
-             report=$(sbatch --parsable --dependency=afterok:\"$after\" report.sbatch)\n",
-        );
-    }
-    submit.push_str("echo \"report: $report\"\n");
-    files.push(("submit.sh".to_string(), submit));
+    files.push(("submit.sh".to_string(), submit_script(fetch, &arrays)));
 
     for (name, text) in &files {
         let path = dir.join(name);
@@ -292,6 +194,138 @@ pub fn emit(scheduler: &str, dir: &Path, job: &Job, tasks: &[Task]) -> anyhow::R
     );
     println!("submit with: bash {}", dir.join("submit.sh").display());
     Ok(())
+}
+
+/// Warns about each path the jobs need that lies in a folder local to each machine.
+fn warn_node_local(job: &Job, exe: &Path, dir: &Path, cache: Option<&Path>) -> anyhow::Result<()> {
+    let mut shared = vec![
+        ("the xtask binary", exe.to_path_buf()),
+        ("the working directory", super::workspace_root()),
+        ("the preset", absolute(job.preset_path)?),
+        ("the results folder", absolute(job.out)?),
+        ("the scripts folder", dir.to_path_buf()),
+    ];
+    if let Some(cache) = cache {
+        shared.push(("the data cache", absolute(cache)?));
+    }
+    for (what, path) in &shared {
+        if let Some(local) = node_local(path) {
+            eprintln!(
+                "warning: {what} {} lies in {}, a folder local to each machine: the compute \
+                 nodes will not see it; put it on a file system they share",
+                path.display(),
+                local.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What every script shares: its `#SBATCH` header and its environment.
+struct Scripts<'a> {
+    job: &'a Job<'a>,
+    settings: &'a SlurmSettings,
+    root: PathBuf,
+    dir: PathBuf,
+    /// `OPTICAL_CACHE`, quoted for the shell.
+    cache: String,
+}
+
+impl Scripts<'_> {
+    /// The header of job `name` (an array's log names carry the array and task ids).
+    fn header(&self, name: &str, array: bool, time: &str) -> String {
+        let args = self.job.args;
+        let mut h = String::from("#!/usr/bin/env bash\n");
+        let _ = writeln!(
+            h,
+            "#SBATCH --job-name=optical-{}-{name}",
+            self.job.preset.name
+        );
+        let _ = writeln!(h, "#SBATCH --chdir={}", self.root.display());
+        let log = if array { "%x-%A_%a" } else { "%x-%j" };
+        let _ = writeln!(h, "#SBATCH --output={}/logs/{log}.out", self.dir.display());
+        let _ = writeln!(h, "#SBATCH --time={}", args.time.as_deref().unwrap_or(time));
+        if let Some(p) = args.partition.as_ref().or(self.settings.partition.as_ref()) {
+            let _ = writeln!(h, "#SBATCH --partition={p}");
+        }
+        if let Some(a) = args.account.as_ref().or(self.settings.account.as_ref()) {
+            let _ = writeln!(h, "#SBATCH --account={a}");
+        }
+        h
+    }
+
+    /// The strict shell options, the preset's setup lines, the environment, then `line`.
+    fn body(&self, h: &mut String, line: &str) {
+        h.push_str("set -euo pipefail\n");
+        for l in &self.settings.setup {
+            h.push_str(l);
+            h.push('\n');
+        }
+        let _ = writeln!(h, "export OPTICAL_CACHE={}", self.cache);
+        h.push_str("export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
+        h.push_str("export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
+        h.push_str(line);
+        h.push('\n');
+    }
+
+    /// The job array of one kind's unfinished cells.
+    fn array(&self, kind: TaskKind, mine: &[&Task], command: &str) -> String {
+        let res = kind.resources(self.settings);
+        let (cpus, mem) = kind.defaults();
+        let longest = mine.iter().map(|t| t.seconds).fold(0.0, f64::max);
+        let time = match &res.time {
+            Some(t) => t.clone(),
+            None => slurm_time(3.0 * longest + 600.0),
+        };
+        let mut f = self.header(kind.name(), true, &time);
+        let indices: Vec<usize> = mine.iter().map(|t| t.index).collect();
+        let _ = writeln!(f, "#SBATCH --array={}", array_ranges(&indices));
+        let _ = writeln!(f, "#SBATCH --cpus-per-task={}", res.cpus.unwrap_or(cpus));
+        let _ = writeln!(f, "#SBATCH --mem={}", res.mem.as_deref().unwrap_or(mem));
+        let gpu_default = u32::from(self.job.backend == Backend::Wgpu && kind != TaskKind::Lexical);
+        let gpus = res.gpus.unwrap_or(gpu_default);
+        if gpus > 0 {
+            let _ = writeln!(f, "#SBATCH --gres=gpu:{gpus}");
+        }
+        self.body(
+            &mut f,
+            &format!("exec {command} --cell \"$SLURM_ARRAY_TASK_ID\""),
+        );
+        f
+    }
+}
+
+/// `submit.sh`: the fetch job, then every array after it, then the report after them all.
+fn submit_script(fetch: bool, arrays: &[(String, usize)]) -> String {
+    let mut submit = String::from(
+        "#!/usr/bin/env bash\n\
+         # Submits the matrix: data fetch, then one job array per kind of cell, then the report\n\
+         # once every array has finished without error (afterok).\n\
+         set -euo pipefail\n\
+         cd \"$(dirname \"$0\")\"\n",
+    );
+    let mut dep = "";
+    if fetch {
+        submit.push_str("fetch=$(sbatch --parsable fetch.sbatch)\necho \"fetch: $fetch\"\n");
+        dep = "--dependency=afterok:$fetch ";
+    }
+    submit.push_str("cells=()\n");
+    for (name, _) in arrays {
+        let _ = writeln!(
+            submit,
+            "cells+=(\"$(sbatch --parsable {dep}{name})\")\necho \"{name}: ${{cells[-1]}}\""
+        );
+    }
+    if arrays.is_empty() {
+        submit.push_str(&format!("report=$(sbatch --parsable {dep}report.sbatch)\n"));
+    } else {
+        submit.push_str(
+            "after=$(IFS=:; echo \"${cells[*]}\")\n\
+             report=$(sbatch --parsable --dependency=afterok:\"$after\" report.sbatch)\n",
+        );
+    }
+    submit.push_str("echo \"report: $report\"\n");
+    submit
 }
 
 /// The `reproduce` command line every task repeats (absolute paths: jobs start elsewhere).

@@ -494,117 +494,168 @@ fn offsets_of(lens: impl Iterator<Item = usize>) -> Vec<usize> {
     off
 }
 
+/// Word ids in order of first appearance, with the words themselves.
+#[derive(Default)]
+struct Vocabulary {
+    ids: HashMap<String, u32>,
+    words: Vec<String>,
+}
+
+impl Vocabulary {
+    fn intern(&mut self, w: String) -> u32 {
+        if let Some(&id) = self.ids.get(&w) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.push(w.clone());
+        self.ids.insert(w, id);
+        id
+    }
+}
+
+/// One pair's English and target word ids.
+type IdPair = (Vec<u32>, Vec<u32>);
+
+/// The pairs as id sequences, and the two sides' words.
+fn intern_pairs(
+    tokenized: Vec<(Vec<String>, Vec<String>)>,
+) -> Result<(Vec<String>, Vec<String>, Vec<IdPair>)> {
+    let (mut e_vocab, mut f_vocab) = (Vocabulary::default(), Vocabulary::default());
+    let ids = tokenized
+        .into_iter()
+        .map(|(e, f)| {
+            let e = e.into_iter().map(|w| e_vocab.intern(w)).collect();
+            let f = f.into_iter().map(|w| f_vocab.intern(w)).collect();
+            (e, f)
+        })
+        .collect();
+    if u32::try_from(e_vocab.words.len().max(f_vocab.words.len())).is_err() {
+        return Err(EvalError::Invalid("more than 2^32 distinct words".into()));
+    }
+    Ok((e_vocab.words, f_vocab.words, ids))
+}
+
+/// One side's distinct words per pair, packed: pair `p`'s are `ids[off[p]..off[p + 1]]`
+/// with their counts in `mult`.
+fn pack<'a>(sides: impl Iterator<Item = &'a Runs> + Clone) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+    let off = offsets_of(sides.clone().map(Vec::len));
+    let (ids, mult) = sides.flat_map(|r| r.iter().copied()).unzip();
+    (off, ids, mult)
+}
+
+/// Occurrences of each English word, in pair order, as `(pair, position)`; word `e`'s are
+/// `occ[occ_off[e]..occ_off[e + 1]]`.
+fn occurrences(n_words: usize, e_ids: &[u32], e_off: &[usize]) -> (Vec<usize>, Vec<(u32, u32)>) {
+    let mut counts = vec![0usize; n_words];
+    for &e in e_ids {
+        counts[e as usize] += 1;
+    }
+    let occ_off = offsets_of(counts.into_iter());
+    let mut cursor = occ_off.clone();
+    let mut occ = vec![(0u32, 0u32); e_ids.len()];
+    for (p, w) in e_off.windows(2).enumerate() {
+        for (i, &e) in e_ids[w[0]..w[1]].iter().enumerate() {
+            occ[cursor[e as usize]] = (p as u32, i as u32);
+            cursor[e as usize] += 1;
+        }
+    }
+    (occ_off, occ)
+}
+
+/// Where each occurrence's grid cells start (`cell_off`, one cell per target word of its
+/// pair) and where each English word's cells start (`grid_off`, with the total last).
+fn grid_layout(
+    occ_off: &[usize],
+    occ: &[(u32, u32)],
+    e_off: &[usize],
+    f_off: &[usize],
+) -> (Vec<usize>, Vec<usize>) {
+    let mut cell_off = vec![0usize; occ.len()];
+    let mut grid_off = Vec::with_capacity(occ_off.len());
+    let mut next = 0;
+    for w in occ_off.windows(2) {
+        grid_off.push(next);
+        for &(p, i) in &occ[w[0]..w[1]] {
+            let p = p as usize;
+            cell_off[e_off[p] + i as usize] = next;
+            next += f_off[p + 1] - f_off[p];
+        }
+    }
+    grid_off.push(next);
+    (cell_off, grid_off)
+}
+
+/// Per English word (in parallel): its distinct co-occurring target words, ascending, and
+/// in `grid` the position of each cell's word in that row. `pos` maps target id → row
+/// position.
+fn co_occurrence_rows(
+    grid: &mut [u32],
+    grid_off: &[usize],
+    occ_off: &[usize],
+    occ: &[(u32, u32)],
+    f_off: &[usize],
+    f_ids: &[u32],
+    n_f: usize,
+) -> Vec<Vec<u32>> {
+    let targets = |p: u32| &f_ids[f_off[p as usize]..f_off[p as usize + 1]];
+    split_at_offsets(grid, grid_off)
+        .into_par_iter()
+        .enumerate()
+        .map_init(
+            || vec![u32::MAX; n_f],
+            |pos, (e, cells)| {
+                let occs = &occ[occ_off[e]..occ_off[e + 1]];
+                let mut row = Vec::new();
+                for &(p, _) in occs {
+                    for &f in targets(p) {
+                        if pos[f as usize] == u32::MAX {
+                            pos[f as usize] = 0;
+                            row.push(f);
+                        }
+                    }
+                }
+                row.sort_unstable();
+                for (k, &f) in row.iter().enumerate() {
+                    pos[f as usize] = k as u32;
+                }
+                let mut at = 0;
+                for &(p, _) in occs {
+                    for &f in targets(p) {
+                        cells[at] = pos[f as usize];
+                        at += 1;
+                    }
+                }
+                for &f in &row {
+                    pos[f as usize] = u32::MAX;
+                }
+                row
+            },
+        )
+        .collect()
+}
+
 impl Corpus {
     fn new(tokenized: Vec<(Vec<String>, Vec<String>)>) -> Result<Corpus> {
-        let mut e_vocab: HashMap<String, u32> = HashMap::new();
-        let mut f_vocab: HashMap<String, u32> = HashMap::new();
-        let (mut e_words, mut f_words) = (Vec::new(), Vec::new());
-        let intern = |w: String, vocab: &mut HashMap<String, u32>, words: &mut Vec<String>| {
-            if let Some(&id) = vocab.get(&w) {
-                return id;
-            }
-            let id = words.len() as u32;
-            words.push(w.clone());
-            vocab.insert(w, id);
-            id
-        };
-        let ids: Vec<(Vec<u32>, Vec<u32>)> = tokenized
-            .into_iter()
-            .map(|(e, f)| {
-                let e = e
-                    .into_iter()
-                    .map(|w| intern(w, &mut e_vocab, &mut e_words))
-                    .collect();
-                let f = f
-                    .into_iter()
-                    .map(|w| intern(w, &mut f_vocab, &mut f_words))
-                    .collect();
-                (e, f)
-            })
-            .collect();
-        drop((e_vocab, f_vocab));
-        if u32::try_from(e_words.len().max(f_words.len())).is_err() {
-            return Err(EvalError::Invalid("more than 2^32 distinct words".into()));
-        }
+        let (e_words, f_words, ids) = intern_pairs(tokenized)?;
         let distinct: Vec<(Runs, Runs)> = ids
             .into_par_iter()
             .map(|(e, f)| (runs(e), runs(f)))
             .collect();
-        let e_off = offsets_of(distinct.iter().map(|(e, _)| e.len()));
-        let f_off = offsets_of(distinct.iter().map(|(_, f)| f.len()));
-        let (e_ids, e_mult): (Vec<u32>, Vec<f64>) =
-            distinct.iter().flat_map(|(e, _)| e.iter().copied()).unzip();
-        let (f_ids, f_mult): (Vec<u32>, Vec<f64>) =
-            distinct.iter().flat_map(|(_, f)| f.iter().copied()).unzip();
+        let (e_off, e_ids, e_mult) = pack(distinct.iter().map(|(e, _)| e));
+        let (f_off, f_ids, f_mult) = pack(distinct.iter().map(|(_, f)| f));
         drop(distinct);
-        let n_pairs = e_off.len() - 1;
-        let n_f = f_words.len();
-
-        // Occurrences of each English word, in pair order, and where their grid cells go.
-        let mut counts = vec![0usize; e_words.len()];
-        for &e in &e_ids {
-            counts[e as usize] += 1;
-        }
-        let occ_off = offsets_of(counts.into_iter());
-        let mut cursor = occ_off.clone();
-        let mut occ = vec![(0u32, 0u32); e_ids.len()];
-        for p in 0..n_pairs {
-            for (i, &e) in e_ids[e_off[p]..e_off[p + 1]].iter().enumerate() {
-                occ[cursor[e as usize]] = (p as u32, i as u32);
-                cursor[e as usize] += 1;
-            }
-        }
-        drop(cursor);
-        let mut cell_off = vec![0usize; e_ids.len()];
-        let mut grid_off = Vec::with_capacity(e_words.len() + 1);
-        let mut next = 0;
-        for w in occ_off.windows(2) {
-            grid_off.push(next);
-            for &(p, i) in &occ[w[0]..w[1]] {
-                let p = p as usize;
-                cell_off[e_off[p] + i as usize] = next;
-                next += f_off[p + 1] - f_off[p];
-            }
-        }
-        grid_off.push(next);
-
-        // Per row (in parallel): its distinct co-occurring target words, ascending, and the
-        // position of each cell's word in the row. `pos` maps target id → row position.
-        let mut grid = vec![0u32; next];
-        let rows: Vec<Vec<u32>> = split_at_offsets(&mut grid, &grid_off)
-            .into_par_iter()
-            .enumerate()
-            .map_init(
-                || vec![u32::MAX; n_f],
-                |pos, (e, cells)| {
-                    let occs = &occ[occ_off[e]..occ_off[e + 1]];
-                    let mut row = Vec::new();
-                    for &(p, _) in occs {
-                        for &f in &f_ids[f_off[p as usize]..f_off[p as usize + 1]] {
-                            if pos[f as usize] == u32::MAX {
-                                pos[f as usize] = 0;
-                                row.push(f);
-                            }
-                        }
-                    }
-                    row.sort_unstable();
-                    for (k, &f) in row.iter().enumerate() {
-                        pos[f as usize] = k as u32;
-                    }
-                    let mut at = 0;
-                    for &(p, _) in occs {
-                        for &f in &f_ids[f_off[p as usize]..f_off[p as usize + 1]] {
-                            cells[at] = pos[f as usize];
-                            at += 1;
-                        }
-                    }
-                    for &f in &row {
-                        pos[f as usize] = u32::MAX;
-                    }
-                    row
-                },
-            )
-            .collect();
+        let (occ_off, occ) = occurrences(e_words.len(), &e_ids, &e_off);
+        let (cell_off, grid_off) = grid_layout(&occ_off, &occ, &e_off, &f_off);
+        let mut grid = vec![0u32; grid_off[grid_off.len() - 1]];
+        let rows = co_occurrence_rows(
+            &mut grid,
+            &grid_off,
+            &occ_off,
+            &occ,
+            &f_off,
+            &f_ids,
+            f_words.len(),
+        );
         let row_off = offsets_of(rows.iter().map(Vec::len));
         let row_f: Vec<u32> = rows.into_iter().flatten().collect();
         Ok(Corpus {

@@ -73,15 +73,3 @@ pub fn seeded(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 pub fn tiny_tokenizer(dir: &std::path::Path, words: &[&str]) -> PathBuf {
     clir_models::tokenizer::write_word_level_tokenizer(dir, words).unwrap()
 }
-
-/// A fresh temporary directory.
-pub fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "clir-models-{tag}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
