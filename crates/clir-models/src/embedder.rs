@@ -248,9 +248,7 @@ impl Embedder {
             .save(&weights)
             .map_err(|e| ModelError::format(&weights, e.to_string()))?;
         let tok = dir.join(CHECKPOINT_TOKENIZER);
-        if self.tokenizer.path() != tok {
-            std::fs::copy(self.tokenizer.path(), &tok).map_err(|e| ModelError::io(&tok, e))?;
-        }
+        self.tokenizer.write_json(&tok)?;
         let vocab = dir.join(CHECKPOINT_VOCAB);
         match self.tokenizer.vocab_map() {
             Some(map) => map.save(&vocab)?,
@@ -332,7 +330,11 @@ impl Embedder {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "checkpoint weights not found"),
             ));
         }
-        let record = ModuleRecord::load(&weights)
+        // Read whole, not through `ModuleRecord::load`: its tensors would read the file lazily
+        // by path, so a checkpoint replaced or removed after loading would silently change the
+        // model (or panic at first use).
+        let bytes = std::fs::read(&weights).map_err(|e| ModelError::io(&weights, e))?;
+        let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|e| ModelError::format(&weights, e.to_string()))?;
         let encoder = config
             .encoder

@@ -400,7 +400,7 @@ pub fn export_hf(embedder: &Embedder, base: Option<&Embedder>, dir: &Path) -> Re
     )?;
 
     let tok = dir.join("tokenizer.json");
-    std::fs::copy(embedder.tokenizer.path(), &tok).map_err(|e| ModelError::io(&tok, e))?;
+    embedder.tokenizer.write_json(&tok)?;
     written.push(tok);
     write_json(
         dir,

@@ -73,6 +73,9 @@ impl TokenBatch {
 pub struct TextTokenizer {
     inner: Arc<Tokenizer>,
     path: PathBuf,
+    /// The file's bytes as read: what [`Self::write_json`] writes, whatever the file holds
+    /// by then.
+    json: Arc<[u8]>,
     max_len: usize,
     pad_id: u32,
     specials: BTreeSet<u32>,
@@ -99,7 +102,8 @@ impl TextTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
             ));
         }
-        let mut inner = Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
+        let json = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        let mut inner = Tokenizer::from_bytes(&json).map_err(|e| ModelError::Tokenizer {
             path: path.to_path_buf(),
             msg: e.to_string(),
         })?;
@@ -133,6 +137,7 @@ impl TextTokenizer {
         Ok(Self {
             inner: Arc::new(inner),
             path: path.to_path_buf(),
+            json: json.into(),
             max_len,
             pad_id,
             specials,
@@ -145,22 +150,10 @@ impl TextTokenizer {
         &self.path
     }
 
-    /// This tokenizer, recorded as read from `copy`: a byte-for-byte copy of [`Self::path`]
-    /// (checked by length), so that it need not be parsed again.
-    pub fn relocated(mut self, copy: &Path) -> Result<Self> {
-        let len = |p: &Path| {
-            std::fs::metadata(p)
-                .map(|m| m.len())
-                .map_err(|e| ModelError::io(p, e))
-        };
-        if len(copy)? != len(&self.path)? {
-            return Err(ModelError::Tokenizer {
-                path: copy.to_path_buf(),
-                msg: format!("is not a copy of {}", self.path.display()),
-            });
-        }
-        self.path = copy.to_path_buf();
-        Ok(self)
+    /// Writes the `tokenizer.json` this tokenizer was read from to `dest`: the bytes read
+    /// then, so a source file replaced since cannot slip into a checkpoint or an export.
+    pub fn write_json(&self, dest: &Path) -> Result<()> {
+        std::fs::write(dest, &*self.json).map_err(|e| ModelError::io(dest, e))
     }
 
     /// The wrapped Hugging Face tokenizer.

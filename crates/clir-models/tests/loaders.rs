@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use clir_models::e5s1::{E5s1File, Q4_BLOCK, Q4_BLOCK_BYTES};
-use clir_models::embedder::{CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS};
+use clir_models::embedder::{CHECKPOINT_CONFIG, CHECKPOINT_TOKENIZER, CHECKPOINT_WEIGHTS};
 use clir_models::hf::{SafetensorsSource, load_hf_encoder};
 use clir_models::{Embedder, EmbedderConfig, ModelError, Pooling, TextKind, TextTokenizer};
 use common::*;
@@ -102,7 +102,8 @@ fn write_bert_dir(
 
 #[test]
 fn safetensors_bert_loads_with_transposed_linears() {
-    let dir = tempdir("st-ok");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     let values = write_bert_dir(&dir, None, None);
     let (cfg, enc) = load_hf_encoder(&dir, &flex()).unwrap();
     assert_eq!(cfg, tiny_config());
@@ -128,7 +129,8 @@ fn safetensors_bert_loads_with_transposed_linears() {
 
 #[test]
 fn safetensors_errors_name_the_problem() {
-    let dir = tempdir("st-missing");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     write_bert_dir(&dir, Some("encoder.layer.1.output.dense.bias"), None);
     let err = load_hf_encoder(&dir, &flex()).unwrap_err();
     assert!(
@@ -136,7 +138,9 @@ fn safetensors_errors_name_the_problem() {
         "{err}"
     );
 
-    let dir = tempdir("st-shape");
+    let dir_tmp = tempfile::tempdir().unwrap();
+
+    let dir = dir_tmp.path().to_path_buf();
     write_bert_dir(
         &dir,
         None,
@@ -149,7 +153,9 @@ fn safetensors_errors_name_the_problem() {
         "{err}"
     );
 
-    let dir = tempdir("st-trunc");
+    let dir_tmp = tempfile::tempdir().unwrap();
+
+    let dir = dir_tmp.path().to_path_buf();
     write_bert_dir(&dir, None, None);
     let p = dir.join("model.safetensors");
     let bytes = std::fs::read(&p).unwrap();
@@ -160,7 +166,9 @@ fn safetensors_errors_name_the_problem() {
         assert!(err.to_string().contains("safetensors"), "{err}");
     }
 
-    let dir = tempdir("st-act");
+    let dir_tmp = tempfile::tempdir().unwrap();
+
+    let dir = dir_tmp.path().to_path_buf();
     write_bert_dir(&dir, None, None);
     let cfg = std::fs::read_to_string(dir.join("config.json"))
         .unwrap()
@@ -433,7 +441,8 @@ fn tiny_embedder(dir: &Path) -> Embedder {
 
 #[test]
 fn checkpoint_round_trip_gives_identical_embeddings() {
-    let dir = tempdir("ckpt");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     let emb = tiny_embedder(&dir);
     let texts = [
         "the river rose after rain",
@@ -478,9 +487,54 @@ fn checkpoint_round_trip_gives_identical_embeddings() {
     assert!(err.to_string().contains("not found"), "{err}");
 }
 
+/// A loaded checkpoint holds its weights in memory: its files replaced (a training run
+/// writing its next checkpoint, `export` or a rerun rewriting the folder) or removed after
+/// loading, it still gives its own embeddings, never the new file's or a panic.
+#[test]
+fn a_loaded_checkpoint_does_not_read_its_files_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = ["the river rose after rain", "bread is warm at dawn"];
+    let a = tiny_embedder(&tmp.path().join("a"));
+    let b = tiny_embedder(&tmp.path().join("b"));
+    let (emb_a, emb_b) = (
+        a.embed(&texts, TextKind::Passage, 2).unwrap(),
+        b.embed(&texts, TextKind::Passage, 2).unwrap(),
+    );
+    assert!(
+        max_abs_diff(&emb_a[0], &emb_b[0]) > 1e-3,
+        "two random models should differ"
+    );
+    let ck = tmp.path().join("ckpt");
+    a.save(&ck).unwrap();
+    let tokenizer_a = std::fs::read(ck.join(CHECKPOINT_TOKENIZER)).unwrap();
+    let loaded = Embedder::load_checkpoint(&ck, &flex()).unwrap();
+    // Same shapes, so every tensor of the new file sits at the old offsets.
+    b.save(&ck).unwrap();
+    std::fs::write(ck.join(CHECKPOINT_TOKENIZER), b"{}").unwrap();
+    let after = loaded.embed(&texts, TextKind::Passage, 2).unwrap();
+    assert_eq!(
+        bits(&after),
+        bits(&emb_a),
+        "the loaded model changed with its file"
+    );
+    // Saved again, it writes the tokenizer it read, not what its source file holds now.
+    let again = tmp.path().join("again");
+    loaded.save(&again).unwrap();
+    assert_eq!(
+        std::fs::read(again.join(CHECKPOINT_TOKENIZER)).unwrap(),
+        tokenizer_a
+    );
+    b.save(&ck).unwrap();
+    let loaded_b = Embedder::load_checkpoint_as_saved(&ck, &flex()).unwrap();
+    std::fs::remove_dir_all(&ck).unwrap();
+    let after_b = loaded_b.embed(&texts, TextKind::Passage, 2).unwrap();
+    assert_eq!(bits(&after_b), bits(&emb_b));
+}
+
 #[test]
 fn trimming_keeps_embeddings_of_in_vocabulary_text() {
-    let dir = tempdir("trim");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     let emb = tiny_embedder(&dir);
     let corpus = ["the river rose", "bread is warm"];
     let before = emb.embed(&corpus, TextKind::Query, 4).unwrap();
@@ -554,7 +608,8 @@ fn trimming_keeps_embeddings_of_in_vocabulary_text() {
 
 #[test]
 fn tokenizer_truncates_keeping_the_closing_special() {
-    let dir = tempdir("tok");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     let p = tiny_tokenizer(&dir, &WORDS);
     let tok = TextTokenizer::from_file(&p, 4).unwrap();
     assert_eq!(
@@ -595,7 +650,8 @@ fn bits(v: &[Vec<f32>]) -> Vec<Vec<u32>> {
 
 #[test]
 fn prefix_reuse_equals_a_full_forward_bit_for_bit() {
-    let dir = tempdir("prefix");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     let source = three_layer_embedder(&dir);
     let texts = [
         "the river rose after rain",
@@ -677,7 +733,8 @@ fn prefix_reuse_equals_a_full_forward_bit_for_bit() {
 // ------------------------------------------------------------------------ tokenizer
 #[test]
 fn a_tokenizer_without_a_pad_token_is_an_error_not_a_silent_zero() {
-    let dir = tempdir("tok-nopad");
+    let dir_tmp = tempfile::tempdir().unwrap();
+    let dir = dir_tmp.path().to_path_buf();
     let path = clir_models::tokenizer::write_word_level_tokenizer(&dir, &["in", "the"]).unwrap();
     // The fixture pads with [PAD] (id 0); the same file with the token renamed has no pad.
     let ok = TextTokenizer::from_file(&path, 16).unwrap();

@@ -270,8 +270,7 @@ pub fn train(
     // Student: from the last checkpoint, or freshly initialised.
     let ckpt_dir = run_dir.join(RUN_CHECKPOINTS);
     let latest = read_latest(&ckpt_dir)?;
-    let (mut student, mut optim, start) =
-        start_student(cfg, inputs, run_dir, latest.as_ref(), device)?;
+    let (mut student, mut optim, start) = start_student(cfg, inputs, latest.as_ref(), device)?;
 
     // What the student is trained towards, and what it reads once.
     let side: TextKind = cfg.model.student_side.into();
@@ -386,22 +385,26 @@ fn check_inputs(cfg: &TrainConfig, inputs: &TrainInputs, run_dir: &Path) -> Resu
 fn start_student(
     cfg: &TrainConfig,
     inputs: &TrainInputs,
-    run_dir: &Path,
     latest: Option<&(usize, PathBuf)>,
     device: &Device,
 ) -> Result<(Student, ModuleOptimizer, usize)> {
     Ok(match latest {
         Some((step, dir)) => {
             let e = Embedder::load_checkpoint_as_saved(&dir.join(RUN_STUDENT), device)?;
-            let student = Student::from_embedder(e, cfg, run_dir)?;
+            let student = Student::from_embedder(e, cfg)?;
+            // Read whole: `load` would read the file lazily by path (see
+            // `Embedder::load_checkpoint_as_saved`).
+            let path = dir.join(CKPT_OPTIMIZER);
+            let bytes =
+                std::fs::read(&path).map_err(|e| TrainError::checkpoint(&path, e.to_string()))?;
             let optim = adamw(cfg)
-                .load(dir.join(CKPT_OPTIMIZER))
-                .map_err(|e| TrainError::checkpoint(&dir.join(CKPT_OPTIMIZER), e.to_string()))?;
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .map_err(|e| TrainError::checkpoint(&path, e.to_string()))?;
             (student, optim, *step)
         }
         None => {
             let e = initial_student(cfg, inputs, device)?;
-            (Student::from_embedder(e, cfg, run_dir)?, adamw(cfg), 0)
+            (Student::from_embedder(e, cfg)?, adamw(cfg), 0)
         }
     })
 }
@@ -522,15 +525,15 @@ mod tests {
 
     #[test]
     fn checkpoint_trees_are_synced_and_a_missing_one_is_an_error() {
-        let d = std::env::temp_dir().join(format!("clir-train-sync-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         std::fs::create_dir_all(d.join("student")).unwrap();
         std::fs::write(d.join("student/model.bpk"), b"w").unwrap();
         std::fs::write(d.join("state.json"), b"{}").unwrap();
-        sync_tree(&d).unwrap();
+        sync_tree(d).unwrap();
         write_atomic(&d.join("latest"), b"step-000001").unwrap();
         assert_eq!(std::fs::read(d.join("latest")).unwrap(), b"step-000001");
-        let left: Vec<_> = std::fs::read_dir(&d)
+        let left: Vec<_> = std::fs::read_dir(d)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".tmp"))
@@ -538,8 +541,8 @@ mod tests {
         assert!(left.is_empty(), "temporary files left: {left:?}");
         // Two temporary names of one path differ (concurrent writers never share one).
         assert_ne!(temp_path(&d.join("latest")), temp_path(&d.join("latest")));
-        std::fs::remove_dir_all(&d).unwrap();
-        assert!(sync_tree(&d).is_err());
+        std::fs::remove_dir_all(d).unwrap();
+        assert!(sync_tree(d).is_err());
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! its token roles (specials, prefix) and how a fresh run builds it.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -34,19 +33,8 @@ pub(crate) struct Student {
 }
 
 impl Student {
-    /// Takes over `e` for training. Its `tokenizer.json` is copied into the run directory
-    /// first: checkpoints it may have been loaded from are replaced as training goes on.
-    pub(crate) fn from_embedder(
-        mut e: Embedder,
-        cfg: &TrainConfig,
-        run_dir: &Path,
-    ) -> Result<Self> {
-        let tok_path = run_dir.join("student-tokenizer.json");
-        if e.tokenizer.path() != tok_path {
-            std::fs::copy(e.tokenizer.path(), &tok_path)
-                .map_err(|err| TrainError::io(&tok_path, err))?;
-            e.tokenizer = e.tokenizer.relocated(&tok_path)?;
-        }
+    /// Takes over `e` for training.
+    pub(crate) fn from_embedder(e: Embedder, cfg: &TrainConfig) -> Result<Self> {
         let plain = e.device.clone();
         let device = plain.clone().autodiff();
         let mut encoder = e.encoder.fork(&device).train();
