@@ -210,6 +210,22 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
     );
     assert!(log.contains("drifted") && log.contains(&named), "{log}");
 
+    // --write-expected writes the table values to a new file (never over an existing one),
+    // and they verify.
+    let written = dir.path().join("expected/written.toml");
+    let w_arg = written.display().to_string();
+    let (ok, log) = reproduce(&preset, &out, &["--write-expected", "--expected", &w_arg]);
+    assert!(ok, "{log}");
+    assert!(log.contains("verify: 15 values within tolerance"), "{log}");
+    let text = std::fs::read_to_string(&written).unwrap();
+    for a in aggregates {
+        let map = format!("map = {:.4}\n", a["map"].as_f64().unwrap());
+        assert!(text.contains(&map), "{map} missing from\n{text}");
+    }
+    let (ok, log) = reproduce(&preset, &out, &["--write-expected", "--expected", &w_arg]);
+    assert!(!ok && log.contains("exists; remove it"), "{log}");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), text);
+
     // --list: every cell done; after a training change exactly the trained cells are stale,
     // after an evaluation change every cell is.
     let states = |preset: &Path| -> Vec<(String, String)> {
@@ -279,6 +295,18 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         std::fs::read_to_string(out.join("results.md")).unwrap(),
         before
     );
+
+    // A narrowed run cannot write the expected scores of the whole matrix.
+    let other = dir.path().join("expected/other.toml").display().to_string();
+    let narrowed = [
+        "--write-expected",
+        "--expected",
+        &other,
+        "--pairs",
+        "swahili",
+    ];
+    let (ok, log) = reproduce(&preset, &out, &narrowed);
+    assert!(!ok && log.contains("narrowed"), "{log}");
 }
 
 /// Lexical cells: PSQ (per pair, a Model 1 table from a bitext sample) and BM25

@@ -9,6 +9,7 @@
 
 mod cost;
 mod curve;
+mod expected;
 mod fingerprint;
 mod lexical;
 mod preset;
@@ -268,6 +269,11 @@ pub struct ReproduceArgs {
     /// Expected scores for --verify (default experiments/expected/<preset>.toml).
     #[arg(long)]
     expected: Option<PathBuf>,
+    /// Write the report's table values (each row's mean over seeds) as the expected scores
+    /// (the --expected path), with the run's provenance in its header; refused when that file
+    /// exists (remove it to rewrite) or when cells are missing from the report.
+    #[arg(long)]
+    write_expected: bool,
     /// Results directory (default experiments/results/<preset>; a run restricted by --pairs,
     /// --methods or --seeds defaults to its own experiments/results/<preset>.partial/<subset>).
     #[arg(long)]
@@ -1033,7 +1039,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
                 left_out.join(", ")
             );
         }
-        return write_results(&preset, &results, &out, &provenance, &a);
+        return write_results(&preset, (&results, &left_out), &out, &provenance, &a);
     }
 
     let scan = Scan {
@@ -1250,7 +1256,7 @@ fn report_finished(
             }
         );
     }
-    write_results(preset, &results, out, provenance, a)
+    write_results(preset, (&results, &left_out), out, provenance, a)
 }
 
 /// Every cell's fingerprint, its finished result on disk (if any) and its state.
@@ -1561,11 +1567,12 @@ fn finished_cells(
     Ok((results, left_out))
 }
 
-/// Writes results.* from `results` (with the invocations that computed them), prints the
-/// report and, with `--verify`, compares it with the expected scores.
+/// Writes results.* from `results` (with the invocations that computed them; `left_out`: the
+/// cells not finished), prints the report and, with `--write-expected` and `--verify`, writes
+/// or checks the expected scores.
 fn write_results(
     preset: &Preset,
-    results: &[CellResult],
+    (results, left_out): (&[CellResult], &[String]),
     out: &Path,
     provenance: &fingerprint::Provenance,
     a: &ReproduceArgs,
@@ -1575,13 +1582,25 @@ fn write_results(
     let md = report::write_report(preset, results, out, provenance, &invocations)?;
     println!("{md}");
     println!("results in {}", out.display());
+    let path = a.expected.clone().unwrap_or_else(|| {
+        workspace_root()
+            .join("experiments/expected")
+            .join(format!("{}.toml", preset.name))
+    });
+    if a.write_expected {
+        if a.pairs.is_some() || a.methods.is_some() || a.seeds.is_some() || !left_out.is_empty() {
+            bail!(
+                "--write-expected needs the whole matrix: {}",
+                match left_out.len() {
+                    0 => "this run is narrowed by --pairs, --methods or --seeds".to_string(),
+                    n => format!("{n} cells are not finished"),
+                }
+            );
+        }
+        expected::write(&path, preset, &report::aggregate(results)?, provenance)?;
+    }
     if a.verify {
-        let path = a.expected.clone().unwrap_or_else(|| {
-            workspace_root()
-                .join("experiments/expected")
-                .join(format!("{}.toml", preset.name))
-        });
-        verify(&path, &report::aggregate(results)?)?;
+        expected::verify(&path, &report::aggregate(results)?)?;
     }
     Ok(())
 }
@@ -1852,75 +1871,6 @@ fn write_cell(
     Ok(())
 }
 
-/// Expected scores with tolerances (`experiments/expected/<preset>.toml`): the table values,
-/// i.e. the mean over seeds of each method and pair.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expected {
-    /// Default absolute tolerance.
-    tolerance: f64,
-    cell: Vec<ExpectedCell>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectedCell {
-    pair: String,
-    method: String,
-    map: f64,
-    ndcg_10: Option<f64>,
-    mrr_10: Option<f64>,
-    tolerance: Option<f64>,
-}
-
-fn verify(path: &Path, results: &[report::Aggregate]) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-    let expected: Expected = toml::from_str(&text).with_context(|| path.display().to_string())?;
-    let mut drift = Vec::new();
-    let mut checked = 0;
-    for e in &expected.cell {
-        let Some(r) = results
-            .iter()
-            .find(|r| r.pair == e.pair && r.method == e.method)
-        else {
-            drift.push(format!("{} / {}: not in the results", e.pair, e.method));
-            continue;
-        };
-        let tol = e.tolerance.unwrap_or(expected.tolerance);
-        let mut check = |name: &str, want: f64, got: f64| {
-            checked += 1;
-            if (want - got).abs() > tol {
-                drift.push(format!(
-                    "{} / {} {name}: {got:.4}, expected {want:.4} ± {tol}",
-                    e.pair, e.method
-                ));
-            }
-        };
-        check("map", e.map, r.map);
-        if let Some(n) = e.ndcg_10 {
-            check("ndcg_10", n, r.ndcg_10);
-        }
-        if let Some(m) = e.mrr_10 {
-            check("mrr_10", m, r.mrr_10);
-        }
-    }
-    if drift.is_empty() {
-        println!(
-            "verify: {checked} values within tolerance of {}",
-            path.display()
-        );
-        Ok(())
-    } else {
-        bail!(
-            "verify: {} of {} values drifted ({}):\n  {}",
-            drift.len(),
-            checked.max(drift.len()),
-            path.display(),
-            drift.join("\n  ")
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2058,7 +2008,7 @@ mod tests {
             "pair = \"p\"\nmethod = \"m\"\n{} = 0.1\n{} = 0.2\n{} = 0.3\n",
             MEASURES[0], MEASURES[1], MEASURES[2]
         );
-        let e: ExpectedCell = toml::from_str(&toml).unwrap();
+        let e: expected::ExpectedCell = toml::from_str(&toml).unwrap();
         assert_eq!((e.map, e.ndcg_10, e.mrr_10), (0.1, Some(0.2), Some(0.3)));
     }
 
