@@ -13,7 +13,10 @@ use std::process::Command;
 mod common;
 use common::run_rows;
 
-const PRESET: &str = r#"
+/// The tiny two-pair matrix most tests run: [`common::TINY_MATRIX`]'s sample and training.
+fn preset_text() -> String {
+    format!(
+        r#"
 name = "tiny"
 description = "test preset"
 pairs = ["swahili", "german"]
@@ -21,28 +24,10 @@ low_resource = ["swahili"]
 methods = ["zero-shot", "optical"]
 seeds = [42, 43]
 
-[eval]
-split = "test"
-queries = 6
-documents = 40
-seed = 3
-
-[train.model]
-max_len = 32
-freeze_layers = 10
-
-[train.data]
-max_pairs = 16
-
-[train.optim]
-steps = 2
-warmup_steps = 1
-batch_size = 8
-
-[train.run]
-checkpoint_every = 2
-progress = false
-"#;
+{}"#,
+        common::TINY_MATRIX
+    )
+}
 
 fn have_data() -> bool {
     use clir_data::fetch::cached::{self, require};
@@ -96,7 +81,7 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
     }
     let dir = tempfile::tempdir().unwrap();
     let preset = dir.path().join("tiny.toml");
-    std::fs::write(&preset, PRESET).unwrap();
+    std::fs::write(&preset, preset_text()).unwrap();
     let out = dir.path().join("results");
 
     let (ok, log) = reproduce(&preset, &out, &[]);
@@ -248,7 +233,7 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
     let changed = dir.path().join("tiny-lr.toml");
     std::fs::write(
         &changed,
-        PRESET.replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
+        preset_text().replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
     )
     .unwrap();
     let listed = states(&changed);
@@ -262,12 +247,16 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
     }
     let (_, log) = reproduce(&changed, &out, &["--list"]);
     assert!(log.contains("optim.lr"), "the reason is not named:\n{log}");
-    std::fs::write(&changed, PRESET.replace("queries = 6", "queries = 5")).unwrap();
+    std::fs::write(
+        &changed,
+        preset_text().replace("queries = 6", "queries = 5"),
+    )
+    .unwrap();
     assert!(states(&changed).iter().all(|(_, s)| s == "stale"));
     // A stale cell is recomputed (and says why) unless --reuse-stale.
     std::fs::write(
         &changed,
-        PRESET.replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
+        preset_text().replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
     )
     .unwrap();
     let (ok, log) = reproduce(&changed, &out, &["--reuse-stale"]);
@@ -469,11 +458,19 @@ progress = false
 fn a_bad_preset_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let preset: PathBuf = dir.path().join("bad.toml");
-    std::fs::write(&preset, PRESET.replace("[eval]", "[eval]\nquerys = 3")).unwrap();
+    std::fs::write(
+        &preset,
+        preset_text().replace("[eval]", "[eval]\nquerys = 3"),
+    )
+    .unwrap();
     let (ok, log) = reproduce(&preset, &dir.path().join("out"), &[]);
     assert!(!ok);
     assert!(log.contains("bad.toml") && log.contains("querys"), "{log}");
-    std::fs::write(&preset, PRESET.replace("\"optical\"]", "\"optimal\"]")).unwrap();
+    std::fs::write(
+        &preset,
+        preset_text().replace("\"optical\"]", "\"optimal\"]"),
+    )
+    .unwrap();
     let (ok, log) = reproduce(&preset, &dir.path().join("out"), &[]);
     assert!(!ok);
     assert!(log.contains("bad.toml") && log.contains("optimal"), "{log}");

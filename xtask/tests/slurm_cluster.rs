@@ -11,7 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PRESET: &str = r#"
+mod common;
+
+/// [`common::TINY_MATRIX`]'s sample and training on two pairs, with PSQ and one-core jobs.
+fn preset_text() -> String {
+    format!(
+        r#"
 name = "tiny-slurm"
 description = "two pairs on a one-node Slurm"
 pairs = ["swahili", "german"]
@@ -19,28 +24,7 @@ low_resource = ["swahili"]
 methods = ["zero-shot", "optical", "psq"]
 seeds = [42]
 
-[eval]
-split = "test"
-queries = 6
-documents = 40
-seed = 3
-
-[train.model]
-max_len = 32
-freeze_layers = 10
-
-[train.data]
-max_pairs = 16
-
-[train.optim]
-steps = 2
-warmup_steps = 1
-batch_size = 8
-
-[train.run]
-checkpoint_every = 2
-progress = false
-
+{}
 [psq]
 max_pairs = 300
 iterations = 3
@@ -56,7 +40,10 @@ mem = "2000M"
 [slurm.lexical]
 cpus = 1
 mem = "1000M"
-"#;
+"#,
+        common::TINY_MATRIX
+    )
+}
 
 /// The cluster's daemons, stopped (SIGTERM, then SIGKILL) when dropped.
 struct Cluster {
@@ -276,7 +263,7 @@ fn the_emitted_job_arrays_give_the_single_process_report() {
         .tempdir_in("/tmp")
         .unwrap();
     let preset = dir.path().join("tiny-slurm.toml");
-    std::fs::write(&preset, PRESET).unwrap();
+    std::fs::write(&preset, preset_text()).unwrap();
 
     // The reference: one process, all cells.
     let single = dir.path().join("single");
