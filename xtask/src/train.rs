@@ -96,10 +96,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         "train: {} on {} bitext pairs ({}), {} steps of {} on {backend} -> {}",
         cfg.loss.method.name(),
         pairs.len(),
-        cfg.data
-            .bitext_file
-            .clone()
-            .unwrap_or_else(|| format!("Bible {} books {}", cfg.data.language, cfg.data.books)),
+        cfg.data.bitext_name(),
         cfg.optim.steps,
         cfg.optim.batch_size,
         out.display()

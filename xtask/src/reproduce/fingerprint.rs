@@ -95,6 +95,13 @@ pub fn train_fingerprint(cfg: &TrainConfig) -> serde_json::Value {
 /// that a setting of one method (λ of `joint`, the OT solver, KL's temperature) does not make
 /// the cells of the others stale. Applied to every fingerprint, old ones read back included.
 pub fn strip_unread(v: &mut serde_json::Value) {
+    // The out-of-domain source, of every cell that reads bitext (PSQ's table too): absent
+    // (null) is the Bible, as before the key existed.
+    if let Some(data) = v.get_mut("data").and_then(|d| d.as_object_mut())
+        && data.get("bitext_source").is_some_and(|s| s.is_null())
+    {
+        data.remove("bitext_source");
+    }
     let Some(method) = v
         .pointer("/loss/method")
         .and_then(|m| m.as_str())
@@ -135,6 +142,12 @@ pub fn strip_unread(v: &mut serde_json::Value) {
         .and_then(|m| m.as_f64());
     if method != "Optical" || mu == Some(0.0) {
         unread.push(("loss", "hybrid_mse_weight"));
+    }
+    // The out-of-domain source: absent (null) is the Bible, as before the key existed.
+    if v.pointer("/data/bitext_source")
+        .is_some_and(|s| s.is_null())
+    {
+        unread.push(("data", "bitext_source"));
     }
     for (section, key) in unread {
         if let Some(s) = v.get_mut(section).and_then(|s| s.as_object_mut()) {
@@ -451,6 +464,18 @@ mod tests {
             models: BTreeMap::from([("student".into(), "e5-small sha256:00".into())]),
             version: "0.1.0".into(),
         }
+    }
+
+    #[test]
+    fn the_bible_default_of_bitext_source_keeps_old_fingerprints() {
+        let mut cfg = TrainConfig::new();
+        let new = train_fingerprint(&cfg);
+        assert!(new.pointer("/data/bitext_source").is_none(), "{new}");
+        let mut old = new.clone();
+        old["data"].as_object_mut().unwrap().remove("bitext_source");
+        assert_eq!(old, new);
+        cfg.data.bitext_source = Some("freedict".into());
+        assert_eq!(train_fingerprint(&cfg)["data"]["bitext_source"], "freedict");
     }
 
     #[test]

@@ -598,12 +598,14 @@ impl Matrix<'_> {
             CellKind::Bm25En => (None, LEXICAL_BACKEND.into()),
             CellKind::Psq => {
                 let (data, seed) = lexical::psq_data(self.preset, &cell.pair)?;
-                let psq = fingerprint::with_bitext_content(serde_json::json!({
+                let mut psq = serde_json::json!({
                     "method": PSQ,
                     "data": data,
                     "seed": seed,
                     "psq": format!("{:?} {:?}", self.preset.psq.model1(), self.preset.psq.prune()),
-                }))?;
+                });
+                fingerprint::strip_unread(&mut psq);
+                let psq = fingerprint::with_bitext_content(psq)?;
                 (Some(psq), LEXICAL_BACKEND.into())
             }
             CellKind::Trained(m, v) => {
