@@ -74,7 +74,10 @@ pub fn teachers(preset: &Preset) -> anyhow::Result<Vec<String>> {
         .filter_map(|m| m.parse::<Method>().ok())
     {
         for v in preset.variants_of(m) {
-            let t = preset.train_config(pair, m, &v, None)?.model.teacher;
+            let t = preset
+                .train_config(preset.pair_of(&v), m, &v, None)?
+                .model
+                .teacher;
             if !out.contains(&t) {
                 out.push(t);
             }
@@ -130,7 +133,7 @@ pub fn row_config(preset: &Preset, label: &str) -> Option<TrainConfig> {
         .into_iter()
         .find(|x| x.name == v)?;
     preset
-        .train_config(preset.pairs.first()?, method, &variant, None)
+        .train_config(preset.pair_of(&variant), method, &variant, None)
         .ok()
 }
 
@@ -522,6 +525,9 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
             }
             let method: Method = m.parse().map_err(anyhow::Error::msg)?;
             for v in preset.variants_of(method) {
+                if !v.applies_to(pair) {
+                    continue;
+                }
                 let label = if v.name.is_empty() {
                     method.name().to_string()
                 } else {
@@ -2043,6 +2049,57 @@ mod tests {
             n += 1;
         }
         assert!(n >= 7, "only {n} presets found in {}", dir.display());
+    }
+
+    /// A variant restricted to some pairs has cells there only, and a source a pair lacks is
+    /// refused at load, naming the pair.
+    #[test]
+    fn variants_apply_to_the_pairs_they_name() {
+        let load = |variants: &str| -> anyhow::Result<Preset> {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("b.toml");
+            let text = format!(
+                "name = \"b\"\ndescription = \"d\"\npairs = [\"swahili\", \"hindi\"]\n\
+                 low_resource = []\nmethods = [\"optical\"]\n[eval]\nsplit = \"dev\"\n\n\
+                 [[variants]]\nname = \"bible\"\n\n{variants}"
+            );
+            std::fs::write(&p, text).unwrap();
+            Ok(Preset::load(p.to_str().unwrap())?.0)
+        };
+        let help =
+            "[[variants]]\nname = \"help\"\ntrain.data.bitext_source = \"libreoffice-help\"\n";
+        let preset = load(&format!("{help}pairs = [\"hindi\"]\n")).unwrap();
+        let cells = build_cells(&preset).unwrap();
+        let labels = |pair: &str| -> Vec<&str> {
+            let mut v: Vec<&str> = cells
+                .iter()
+                .filter(|c| c.pair == pair)
+                .map(|c| c.label.as_str())
+                .collect();
+            v.dedup();
+            v
+        };
+        assert_eq!(labels("swahili"), ["optical/bible"]);
+        assert_eq!(labels("hindi"), ["optical/bible", "optical/help"]);
+        let v = &preset.variants[1];
+        let cfg = preset
+            .train_config("hindi", Method::Optical, v, None)
+            .unwrap();
+        assert_eq!(cfg.data.bitext_source.as_deref(), Some("libreoffice-help"));
+        assert_eq!(
+            row_config(&preset, "optical/help").unwrap().data.language,
+            "hindi"
+        );
+        let e = format!("{:#}", load(help).unwrap_err());
+        assert!(e.contains("has no \"swahili\" bitext"), "{e}");
+        let e = format!(
+            "{:#}",
+            load(&format!("{help}pairs = [\"german\"]\n")).unwrap_err()
+        );
+        assert!(
+            e.contains(":15: variant 'help' names pair 'german', not one of the preset's"),
+            "{e}"
+        );
     }
 
     /// The joint-objective preset sweeps λ on joint only: OPTICAL runs once per seed, joint

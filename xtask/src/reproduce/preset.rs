@@ -75,6 +75,10 @@ pub struct Variant {
     /// variant applies to runs once, with the preset's own settings.
     #[serde(default)]
     pub methods: Vec<String>,
+    /// The pairs the variant applies to (empty: every one), e.g. a bitext source only some
+    /// languages have.
+    #[serde(default)]
+    pub pairs: Vec<String>,
 }
 
 impl Variant {
@@ -84,7 +88,13 @@ impl Variant {
             name: String::new(),
             train: toml::Table::new(),
             methods: Vec::new(),
+            pairs: Vec::new(),
         }
+    }
+
+    /// Whether the variant's cells exist for `pair`.
+    pub fn applies_to(&self, pair: &str) -> bool {
+        self.pairs.is_empty() || self.pairs.iter().any(|p| p == pair)
     }
 }
 
@@ -255,24 +265,7 @@ impl Preset {
         if preset.eval.max_len.is_some_and(|n| n < 2) {
             bail!("{}: eval.max_len must be at least 2", path.display());
         }
-        for (i, v) in preset.variants.iter_mut().enumerate() {
-            for m in &mut v.methods {
-                match m.parse::<Method>() {
-                    Ok(method) => *m = method.name().to_string(),
-                    Err(_) => {
-                        let at = ["variants".to_string(), i.to_string(), "methods".into()];
-                        let at: Vec<&str> = at.iter().map(String::as_str).collect();
-                        bail!(
-                            "{}{}: variant '{}' names '{m}', not a trained method (optical, mse, \
-                             kl or joint)",
-                            path.display(),
-                            preset_line(&preset.source.1, &at),
-                            v.name
-                        );
-                    }
-                }
-            }
-        }
+        check_variants(&mut preset, &path)?;
         if let Some(r) = &preset.reference_variant
             && !preset.variants.iter().any(|v| &v.name == r)
         {
@@ -290,7 +283,9 @@ impl Preset {
         }
         // Every cell's configuration must parse before hours are spent on the first ones.
         for v in preset.variant_list() {
-            preset.train_config("swahili", Method::Optical, &v, None)?;
+            for pair in preset.pairs.iter().filter(|p| v.applies_to(p)) {
+                preset.train_config(pair, Method::Optical, &v, None)?;
+            }
         }
         preset.curve_steps.sort_unstable();
         preset.curve_steps.dedup();
@@ -300,7 +295,10 @@ impl Preset {
             .filter_map(|m| m.parse::<Method>().ok())
         {
             for v in preset.variants_of(m) {
-                let steps = preset.train_config("swahili", m, &v, None)?.optim.steps;
+                let steps = preset
+                    .train_config(preset.pair_of(&v), m, &v, None)?
+                    .optim
+                    .steps;
                 if let Some(&s) = preset.curve_steps.iter().find(|&&s| s == 0 || s >= steps) {
                     bail!(
                         "{}{}: curve_steps: step {s} does not lie inside the {} steps of {}{} \
@@ -393,6 +391,15 @@ impl Preset {
     /// The collection directory of `pair` (`[pair.NAME] collection`), if it has its own.
     pub fn collection_of(&self, pair: &str) -> Option<&Path> {
         self.pair.get(pair)?.collection.as_deref()
+    }
+
+    /// The pair a variant's configuration is read on when no pair is given (labels,
+    /// teachers, steps): its first pair, else the preset's.
+    pub fn pair_of<'a>(&'a self, v: &'a Variant) -> &'a str {
+        v.pairs
+            .first()
+            .or(self.pairs.first())
+            .map_or("swahili", String::as_str)
     }
 
     pub fn variant_list(&self) -> Vec<Variant> {
@@ -508,6 +515,42 @@ impl Preset {
 }
 
 /// `:LINE` of the key at `path` in the preset's TOML `text`, or nothing when not found.
+/// Trained methods named by the variants in their canonical names, and pairs the preset has.
+fn check_variants(preset: &mut Preset, path: &Path) -> anyhow::Result<()> {
+    for (i, v) in preset.variants.iter_mut().enumerate() {
+        for m in &mut v.methods {
+            match m.parse::<Method>() {
+                Ok(method) => *m = method.name().to_string(),
+                Err(_) => {
+                    let at = ["variants".to_string(), i.to_string(), "methods".into()];
+                    let at: Vec<&str> = at.iter().map(String::as_str).collect();
+                    bail!(
+                        "{}{}: variant '{}' names '{m}', not a trained method (optical, mse, \
+                             kl or joint)",
+                        path.display(),
+                        preset_line(&preset.source.1, &at),
+                        v.name
+                    );
+                }
+            }
+        }
+    }
+    for (i, v) in preset.variants.iter().enumerate() {
+        if let Some(p) = v.pairs.iter().find(|p| !preset.pairs.contains(p)) {
+            let at = ["variants".to_string(), i.to_string(), "pairs".into()];
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
+            bail!(
+                "{}{}: variant '{}' names pair '{p}', not one of the preset's ({})",
+                path.display(),
+                preset_line(&preset.source.1, &at),
+                v.name,
+                preset.pairs.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 fn preset_line(text: &str, path: &[&str]) -> String {
     clir_train::config::toml_key_line(text, path).map_or(String::new(), |l| format!(":{l}"))
 }
