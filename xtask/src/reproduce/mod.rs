@@ -457,6 +457,13 @@ pub struct Invocation {
     pub computed: usize,
 }
 
+impl Invocation {
+    /// Adds this invocation to `cells/invocations.jsonl`.
+    fn append_to(&self, out: &Path) -> anyhow::Result<()> {
+        append_invocations(out, &format!("{}\n", serde_json::to_string(self)?))
+    }
+}
+
 /// Every cell of a preset, in table order: English, then per pair its methods, variants and
 /// seeds.
 fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
@@ -1154,17 +1161,7 @@ fn compute_cells(
                 let Some(pre) = &pretrained else {
                     unreachable!("models are loaded unless every cell is lexical")
                 };
-                let dense = dense.get_or_insert_with(|| Dense {
-                    preset,
-                    base: &ctx.base,
-                    pre,
-                    models: &models,
-                    device,
-                    out,
-                    queries: BTreeMap::new(),
-                    prefix: None,
-                    base_prefix: frozen_prefix(&ctx.base, &ctx.base.model.student),
-                });
+                let dense = dense.get_or_insert_with(|| Dense::new(ctx, pre, &models, device, out));
                 dense.result(cell, set, (retrain_why, &bar), (t0, by), fp)?
             }
         };
@@ -1181,15 +1178,13 @@ fn compute_cells(
             wall_s: started.elapsed().as_secs_f64(),
             computed,
         };
-        append_invocations(out, &format!("{}\n", serde_json::to_string(&inv)?))?;
+        inv.append_to(out)?;
     }
     if let Some(spec) = &a.cell {
-        let what = if computed > 0 {
-            "computed"
-        } else if elsewhere.is_empty() {
-            "already finished"
-        } else {
-            "being computed by another process"
+        let what = match (computed, elsewhere.len()) {
+            (1.., _) => "computed",
+            (0, 0) => "already finished",
+            (0, _) => "being computed by another process",
         };
         let id = cells[selected[0]].id();
         eprintln!("cell {spec} ({id}): {what}; no report written (--report-only builds it)");
@@ -1409,7 +1404,28 @@ struct DenseCell {
     trimmed_away: Option<(usize, usize)>,
 }
 
-impl Dense<'_> {
+impl<'a> Dense<'a> {
+    /// The shared state of a run's dense cells, before any is scored.
+    fn new(
+        ctx: &'a Matrix<'a>,
+        pre: &'a Pretrained,
+        models: &'a clir_models::embedder::ModelCache,
+        device: &'a ot_core::backend::Device,
+        out: &'a Path,
+    ) -> Self {
+        Dense {
+            preset: ctx.preset,
+            base: &ctx.base,
+            pre,
+            models,
+            device,
+            out,
+            queries: BTreeMap::new(),
+            prefix: None,
+            base_prefix: frozen_prefix(&ctx.base, &ctx.base.model.student),
+        }
+    }
+
     /// [`score`](Self::score) as the cell's result (timed from `t0`, computed by the
     /// invocation and commit `by`) and run.
     fn result(

@@ -45,3 +45,19 @@ pub fn run_rows(path: &Path) -> Vec<(String, String, usize, f64)> {
         })
         .collect()
 }
+
+/// Cells computed by all the invocations logged in `<out>/cells/invocations.jsonl`, and the
+/// log's text.
+#[allow(dead_code)]
+pub fn cells_computed(out: &Path) -> (u64, String) {
+    let invocations = std::fs::read_to_string(out.join("cells/invocations.jsonl")).unwrap();
+    let total = invocations
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["computed"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    (total, invocations)
+}
