@@ -387,6 +387,20 @@ fn metric_tables(
     let mut tables = Vec::new();
     let mut comparisons = Vec::new();
     let mut variant_comparisons = Vec::new();
+    // A partial report (cells still to compute) tables the rows every pair has; the others
+    // are named here and kept in results.csv and results.json.
+    let (complete, partial): (Vec<String>, Vec<String>) = methods.iter().cloned().partition(|m| {
+        pairs
+            .iter()
+            .all(|p| rows.iter().any(|a| &a.method == m && &a.pair == p))
+    });
+    if !partial.is_empty() {
+        md.push_str(&format!(
+            "Not yet computed for every pair, so left out of the tables below (their values are \
+             in results.csv and results.json, and in the comparisons where both rows exist): {}.\n\n",
+            partial.join(", ")
+        ));
+    }
     for (mi, metric) in METRICS.iter().enumerate() {
         let mut per_query: PerQuery = BTreeMap::new();
         for a in rows {
@@ -400,7 +414,7 @@ fn metric_tables(
         }
         let table = ResultsTable::from_per_query(
             metric,
-            methods.to_vec(),
+            complete.clone(),
             pairs.to_vec(),
             &per_query,
             baseline,
