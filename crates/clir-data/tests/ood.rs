@@ -174,6 +174,8 @@ fn sources_name_their_languages_and_packages() {
         e.contains("libreoffice-help, libreoffice-ui or freedict"),
         "{e}"
     );
+    let e = help.read("hindi", &[]).unwrap_err().to_string();
+    assert!(e.contains("reads 2 unpacked packages"), "{e}");
     let dict: OodSource = "freedict".parse().unwrap();
     assert_eq!(
         dict.packages("sw").unwrap()[0].name,

@@ -168,7 +168,20 @@ impl OodSource {
 
     /// Reads the pairs from the unpacked `dirs` of [`packages`](Self::packages).
     pub fn read(self, language: &str, dirs: &[PathBuf]) -> Result<OodBitext> {
-        self.packages(language)?;
+        let packages = self.packages(language)?;
+        if dirs.len() != packages.len() {
+            return Err(DataError::Usage(format!(
+                "{} {language} reads {} unpacked packages ({}), not {}",
+                self.name(),
+                packages.len(),
+                packages
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                dirs.len()
+            )));
+        }
         let code = iso(language).unwrap_or_default();
         match self {
             OodSource::LibreOfficeHelp => read_help(
