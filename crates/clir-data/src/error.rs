@@ -48,6 +48,9 @@ pub enum DataError {
     /// names the file and line.
     #[error("{0}")]
     Trec(#[from] clir_eval::EvalError),
+    /// Fetching a package failed (its message names the package).
+    #[error("{0}")]
+    Fetch(#[from] crate::fetch::FetchError),
 }
 
 impl DataError {

@@ -182,3 +182,18 @@ fn sources_name_their_languages_and_packages() {
         "dict-freedict-eng-swh"
     );
 }
+
+#[test]
+fn fetch_and_read_names_the_package_it_could_not_fetch() {
+    let cache = tempfile::tempdir().unwrap();
+    let from = tempfile::tempdir().unwrap();
+    let fetcher = clir_data::fetch::Source::cache(cache.path()).with_files_from(Some(from.path()));
+    let ui: OodSource = "libreoffice-ui".parse().unwrap();
+    let e = ui.fetch_and_read("HI", &fetcher).unwrap_err().to_string();
+    assert!(e.contains("libreoffice-l10n-hi"), "{e}");
+    let e = ui
+        .fetch_and_read("swahili", &fetcher)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has no \"swahili\" bitext"), "{e}");
+}

@@ -33,14 +33,7 @@ pub fn load_bitext(config: &DataConfig, seed: u64) -> Result<Vec<BitextPair>> {
 /// when missing; the counts go to standard error.
 pub fn ood_bitext(source: &str, language: &str) -> Result<Vec<BitextPair>> {
     let source: clir_data::ood::OodSource = source.parse()?;
-    let fetcher = clir_data::fetch::Source::default_cache();
-    let dirs = source
-        .packages(language)?
-        .iter()
-        .map(|p| fetcher.deb(p))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| TrainError::Invalid(format!("fetching {}: {e}", source.name())))?;
-    let bitext = source.read(language, &dirs)?;
+    let bitext = source.fetch_and_read(language, &clir_data::fetch::Source::default_cache())?;
     eprintln!("bitext {} {language}: {}", source.name(), bitext.counts);
     if bitext.pairs.is_empty() {
         return Err(TrainError::Invalid(format!(

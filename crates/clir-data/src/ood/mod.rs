@@ -22,6 +22,7 @@ pub mod mo;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::bible;
 use crate::fetch::{self, DebPackage};
 use crate::formats::BitextPair;
 use crate::{DataError, Result};
@@ -122,14 +123,14 @@ fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The ISO code of a language name or code this module knows.
+/// The ISO code of a language name (`hindi`) or code (`hi`), from [`bible::LANGUAGE_NAMES`].
 fn iso(language: &str) -> Option<&'static str> {
-    match language.to_ascii_lowercase().as_str() {
-        "hindi" | "hi" => Some("hi"),
-        "bengali" | "bn" => Some("bn"),
-        "swahili" | "sw" => Some("sw"),
-        _ => None,
-    }
+    bible::LANGUAGE_NAMES
+        .iter()
+        .find(|(name, code)| {
+            name.eq_ignore_ascii_case(language) || code.eq_ignore_ascii_case(language)
+        })
+        .map(|(_, code)| *code)
 }
 
 impl OodSource {
@@ -164,6 +165,17 @@ impl OodSource {
             }
         };
         Ok(found)
+    }
+
+    /// Fetches (or finds in the cache) the [`packages`](Self::packages) for `language`
+    /// through `fetcher`, then [`read`](Self::read)s them.
+    pub fn fetch_and_read(self, language: &str, fetcher: &fetch::Source) -> Result<OodBitext> {
+        let dirs = self
+            .packages(language)?
+            .iter()
+            .map(|p| fetcher.deb(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.read(language, &dirs)
     }
 
     /// Reads the pairs from the unpacked `dirs` of [`packages`](Self::packages).
