@@ -1361,3 +1361,65 @@ curve_steps = [{curve}]
         "{log}"
     );
 }
+
+/// `--reuse-from`: a preset takes another's finished cell only when it is the same
+/// computation (pair, seed, method and fingerprint); its scores are the other run's, the
+/// report says where it came from, and a changed setting is computed afresh. A committed
+/// run without `cells/` is read from its results.json; a folder with no cells is an error.
+#[test]
+fn cells_are_reused_from_another_preset_only_when_they_are_the_same_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = lexical_own_preset(dir.path());
+    let text = std::fs::read_to_string(&own).unwrap();
+    let empty_cache = dir.path().join("no-cache");
+    let first = dir.path().join("first");
+    let (ok, log) = reproduce_in(&empty_cache, &own, &first, &[]);
+    assert!(ok, "{log}");
+    std::fs::remove_dir_all(first.join("cells")).unwrap();
+    let from = first.display().to_string();
+    let cells = |out: &Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["cells"].clone()
+    };
+
+    let same = dir.path().join("same.toml");
+    std::fs::write(&same, text.replace("name = \"own2\"", "name = \"same\"")).unwrap();
+    let out = dir.path().join("same-results");
+    let (ok, log) = reproduce_in(&empty_cache, &same, &out, &["--reuse-from", &from]);
+    assert!(ok && log.contains("reused 3 cells from"), "{log}");
+    assert!(!out.join("cells/invocations.jsonl").exists(), "{log}");
+    let (theirs, ours) = (cells(&first), cells(&out));
+    for (a, b) in theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(ours.as_array().unwrap())
+    {
+        assert_eq!(a["scores"], b["scores"]);
+        assert_eq!(a["seconds"], b["seconds"]);
+        assert_eq!(b["reused_from"], serde_json::json!(from));
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(
+        md.contains(&format!("3 cell(s) were taken from `{from}`")),
+        "{md}"
+    );
+
+    let changed = dir.path().join("changed.toml");
+    let text = text.replace("name = \"own2\"", "name = \"changed\"");
+    std::fs::write(&changed, text.replace("iterations = 10", "iterations = 4")).unwrap();
+    let out = dir.path().join("changed-results");
+    let (ok, log) = reproduce_in(&empty_cache, &changed, &out, &["--reuse-from", &from]);
+    assert!(ok && log.contains("reused 1 cells from"), "{log}");
+    assert_eq!(common::cells_computed(&out).0, 2, "{log}");
+
+    let empty = dir.path().join("nothing");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, log) = reproduce_in(
+        &empty_cache,
+        &same,
+        &dir.path().join("x"),
+        &["--reuse-from", &empty.display().to_string()],
+    );
+    assert!(!ok && log.contains("no finished cells there"), "{log}");
+}

@@ -14,6 +14,7 @@ mod fingerprint;
 mod lexical;
 mod preset;
 mod report;
+mod reuse;
 mod slurm;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -266,6 +267,13 @@ pub struct ReproduceArgs {
     /// absent.
     #[arg(long)]
     restore: bool,
+    /// Take a missing cell from this other results directory (e.g. experiments/results/
+    /// standard) when it is the same computation: same pair, seed and method, and an equal
+    /// fingerprint (training settings, evaluation sample, models, backend, version). The
+    /// copy keeps its own time and commit and the report names where it came from. Repeat
+    /// for several directories (the first that has the cell wins).
+    #[arg(long, value_name = "DIR")]
+    reuse_from: Vec<PathBuf>,
     /// Compare the results with experiments/expected/<preset>.toml and fail on drift.
     #[arg(long)]
     verify: bool,
@@ -407,6 +415,10 @@ pub struct CellResult {
     /// What the cell was computed from (absent in files of older versions: always stale).
     #[serde(default)]
     pub fingerprint: Option<CellFingerprint>,
+    /// The results directory this cell was taken from by `--reuse-from` (the same
+    /// computation, done for another preset); absent for a cell computed here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 impl CellResult {
@@ -435,6 +447,7 @@ impl CellResult {
             computed_by: by.0.to_string(),
             commit: by.1.to_string(),
             fingerprint: Some(fingerprint),
+            reused_from: None,
         }
     }
 }
@@ -1010,6 +1023,19 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             "restored {restored} cells from {}",
             out.join("results.json").display()
         );
+    }
+    if !a.reuse_from.is_empty() {
+        let fps = cells
+            .iter()
+            .map(|c| ctx.fingerprint(c))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let counts = reuse::reuse_cells(&cells, &fps, &out, &a.reuse_from)?;
+        for (dir, n) in a.reuse_from.iter().zip(counts) {
+            eprintln!(
+                "reused {n} cells from {} (the same computation)",
+                dir.display()
+            );
+        }
     }
     let (fingerprints, found, states) = scan_cells(&cells, &mut ctx, &out)?;
     let estimates = || estimates(&cells, &states, &found, &ctx);

@@ -304,6 +304,17 @@ fn header_section(
         computed_wall,
         cell_seconds
     ));
+    let mut reused: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in results {
+        if let Some(dir) = &r.reused_from {
+            *reused.entry(dir.as_str()).or_default() += 1;
+        }
+    }
+    for (dir, n) in &reused {
+        md.push_str(&format!(
+            "{n} cell(s) were taken from `{dir}` by `--reuse-from`: the same computation (pair, seed, method and fingerprint equal), done for that preset; their times and commits are their own.\n\n"
+        ));
+    }
     md.push_str(&format!(
         "Every cell encodes queries and documents with the same settings: at most {} tokens, batches of {}. ",
         preset

@@ -1,0 +1,132 @@
+//! `reproduce --reuse-from DIR`: take a missing cell from another preset's results when it is
+//! the same computation.
+//!
+//! Two presets often share cells: the headline's OPTICAL, MSE and KL students are also
+//! `ot-vs-kl`'s, its zero-shot and OPTICAL cells are `disparity`'s. A cell is taken from `DIR`
+//! only when its pair and seed are this cell's, its method is this cell's method (the label
+//! without variant or curve step), and its fingerprint is exactly this cell's (training
+//! settings, evaluation sample, models, backend, code version): then the two are the same
+//! computation, and recomputing it would only spend hours. The copy keeps its own time,
+//! commit and invocation, and names where it came from (`reused_from`), which the report
+//! says.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::fingerprint::{self, CellFingerprint, differences};
+use super::{Cell, CellResult, read_cell};
+use clir_train::trainer::write_atomic;
+
+/// The finished cells of a results directory: `DIR/cells/**.json`, then `DIR/results.json`'s
+/// (a committed run without its cells folder).
+fn finished_in(dir: &Path) -> anyhow::Result<Vec<CellResult>> {
+    let mut found = Vec::new();
+    let cells = dir.join("cells");
+    if cells.is_dir() {
+        let mut stack = vec![cells];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).with_context(|| d.display().to_string())? {
+                let p = e.with_context(|| d.display().to_string())?.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    found.extend(read_cell(&p)?);
+                }
+            }
+        }
+    }
+    let results = dir.join("results.json");
+    if results.is_file() {
+        #[derive(Deserialize)]
+        struct Committed {
+            cells: Vec<CellResult>,
+        }
+        let text =
+            std::fs::read_to_string(&results).with_context(|| results.display().to_string())?;
+        let committed: Committed =
+            serde_json::from_str(&text).with_context(|| results.display().to_string())?;
+        for mut r in committed.cells {
+            if let Some(train) = r.fingerprint.as_mut().and_then(|f| f.train.as_mut()) {
+                fingerprint::strip_unread(train);
+            }
+            found.push(r);
+        }
+    }
+    if found.is_empty() {
+        anyhow::bail!(
+            "--reuse-from {}: no finished cells there (neither cells/ nor results.json)",
+            dir.display()
+        );
+    }
+    Ok(found)
+}
+
+/// The method of a row label: `optical/base@200` → `optical`.
+fn method_of(label: &str) -> &str {
+    label.split(['/', '@']).next().unwrap_or(label)
+}
+
+/// The finished cell of `found` that is `cell`'s computation, if any.
+fn same_computation<'a>(
+    cell: &Cell,
+    want: &CellFingerprint,
+    found: &'a [CellResult],
+) -> Option<&'a CellResult> {
+    found.iter().find(|r| {
+        r.pair == cell.pair
+            && r.seed == cell.seed
+            && method_of(&r.method) == method_of(&cell.label)
+            && r.fingerprint
+                .as_ref()
+                .is_some_and(|fp| differences(fp, want).is_empty())
+    })
+}
+
+/// Writes `<out>/cells/…json` for every cell of `cells` that has none and is the same
+/// computation as a finished cell of one of `dirs` (first directory first); returns how many
+/// came from each directory.
+pub(super) fn reuse_cells(
+    cells: &[Cell],
+    fingerprints: &[CellFingerprint],
+    out: &Path,
+    dirs: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<usize>> {
+    let mut counts = vec![0; dirs.len()];
+    let found: Vec<Vec<CellResult>> = dirs
+        .iter()
+        .map(|d| finished_in(d))
+        .collect::<anyhow::Result<_>>()?;
+    for (c, want) in cells.iter().zip(fingerprints) {
+        let target = c.json_path(out);
+        if target.is_file() {
+            continue;
+        }
+        let hit = found
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| same_computation(c, want, f).map(|r| (i, r)));
+        let Some((i, r)) = hit else { continue };
+        let mut copy = r.clone();
+        copy.method = c.label.clone();
+        copy.reused_from = Some(dirs[i].display().to_string());
+        std::fs::create_dir_all(target.parent().expect("cells live in a directory"))?;
+        write_atomic(&target, serde_json::to_string_pretty(&copy)?.as_bytes())?;
+        counts[i] += 1;
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_of;
+
+    #[test]
+    fn a_method_is_its_label_without_variant_or_step() {
+        assert_eq!(method_of("optical/base@200"), "optical");
+        assert_eq!(method_of("kl@600"), "kl");
+        assert_eq!(method_of("zero-shot"), "zero-shot");
+        assert_eq!(method_of("joint/lambda-0.5"), "joint");
+    }
+}
