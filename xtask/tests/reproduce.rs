@@ -1385,7 +1385,19 @@ fn cells_are_reused_from_another_preset_only_when_they_are_the_same_computation(
     let same = dir.path().join("same.toml");
     std::fs::write(&same, text.replace("name = \"own2\"", "name = \"same\"")).unwrap();
     let out = dir.path().join("same-results");
-    let (ok, log) = reproduce_in(&empty_cache, &same, &out, &["--reuse-from", &from]);
+    let reuse = ["--reuse-from", from.as_str()];
+    let (ok, log) = reproduce_in(
+        &empty_cache,
+        &same,
+        &out,
+        &[&reuse[..], &["--list"]].concat(),
+    );
+    assert!(
+        ok && log.contains("3 cells would be reused") && log.contains("3 done"),
+        "{log}"
+    );
+    assert!(!out.exists(), "--list writes nothing");
+    let (ok, log) = reproduce_in(&empty_cache, &same, &out, &reuse);
     assert!(ok && log.contains("reused 3 cells from"), "{log}");
     assert!(!out.join("cells/invocations.jsonl").exists(), "{log}");
     let (theirs, ours) = (cells(&first), cells(&out));

@@ -1024,12 +1024,17 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             out.join("results.json").display()
         );
     }
-    if !a.reuse_from.is_empty() {
+    let reusable = if a.reuse_from.is_empty() {
+        Vec::new()
+    } else {
         let fps = cells
             .iter()
             .map(|c| ctx.fingerprint(c))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let counts = reuse::reuse_cells(&cells, &fps, &out, &a.reuse_from)?;
+        reuse::reusable(&cells, &fps, &out, &a.reuse_from)?
+    };
+    if !a.list {
+        let counts = reuse::write(&cells, &out, &reusable, a.reuse_from.len())?;
         for (dir, n) in a.reuse_from.iter().zip(counts) {
             eprintln!(
                 "reused {n} cells from {} (the same computation)",
@@ -1037,12 +1042,23 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let (fingerprints, found, states) = scan_cells(&cells, &mut ctx, &out)?;
-    let estimates = || estimates(&cells, &states, &found, &ctx);
+    let (fingerprints, mut found, mut states) = scan_cells(&cells, &mut ctx, &out)?;
     if a.list {
-        print_list(&cells, &states, &estimates());
+        // Shown as done, with their measured time, without writing anything.
+        for r in &reusable {
+            states[r.cell] = CellState::Done;
+            found[r.cell] = Some(r.result.clone());
+        }
+        if !reusable.is_empty() {
+            println!(
+                "{} cells would be reused from --reuse-from (listed as done)",
+                reusable.len()
+            );
+        }
+        print_list(&cells, &states, &estimates(&cells, &states, &found, &ctx));
         return Ok(());
     }
+    let estimates = || estimates(&cells, &states, &found, &ctx);
     if let Some(emit) = &a.emit {
         let todo: Vec<slurm::Task> = cells
             .iter()

@@ -10,7 +10,7 @@
 //! commit and invocation, and names where it came from (`reused_from`), which the report
 //! says.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -84,36 +84,65 @@ fn same_computation<'a>(
     })
 }
 
-/// Writes `<out>/cells/…json` for every cell of `cells` that has none and is the same
-/// computation as a finished cell of one of `dirs` (first directory first); returns how many
-/// came from each directory.
-pub(super) fn reuse_cells(
+/// A cell of this preset found finished in a `--reuse-from` directory.
+pub(super) struct Reusable {
+    /// Index of the cell.
+    pub cell: usize,
+    /// Index of the directory it was found in.
+    pub dir: usize,
+    /// Its result, relabelled as this preset's cell and naming its source.
+    pub result: CellResult,
+}
+
+/// Every cell of `cells` that has no result in `out` and is the same computation as a
+/// finished cell of one of `dirs` (the first directory that has it).
+pub(super) fn reusable(
     cells: &[Cell],
     fingerprints: &[CellFingerprint],
     out: &Path,
-    dirs: &[std::path::PathBuf],
-) -> anyhow::Result<Vec<usize>> {
-    let mut counts = vec![0; dirs.len()];
+    dirs: &[PathBuf],
+) -> anyhow::Result<Vec<Reusable>> {
     let found: Vec<Vec<CellResult>> = dirs
         .iter()
         .map(|d| finished_in(d))
         .collect::<anyhow::Result<_>>()?;
-    for (c, want) in cells.iter().zip(fingerprints) {
-        let target = c.json_path(out);
-        if target.is_file() {
+    let mut hits = Vec::new();
+    for (i, (c, want)) in cells.iter().zip(fingerprints).enumerate() {
+        if c.json_path(out).is_file() {
             continue;
         }
         let hit = found
             .iter()
             .enumerate()
-            .find_map(|(i, f)| same_computation(c, want, f).map(|r| (i, r)));
-        let Some((i, r)) = hit else { continue };
-        let mut copy = r.clone();
-        copy.method = c.label.clone();
-        copy.reused_from = Some(dirs[i].display().to_string());
+            .find_map(|(d, f)| same_computation(c, want, f).map(|r| (d, r)));
+        if let Some((dir, r)) = hit {
+            let mut result = r.clone();
+            result.method = c.label.clone();
+            result.reused_from = Some(dirs[dir].display().to_string());
+            hits.push(Reusable {
+                cell: i,
+                dir,
+                result,
+            });
+        }
+    }
+    Ok(hits)
+}
+
+/// Writes each reusable cell's `<out>/cells/…json`; returns how many came from each of the
+/// `n_dirs` directories.
+pub(super) fn write(
+    cells: &[Cell],
+    out: &Path,
+    hits: &[Reusable],
+    n_dirs: usize,
+) -> anyhow::Result<Vec<usize>> {
+    let mut counts = vec![0; n_dirs];
+    for h in hits {
+        let target = cells[h.cell].json_path(out);
         std::fs::create_dir_all(target.parent().expect("cells live in a directory"))?;
-        write_atomic(&target, serde_json::to_string_pretty(&copy)?.as_bytes())?;
-        counts[i] += 1;
+        write_atomic(&target, serde_json::to_string_pretty(&h.result)?.as_bytes())?;
+        counts[h.dir] += 1;
     }
     Ok(counts)
 }
