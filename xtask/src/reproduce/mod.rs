@@ -1941,6 +1941,48 @@ fn write_cell(
 mod tests {
     use super::*;
 
+    /// Every committed preset loads, builds its cells and passes the teacher check, and a
+    /// preset that says it reuses the headline's cells shares its evaluation and training.
+    #[test]
+    fn every_committed_preset_loads_and_builds_its_cells() {
+        let names = preset::preset_names();
+        assert!(names.len() >= 10, "{names:?}");
+        let (standard, _) = Preset::load("standard").unwrap();
+        for name in names {
+            let (p, path) = Preset::load(&name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let cells = build_cells(&p).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert!(!cells.is_empty(), "{name}");
+            let first = p.pairs.first().map_or("swahili", String::as_str);
+            let base = p
+                .train_config(first, Method::Optical, &p.variant_list()[0], None)
+                .unwrap();
+            check_teacher(&p, &base).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("--reuse-from experiments/results/standard") {
+                assert_eq!(p.eval.split, standard.eval.split, "{name}");
+                assert_eq!(p.eval.queries, standard.eval.queries, "{name}");
+                assert_eq!(p.eval.documents, standard.eval.documents, "{name}");
+                assert_eq!(p.eval.seed, standard.eval.seed, "{name}");
+                let theirs = standard
+                    .train_config(
+                        first,
+                        Method::Optical,
+                        &standard.variant_list()[0],
+                        Some(42),
+                    )
+                    .unwrap();
+                let ours = p
+                    .train_config(first, Method::Optical, &p.variant_list()[0], Some(42))
+                    .unwrap();
+                assert_eq!(
+                    serde_json::to_value(&ours).unwrap(),
+                    serde_json::to_value(&theirs).unwrap(),
+                    "{name}: its first variant trains unlike the headline's OPTICAL"
+                );
+            }
+        }
+    }
+
     /// A preset in a temporary file with `methods` and `extra` appended, loaded, and the
     /// verdict of [`check_teacher`] on it.
     fn teacher_check(methods: &str, extra: &str) -> anyhow::Result<()> {
