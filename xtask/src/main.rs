@@ -1,8 +1,11 @@
 //! `cargo xtask …`: the project's command line (plain Rust, run in release mode through the
 //! alias in `.cargo/config.toml`). Each subcommand lives in its own module.
 
+mod bench_synthetic;
+mod bench_torch;
 mod compare;
 mod data;
+mod dist;
 mod eval;
 mod export;
 mod models;
@@ -50,6 +53,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Install optional toolchains (libtorch for the tch backend).
     Setup(setup::SetupArgs),
+    /// A stripped release binary for a machine without Rust or network (a GPU node), and a
+    /// note of its run-time needs.
+    Dist(dist::DistArgs),
     /// Benchmarks that print ratios against a reference run in the same process group.
     Bench {
         #[command(subcommand)]
@@ -82,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Export(a) => export::run(a),
         Command::Train(a) => train::run(a),
         Command::Setup(a) => setup::run(a),
+        Command::Dist(a) => dist::run(a),
         Command::Bench { which } => match which {
             Bench::Ot(a) => ot::bench(a),
             Bench::Eval(a) => eval::bench(a),

@@ -10,7 +10,7 @@ use clir_train::retrieval::{SetSample, collection_set, evaluate_models, nave_set
 use clir_train::trainer::{
     RUN_STUDENT, TrainInputs, TrainOutcome, checkpoint_step, initial_student, is_finished, train,
 };
-use ot_core::backend::select_device;
+use ot_core::backend::{Device, select_device};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -291,28 +291,29 @@ fn outcome_line(o: &TrainOutcome, secs: f64, out: &Path) -> String {
 pub struct BenchTrainArgs {
     /// Backends to compare, side by side (comma separated).
     #[arg(long, default_value = "flex,wgpu", value_delimiter = ',')]
-    backends: Vec<String>,
+    pub(crate) backends: Vec<String>,
     /// Frozen-prefix cache settings to compare on each backend, on the same batches: `off`,
     /// `on` (states computed before the first step, in memory; the time to compute them is
     /// printed apart from the steps).
     #[arg(long, default_value = "off,on", value_delimiter = ',')]
-    prefix_cache: Vec<String>,
-    /// Timed optimiser steps per run (after one untimed warm-up step).
+    pub(crate) prefix_cache: Vec<String>,
+    /// Timed optimiser steps per run (after one untimed warm-up step; with --synthetic, after
+    /// an untimed epoch of the same batches unless --cold).
     #[arg(long, default_value_t = 5)]
-    steps: usize,
-    /// Pairs per step (the quick preset's 16).
+    pub(crate) steps: usize,
+    /// Pairs per step (the quick preset's 16; with --synthetic: --batch-sizes).
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Lowest student layers frozen, with the embeddings (the quick preset's 8).
     #[arg(long, default_value_t = 8)]
-    freeze_layers: usize,
+    pub(crate) freeze_layers: usize,
     /// Training length in tokens (the quick preset's 64).
     #[arg(long, default_value_t = 64)]
-    max_len: usize,
+    pub(crate) max_len: usize,
     /// Length bucketing pool in batches (`1` = plain random batches; default as in training).
     #[arg(long, default_value_t = 50)]
-    length_pool: usize,
-    /// Training method.
+    pub(crate) length_pool: usize,
+    /// Training method (with --synthetic: --methods).
     #[arg(long, default_value = "optical")]
     method: clir_train::Method,
     /// Target language of the bitext.
@@ -327,6 +328,8 @@ pub struct BenchTrainArgs {
     /// Evaluation batch size (the presets' default).
     #[arg(long, default_value_t = 32)]
     encode_batch: usize,
+    #[command(flatten)]
+    pub(crate) synthetic: crate::bench_synthetic::SyntheticArgs,
 }
 
 /// One row of the evaluation-encoding table.
@@ -348,6 +351,9 @@ struct StepRow {
 }
 
 pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
+    if a.synthetic.synthetic {
+        return crate::bench_synthetic::run(&a);
+    }
     let cfg = bench_config(&a);
     let pairs = load_bitext(&cfg.data, cfg.run.seed)?;
     let monolingual = clir_train::monolingual::load_monolingual(&cfg)?;
@@ -356,12 +362,8 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut encode_rows = Vec::new();
     for name in &a.backends {
-        let (backend, device) = match select_device(Some(name)) {
-            Ok(x) => x,
-            Err(e) => {
-                println!("{name}: skipped ({e})");
-                continue;
-            }
+        let Some((backend, device)) = crate::train::device_or_skip(name) else {
+            continue;
         };
         for cache in &a.prefix_cache {
             let on = match cache.as_str() {
@@ -414,6 +416,18 @@ pub fn bench(a: BenchTrainArgs) -> anyhow::Result<()> {
         print_encode_table(&encode_rows);
     }
     Ok(())
+}
+
+/// The device of backend `name`, or `None` after a line saying why it is skipped (not
+/// compiled in, unknown).
+pub(crate) fn device_or_skip(name: &str) -> Option<(ot_core::backend::Backend, Device)> {
+    match select_device(Some(name)) {
+        Ok(x) => Some(x),
+        Err(e) => {
+            println!("{name}: skipped ({e})");
+            None
+        }
+    }
 }
 
 /// The training run each backend and cache setting repeats: one untimed warm-up step, then

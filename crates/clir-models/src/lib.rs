@@ -50,6 +50,7 @@ pub mod hf_export;
 pub mod pooling;
 pub mod prefix;
 pub mod scoring;
+pub mod synthetic;
 pub mod tokenizer;
 pub mod vocab;
 pub mod weights;
