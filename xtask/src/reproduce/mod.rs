@@ -1024,37 +1024,10 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             out.join("results.json").display()
         );
     }
-    let reusable = if a.reuse_from.is_empty() {
-        Vec::new()
-    } else {
-        let fps = cells
-            .iter()
-            .map(|c| ctx.fingerprint(c))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        reuse::reusable(&cells, &fps, &out, &a.reuse_from)?
-    };
-    if !a.list {
-        let counts = reuse::write(&cells, &out, &reusable, a.reuse_from.len())?;
-        for (dir, n) in a.reuse_from.iter().zip(counts) {
-            eprintln!(
-                "reused {n} cells from {} (the same computation)",
-                dir.display()
-            );
-        }
-    }
+    let reusable = reuse::take(&a.reuse_from, a.list, &cells, &mut ctx, &out)?;
     let (fingerprints, mut found, mut states) = scan_cells(&cells, &mut ctx, &out)?;
     if a.list {
-        // Shown as done, with their measured time, without writing anything.
-        for r in &reusable {
-            states[r.cell] = CellState::Done;
-            found[r.cell] = Some(r.result.clone());
-        }
-        if !reusable.is_empty() {
-            println!(
-                "{} cells would be reused from --reuse-from (listed as done)",
-                reusable.len()
-            );
-        }
+        reuse::list_as_done(&reusable, &mut states, &mut found);
         print_list(&cells, &states, &estimates(&cells, &states, &found, &ctx));
         return Ok(());
     }

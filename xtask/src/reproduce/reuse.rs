@@ -16,7 +16,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::fingerprint::{self, CellFingerprint, differences};
-use super::{Cell, CellResult, read_cell};
+use super::{Cell, CellResult, CellState, Matrix, read_cell};
 use clir_train::trainer::write_atomic;
 
 /// The finished cells of a results directory: `DIR/cells/**.json`, then `DIR/results.json`'s
@@ -96,7 +96,7 @@ pub(super) struct Reusable {
 
 /// Every cell of `cells` that has no result in `out` and is the same computation as a
 /// finished cell of one of `dirs` (the first directory that has it).
-pub(super) fn reusable(
+fn reusable(
     cells: &[Cell],
     fingerprints: &[CellFingerprint],
     out: &Path,
@@ -131,7 +131,7 @@ pub(super) fn reusable(
 
 /// Writes each reusable cell's `<out>/cells/…json`; returns how many came from each of the
 /// `n_dirs` directories.
-pub(super) fn write(
+fn write(
     cells: &[Cell],
     out: &Path,
     hits: &[Reusable],
@@ -145,6 +145,54 @@ pub(super) fn write(
         counts[h.dir] += 1;
     }
     Ok(counts)
+}
+
+/// The `--reuse-from` step of a run: finds the reusable cells of `dirs` and, unless `list`,
+/// writes them to `out` and says how many came from where.
+pub(super) fn take(
+    dirs: &[PathBuf],
+    list: bool,
+    cells: &[Cell],
+    ctx: &mut Matrix<'_>,
+    out: &Path,
+) -> anyhow::Result<Vec<Reusable>> {
+    if dirs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fps = cells
+        .iter()
+        .map(|c| ctx.fingerprint(c))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let hits = reusable(cells, &fps, out, dirs)?;
+    if !list {
+        let counts = write(cells, out, &hits, dirs.len())?;
+        for (dir, n) in dirs.iter().zip(counts) {
+            eprintln!(
+                "reused {n} cells from {} (the same computation)",
+                dir.display()
+            );
+        }
+    }
+    Ok(hits)
+}
+
+/// For `--list`: the reusable cells shown as done, with their measured time, nothing
+/// written.
+pub(super) fn list_as_done(
+    hits: &[Reusable],
+    states: &mut [CellState],
+    found: &mut [Option<CellResult>],
+) {
+    for r in hits {
+        states[r.cell] = CellState::Done;
+        found[r.cell] = Some(r.result.clone());
+    }
+    if !hits.is_empty() {
+        println!(
+            "{} cells would be reused from --reuse-from (listed as done)",
+            hits.len()
+        );
+    }
 }
 
 #[cfg(test)]
