@@ -1297,8 +1297,9 @@ collection = "en"
 
 /// `curve_steps`: one training run per trained cell gives the curve. The run trains once (its
 /// log has every step) and saves the student after step 1; the `optical@1` cell evaluates that
-/// student (its training summary ends at step 1), the `optical` cell the final one; both are
-/// fresh afterwards, and a step outside the runs is refused naming the key. Needs e5-small.
+/// student (its training summary ends at step 1), the `optical` cell the final one, each
+/// ranking exactly as `cargo xtask search` with that student; both are fresh afterwards, and
+/// a step outside the runs is refused naming the key. Needs e5-small.
 #[test]
 fn curve_steps_evaluate_snapshots_of_one_run() {
     if !real_models(false) {
@@ -1345,6 +1346,14 @@ curve_steps = [{curve}]
     let first: serde_json::Value = serde_json::from_str(steps.lines().next().unwrap()).unwrap();
     assert_eq!(point["training"]["last_loss"], first["loss"], "{point}");
     assert_ne!(full["training"]["last_loss"], first["loss"], "{full}");
+    // One model, one answer: each point's run is `search` with that step's student.
+    for (stem, student) in [
+        ("xx/optical@1.seed42", run.join("snapshots/step-000001")),
+        ("xx/optical.seed42", run.join("student")),
+    ] {
+        let student = student.to_str().unwrap();
+        assert_cell_is_search(dir.path(), &out, stem, "xx", "e5-small", student);
+    }
     let (ok, log) = reproduce(&preset, &out, &["--list"]);
     assert!(ok && log.contains("2 done, 0 stale"), "{log}");
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
