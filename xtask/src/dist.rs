@@ -2,8 +2,8 @@
 //! a Rust toolchain or network (a GPU node), and a note of what it needs at run time.
 //!
 //! It builds `xtask` in release mode with the chosen backends into `target/dist` (its own
-//! target folder, so the stripped build does not replace the usual release build; fat LTO
-//! and one codegen unit, which make it slow to build and small), copies the
+//! target folder, so the stripped build does not replace the usual release build; abort on
+//! panic, fat LTO and one codegen unit, which make it slow to build and small), copies the
 //! binary to `<out>/optical-xtask`, refuses one larger than `--max-mb`, and writes
 //! `<out>/RUNTIME.md`. The binary reads the same data cache as here (`$OPTICAL_CACHE`; copy
 //! `.cache/optical` along for `reproduce`), and `bench train --synthetic` needs no data.
@@ -48,8 +48,11 @@ fn build_command(root: &Path, backends: &[String]) -> anyhow::Result<Command> {
         .arg(root.join("target/dist"))
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        // One codegen unit and fat LTO: the stripped flex + wgpu binary is 70.8 MB without
-        // them (measured), over the 60 MB a node copy should take.
+        // The stripped flex + wgpu binary measured 70.8 MB without the settings below, over
+        // the 60 MB a node copy should take: 50.5 MB of code, 9.5 MB of unwind tables
+        // (.eh_frame, .gcc_except_table). Abort on panic drops the tables (nothing here
+        // catches a panic); fat LTO and one codegen unit shrink the code.
+        .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
         .env("CARGO_PROFILE_RELEASE_LTO", "fat")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
     Ok(cmd)
@@ -162,6 +165,7 @@ mod tests {
             })
             .collect();
         assert!(envs.contains(&("CARGO_PROFILE_RELEASE_STRIP".into(), "symbols".into())));
+        assert!(envs.contains(&("CARGO_PROFILE_RELEASE_PANIC".into(), "abort".into())));
         let e = build_command(root, &["cuda9".into()])
             .unwrap_err()
             .to_string();
