@@ -1374,7 +1374,8 @@ curve_steps = [{curve}]
 /// `--reuse-from`: a preset takes another's finished cell only when it is the same
 /// computation (pair, seed, method and fingerprint); its scores are the other run's, the
 /// report says where it came from, and a changed setting is computed afresh. A committed
-/// run without `cells/` is read from its results.json; a folder with no cells is an error.
+/// run without `cells/` is read from its results.json; a stale cell of the target folder is
+/// replaced; a source's run files come with its cells; a folder with no cells is an error.
 #[test]
 fn cells_are_reused_from_another_preset_only_when_they_are_the_same_computation() {
     let dir = tempfile::tempdir().unwrap();
@@ -1433,6 +1434,45 @@ fn cells_are_reused_from_another_preset_only_when_they_are_the_same_computation(
     let (ok, log) = reproduce_in(&empty_cache, &changed, &out, &["--reuse-from", &from]);
     assert!(ok && log.contains("reused 1 cells from"), "{log}");
     assert_eq!(common::cells_computed(&out).0, 2, "{log}");
+
+    // A stale cell in the target folder is replaced by the same computation found elsewhere
+    // (the two PSQ cells computed at 4 iterations are stale for `same`).
+    let (ok, log) = reproduce_in(&empty_cache, &same, &out, &["--reuse-from", &from]);
+    assert!(ok && log.contains("reused 2 cells from"), "{log}");
+    assert_eq!(
+        common::cells_computed(&out).0,
+        2,
+        "nothing computed again: {log}"
+    );
+
+    // From a folder that still has its cells/, each cell's .run, .qrels and per-query CSV
+    // come along with it, byte for byte.
+    let full = dir.path().join("full");
+    let (ok, log) = reproduce_in(&empty_cache, &own, &full, &[]);
+    assert!(ok, "{log}");
+    let out = dir.path().join("from-full");
+    let (ok, log) = reproduce_in(
+        &empty_cache,
+        &same,
+        &out,
+        &["--reuse-from", &full.display().to_string()],
+    );
+    assert!(ok && log.contains("reused 3 cells from"), "{log}");
+    let mut copied = 0;
+    for e in walkdir::WalkDir::new(full.join("cells")) {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        if [".run", ".qrels", ".per-query.csv"]
+            .iter()
+            .any(|x| name.ends_with(x))
+        {
+            let rel = e.path().strip_prefix(&full).unwrap();
+            let ours = std::fs::read(out.join(rel)).unwrap_or_else(|_| panic!("{rel:?}"));
+            assert_eq!(std::fs::read(e.path()).unwrap(), ours, "{rel:?}");
+            copied += 1;
+        }
+    }
+    assert_eq!(copied, 9, "three files for each of three cells");
 
     let empty = dir.path().join("nothing");
     std::fs::create_dir_all(&empty).unwrap();

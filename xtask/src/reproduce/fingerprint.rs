@@ -230,17 +230,13 @@ fn model_files(name: &str) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// Every file under `dir` (at any depth), sorted by path.
+pub(super) fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).with_context(|| d.display().to_string())? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
+    for e in walkdir::WalkDir::new(dir).follow_links(true) {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        if e.file_type().is_file() {
+            out.push(e.into_path());
         }
     }
     out.sort();

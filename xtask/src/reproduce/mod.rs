@@ -679,27 +679,35 @@ fn read_cell(path: &Path) -> anyhow::Result<Option<CellResult>> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     let mut r: CellResult = serde_json::from_str(&text)
         .with_context(|| format!("{} (delete it to recompute the cell)", path.display()))?;
-    // Compared as the current code fingerprints: without the keys the method never reads.
+    strip_unread(&mut r);
+    Ok(Some(r))
+}
+
+/// Drops the keys of a finished cell's training fingerprint that the method never reads, so
+/// it compares as the current code fingerprints.
+fn strip_unread(r: &mut CellResult) {
     if let Some(train) = r.fingerprint.as_mut().and_then(|f| f.train.as_mut()) {
         fingerprint::strip_unread(train);
     }
-    Ok(Some(r))
+}
+
+/// A committed `results.json`: its cells as written and the invocations that computed them.
+#[derive(Deserialize)]
+struct Committed {
+    cells: Vec<CellResult>,
+    #[serde(default)]
+    invocations: Vec<Invocation>,
+}
+
+fn read_committed(path: &Path) -> anyhow::Result<Committed> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    serde_json::from_str(&text).with_context(|| path.display().to_string())
 }
 
 /// Writes `<out>/cells/…json` for every cell of `cells` that has none but is in
 /// `<out>/results.json`; returns how many.
 fn restore_cells(cells: &[Cell], out: &Path) -> anyhow::Result<usize> {
-    #[derive(Deserialize)]
-    struct Committed {
-        cells: Vec<CellResult>,
-        #[serde(default)]
-        invocations: Vec<Invocation>,
-    }
-    let path = out.join("results.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--restore reads {}", path.display()))?;
-    let committed: Committed =
-        serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+    let committed = read_committed(&out.join("results.json")).context("--restore")?;
     let mut restored = 0;
     for c in cells {
         let target = c.json_path(out);

@@ -13,45 +13,46 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Deserialize;
 
 use super::fingerprint::{self, CellFingerprint, differences};
-use super::{Cell, CellResult, CellState, Matrix, read_cell};
+use super::{
+    Cell, CellResult, CellState, Matrix, read_cell, read_committed, state_of, strip_unread,
+};
 use clir_train::trainer::write_atomic;
+
+/// A finished cell of a `--reuse-from` directory.
+struct Found {
+    result: CellResult,
+    /// Its `cells/…json` file (none when it was read from `results.json`), beside which lie
+    /// its `.run`, `.qrels` and `.per-query.csv`.
+    json: Option<PathBuf>,
+}
 
 /// The finished cells of a results directory: `DIR/cells/**.json`, then `DIR/results.json`'s
 /// (a committed run without its cells folder).
-fn finished_in(dir: &Path) -> anyhow::Result<Vec<CellResult>> {
+fn finished_in(dir: &Path) -> anyhow::Result<Vec<Found>> {
     let mut found = Vec::new();
     let cells = dir.join("cells");
     if cells.is_dir() {
-        let mut stack = vec![cells];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).with_context(|| d.display().to_string())? {
-                let p = e.with_context(|| d.display().to_string())?.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "json") {
-                    found.extend(read_cell(&p)?);
-                }
+        for p in fingerprint::files_under(&cells)? {
+            if p.extension().is_some_and(|x| x == "json")
+                && let Some(result) = read_cell(&p)?
+            {
+                found.push(Found {
+                    result,
+                    json: Some(p),
+                });
             }
         }
     }
     let results = dir.join("results.json");
     if results.is_file() {
-        #[derive(Deserialize)]
-        struct Committed {
-            cells: Vec<CellResult>,
-        }
-        let text =
-            std::fs::read_to_string(&results).with_context(|| results.display().to_string())?;
-        let committed: Committed =
-            serde_json::from_str(&text).with_context(|| results.display().to_string())?;
-        for mut r in committed.cells {
-            if let Some(train) = r.fingerprint.as_mut().and_then(|f| f.train.as_mut()) {
-                fingerprint::strip_unread(train);
-            }
-            found.push(r);
+        for mut r in read_committed(&results)?.cells {
+            strip_unread(&mut r);
+            found.push(Found {
+                result: r,
+                json: None,
+            });
         }
     }
     if found.is_empty() {
@@ -72,9 +73,10 @@ fn method_of(label: &str) -> &str {
 fn same_computation<'a>(
     cell: &Cell,
     want: &CellFingerprint,
-    found: &'a [CellResult],
-) -> Option<&'a CellResult> {
-    found.iter().find(|r| {
+    found: &'a [Found],
+) -> Option<&'a Found> {
+    found.iter().find(|f| {
+        let r = &f.result;
         r.pair == cell.pair
             && r.seed == cell.seed
             && method_of(&r.method) == method_of(&cell.label)
@@ -92,45 +94,53 @@ pub(super) struct Reusable {
     pub dir: usize,
     /// Its result, relabelled as this preset's cell and naming its source.
     pub result: CellResult,
+    /// The source cell's JSON file, when it has one (its run files are copied beside).
+    source: Option<PathBuf>,
 }
 
-/// Every cell of `cells` that has no result in `out` and is the same computation as a
-/// finished cell of one of `dirs` (the first directory that has it).
+/// Every cell of `cells` that has no finished result in `out` (none, or a stale one) and is
+/// the same computation as a finished cell of one of `dirs` (the first directory that has
+/// it).
 fn reusable(
     cells: &[Cell],
     fingerprints: &[CellFingerprint],
     out: &Path,
     dirs: &[PathBuf],
 ) -> anyhow::Result<Vec<Reusable>> {
-    let found: Vec<Vec<CellResult>> = dirs
+    let found: Vec<Vec<Found>> = dirs
         .iter()
         .map(|d| finished_in(d))
         .collect::<anyhow::Result<_>>()?;
     let mut hits = Vec::new();
     for (i, (c, want)) in cells.iter().zip(fingerprints).enumerate() {
-        if c.json_path(out).is_file() {
+        if matches!(
+            state_of(&read_cell(&c.json_path(out))?, want),
+            CellState::Done
+        ) {
             continue;
         }
         let hit = found
             .iter()
             .enumerate()
             .find_map(|(d, f)| same_computation(c, want, f).map(|r| (d, r)));
-        if let Some((dir, r)) = hit {
-            let mut result = r.clone();
+        if let Some((dir, f)) = hit {
+            let mut result = f.result.clone();
             result.method = c.label.clone();
             result.reused_from = Some(dirs[dir].display().to_string());
             hits.push(Reusable {
                 cell: i,
                 dir,
                 result,
+                source: f.json.clone(),
             });
         }
     }
     Ok(hits)
 }
 
-/// Writes each reusable cell's `<out>/cells/…json`; returns how many came from each of the
-/// `n_dirs` directories.
+/// Writes each reusable cell's `<out>/cells/…json`, after copying its source's `.run`,
+/// `.qrels` and `.per-query.csv` where it has them (the run's tag stays the source's label);
+/// returns how many came from each of the `n_dirs` directories.
 fn write(
     cells: &[Cell],
     out: &Path,
@@ -141,10 +151,26 @@ fn write(
     for h in hits {
         let target = cells[h.cell].json_path(out);
         std::fs::create_dir_all(target.parent().expect("cells live in a directory"))?;
+        if let Some(src) = &h.source {
+            copy_run_files(src, &target)?;
+        }
         write_atomic(&target, serde_json::to_string_pretty(&h.result)?.as_bytes())?;
         counts[h.dir] += 1;
     }
     Ok(counts)
+}
+
+/// Copies `<stem>.run`, `.qrels` and `.per-query.csv` from beside the cell file `from` to
+/// beside `to`, those that exist.
+fn copy_run_files(from: &Path, to: &Path) -> anyhow::Result<()> {
+    for ext in ["run", "qrels", "per-query.csv"] {
+        let src = from.with_extension(ext);
+        if src.is_file() {
+            let bytes = std::fs::read(&src).with_context(|| src.display().to_string())?;
+            write_atomic(&to.with_extension(ext), &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// The `--reuse-from` step of a run: finds the reusable cells of `dirs` and, unless `list`,

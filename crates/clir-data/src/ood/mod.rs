@@ -225,15 +225,13 @@ impl OodSource {
 /// an error naming it).
 fn files_under(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| DataError::io(&d, e))? {
-            let p = e.map_err(|e| DataError::io(&d, e))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
-                out.push(p);
-            }
+    for e in walkdir::WalkDir::new(dir).follow_links(true) {
+        let e = e.map_err(|e| {
+            let at = e.path().unwrap_or(dir).to_path_buf();
+            DataError::io(&at, e.into())
+        })?;
+        if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == ext) {
+            out.push(e.into_path());
         }
     }
     out.sort();
