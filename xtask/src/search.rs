@@ -15,7 +15,7 @@ use clir_eval::dense::Similarity;
 use clir_eval::lexical::bm25::{Bm25Params, bm25_run};
 use clir_eval::trec::{Run, id_problem};
 use clir_models::Prefixes;
-use clir_models::embedder::load_named;
+use clir_models::placement::load_placed;
 use clir_train::config::ModelConfig;
 use clir_train::retrieval::{DenseRunOptions, EVAL_SIMILARITY, RUN_DEPTH, dense_run};
 use ot_core::backend::select_device;
@@ -202,9 +202,9 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         }
         SearchMethod::Dense => {
             let doc_model = a.model.as_deref().expect("checked above");
-            let (backend, device) = select_device(a.backend.as_deref())?;
+            let (_, device) = select_device(a.backend.as_deref())?;
             let load = |name: &str| -> anyhow::Result<clir_models::Embedder> {
-                let e = load_named(name, None, &device)
+                let e = load_placed(name, None, "model", &device)
                     .with_context(|| format!("loading model {name}"))?;
                 let e = match a.max_len {
                     Some(n) => e
@@ -235,10 +235,14 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             )
             .with_context(|| format!("dense retrieval of {}", inputs()))?;
             let similarity = a.similarity;
+            let on = |e: &clir_models::Embedder| clir_models::placement::backend_of(&e.device);
             let how = format!(
-                "queries by {query_model} ({} tokens), documents by {doc_model} ({} tokens), \
-                 {similarity} similarity, on {backend}",
-                query_encoder.config.max_len, doc_encoder.config.max_len
+                "queries by {query_model} ({} tokens, on {}), documents by {doc_model} ({} \
+                 tokens, on {}), {similarity} similarity",
+                query_encoder.config.max_len,
+                on(&query_encoder),
+                doc_encoder.config.max_len,
+                on(&doc_encoder)
             );
             (run, how)
         }

@@ -130,7 +130,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         Some(set) => {
             eprintln!("eval set: {}", set.note);
             let cpu = clir_train::trainer::staging_device(&device);
-            let teacher = inputs.models.load(&cfg.model.teacher, &cpu)?;
+            let teacher = inputs
+                .models
+                .load(&cfg.model.teacher, &cpu)?
+                .placed("teacher", &device);
             let len = a.eval_max_len.unwrap_or(teacher.config.max_len);
             let teacher = teacher.with_max_len(len)?;
             let untrained = initial_student(&cfg, &inputs, &device)?;
@@ -552,7 +555,10 @@ fn bench_encode(
     use clir_models::embedder::TextKind;
     use std::time::Instant;
     let (_, device) = select_device(Some(backend))?;
-    let zero_shot = models.load(&cfg.model.student, &device)?;
+    let host = clir_models::placement::host_for(&device);
+    let zero_shot = models
+        .load(&cfg.model.student, &host)?
+        .placed("zero-shot model", &device);
     let len = zero_shot.config.max_len;
     let student = student.clone().with_max_len(len)?;
     let mut rows = Vec::new();

@@ -253,6 +253,45 @@ fn assert_same(got: &[f32], want: &[f32]) {
     }
 }
 
+/// `embed --backend wgpu` (lavapipe on CI) places the model on wgpu when the adapter's limits
+/// hold it, says so in one line, and gives the library's flex vectors (to 1e-4).
+#[cfg(feature = "wgpu")]
+#[test]
+fn embed_on_wgpu_places_the_model_by_the_adapters_limits_and_agrees_with_flex() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, reference) = tiny_model(dir.path());
+    let texts = ["the river rose after rain", "bread is warm at dawn"];
+    let want = reference.embed(&texts, TextKind::Passage, 8).unwrap();
+    let input = dir.path().join("texts.txt");
+    std::fs::write(&input, texts.join("\n") + "\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, _, err) = output(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .env("OPTICAL_CACHE", empty.path())
+            .args(["embed", "--backend", "wgpu", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("placement: model tiny on wgpu: its largest tensor"),
+        "{err}"
+    );
+    for (row, w) in read_out(&out).iter().zip(&want) {
+        let got = floats(row);
+        let d = got
+            .iter()
+            .zip(w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(d < 1e-4, "{got:?} vs {w:?}");
+    }
+}
+
 #[test]
 fn embed_reads_lines_tsv_and_jsonl_and_carries_ids() {
     let dir = tempfile::tempdir().unwrap();

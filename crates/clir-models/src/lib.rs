@@ -47,6 +47,7 @@ pub mod encoder;
 pub mod error;
 pub mod hf;
 pub mod hf_export;
+pub mod placement;
 pub mod pooling;
 pub mod prefix;
 pub mod scoring;

@@ -76,3 +76,74 @@ fn tch_matches_flex() {
 fn ndarray_matches_flex() {
     compare_with_flex(Device::ndarray(), "ndarray");
 }
+
+/// A tiny model built on flex over a word-level vocabulary.
+#[cfg(feature = "wgpu")]
+fn tiny_embedder(dir: &std::path::Path, cfg: clir_models::EncoderConfig) -> clir_models::Embedder {
+    let words = ["water", "king", "house"];
+    let tokenizer = tiny_tokenizer(dir, &words);
+    clir_models::Embedder {
+        config: clir_models::EmbedderConfig {
+            name: "tiny".into(),
+            encoder: cfg.clone(),
+            pooling: Pooling::Mean,
+            normalize: true,
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+            max_len: 32,
+            base: None,
+        },
+        encoder: cfg.init(&flex()),
+        tokenizer: clir_models::TextTokenizer::from_file(&tokenizer, 32).unwrap(),
+        device: flex(),
+    }
+}
+
+/// Placement on the real wgpu adapter (lavapipe on CI): a model that fits moves and embeds
+/// as on flex; under a buffer limit smaller than its table it stays on the host, unchanged;
+/// a table over the adapter's own buffer limit stays on the host.
+#[cfg(feature = "wgpu")]
+#[test]
+fn models_go_to_wgpu_only_when_the_adapters_limits_hold_them() {
+    use clir_models::TextKind;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = clir_models::EncoderConfig {
+        vocab_size: 7,
+        max_position: 40,
+        ..tiny_config()
+    };
+    let model = tiny_embedder(dir.path(), cfg.clone());
+    let texts = ["water king", "house", "king water house"];
+    let on_host = model.embed(&texts, TextKind::Passage, 8).unwrap();
+    let wgpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+
+    let moved = model.clone().placed("teacher", &wgpu);
+    assert_eq!(moved.device, wgpu);
+    let on_gpu = moved.embed(&texts, TextKind::Passage, 8).unwrap();
+    for (a, b) in on_host.iter().zip(&on_gpu) {
+        assert!(max_abs_diff(a, b) < 1e-4, "{a:?} {b:?}");
+    }
+
+    let table = (cfg.vocab_size.max(cfg.intermediate_size) * cfg.hidden_size * 4) as u64;
+    let small = ot_core::backend::DeviceLimits {
+        max_buffer: table - 1,
+        max_memory: None,
+    };
+    let kept = model.clone().placed_within("teacher", &wgpu, Some(small));
+    assert_eq!(kept.device, flex());
+    assert_eq!(kept.embed(&texts, TextKind::Passage, 8).unwrap(), on_host);
+
+    // 40,000 × 1,024 f32 = 164 MB: over lavapipe's 128 MiB buffers, within a real GPU's.
+    let limits = ot_core::backend::device_limits(&wgpu).unwrap();
+    let big = clir_models::EncoderConfig {
+        vocab_size: 40_000,
+        hidden_size: 1024,
+        num_layers: 1,
+        num_heads: 2,
+        intermediate_size: 8,
+        ..cfg
+    };
+    let placed = tiny_embedder(dir.path(), big).placed("teacher", &wgpu);
+    let fits = 40_000 * 1024 * 4 <= limits.max_buffer;
+    assert_eq!(placed.device == wgpu, fits, "{limits:?}");
+}

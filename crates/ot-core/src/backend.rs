@@ -106,6 +106,37 @@ impl FromStr for Backend {
     }
 }
 
+/// The memory limits a device states, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceLimits {
+    /// The largest single buffer (for wgpu the smaller of the adapter's `max_buffer_size` and
+    /// `max_storage_buffer_binding_size`: cubecl requests the adapter's own limits, not
+    /// wgpu's portable defaults).
+    pub max_buffer: u64,
+    /// The memory the device may hold at once, where its runtime reads a figure.
+    pub max_memory: Option<u64>,
+}
+
+/// The limits `device` states, or `None` for a host backend (flex, ndarray, tch), whose
+/// tensors live in host memory with no per-buffer limit. Opens the device.
+pub fn device_limits(device: &Device) -> Option<DeviceLimits> {
+    #[cfg(feature = "wgpu")]
+    {
+        let plain = device.clone().without_autodiff();
+        #[allow(irrefutable_let_patterns)]
+        if let burn::backend::DispatchDevice::Cube(cube) = plain.as_dispatch() {
+            let client = cube.client();
+            let memory = &client.properties().memory;
+            return Some(DeviceLimits {
+                max_buffer: memory.max_page_size,
+                max_memory: memory.max_memory(),
+            });
+        }
+    }
+    let _ = device;
+    None
+}
+
 /// Resolve a backend name (or `None` for the CPU default, honouring `OPTICAL_BACKEND`)
 /// into a device.
 pub fn select_device(name: Option<&str>) -> Result<(Backend, Device), BackendError> {
@@ -143,6 +174,24 @@ mod tests {
             } else {
                 assert!(b.device().is_ok());
             }
+        }
+    }
+
+    /// A host backend states no limit; wgpu states the adapter's (on lavapipe, a buffer far
+    /// smaller than e5-small's 384 MB embedding table, which is what the placement rule reads).
+    #[test]
+    fn host_backends_state_no_limits_and_wgpu_states_the_adapters() {
+        assert_eq!(
+            device_limits(&Backend::cpu_default().device().unwrap()),
+            None
+        );
+        #[cfg(feature = "wgpu")]
+        {
+            let device = Backend::Wgpu.device().unwrap();
+            let limits = device_limits(&device).expect("wgpu states its limits");
+            eprintln!("wgpu limits: {limits:?}");
+            assert!(limits.max_buffer >= 128 << 20, "{limits:?}");
+            assert_eq!(device_limits(&device.autodiff()), Some(limits));
         }
     }
 }

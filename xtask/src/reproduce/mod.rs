@@ -578,9 +578,11 @@ fn build_cells(preset: &Preset) -> anyhow::Result<Vec<Cell>> {
 struct Matrix<'a> {
     preset: &'a Preset,
     base: TrainConfig,
-    /// The run's backend (students) and the backend the pretrained models run on.
+    /// The run's backend (students) and its device.
     backend: String,
-    cpu_backend: String,
+    device: ot_core::backend::Device,
+    /// `model → backend` it is placed on (`clir_models::placement`), decided once.
+    pretrained_backends: BTreeMap<String, String>,
     sets: BTreeMap<String, RetrievalSet>,
     /// `pair → sha256:…` of the pairs evaluated on a collection directory of the user's.
     collection_hashes: BTreeMap<String, String>,
@@ -590,6 +592,26 @@ struct Matrix<'a> {
 impl Matrix<'_> {
     fn set(&self, pair: &str) -> &RetrievalSet {
         &self.sets[pair]
+    }
+
+    /// The backend the untrimmed pretrained model `name` runs on: the run's, unless the
+    /// device's limits keep it on the host (decided as the model is placed when computed).
+    fn pretrained_backend(&mut self, name: &str) -> anyhow::Result<String> {
+        use clir_models::placement::{Decision, host_for};
+        let Some(limits) = ot_core::backend::device_limits(&self.device) else {
+            return Ok(self.backend.clone());
+        };
+        if let Some(b) = self.pretrained_backends.get(name) {
+            return Ok(b.clone());
+        }
+        let host = Backend::cpu_default().to_string();
+        let m = clir_models::embedder::load_named(name, None, &host_for(&self.device))?;
+        let b = match m.placement("teacher", &self.device, Some(limits)).decision {
+            Decision::Device => self.backend.clone(),
+            Decision::Host => host,
+        };
+        self.pretrained_backends.insert(name.into(), b.clone());
+        Ok(b)
     }
 
     fn fingerprint(&mut self, cell: &Cell) -> anyhow::Result<CellFingerprint> {
@@ -605,19 +627,16 @@ impl Matrix<'_> {
         let (train, backend) = match &cell.kind {
             CellKind::English(t) | CellKind::TeacherDirect(t) => {
                 models.insert("teacher".into(), self.hashes.get(t)?);
-                (None, self.cpu_backend.clone())
+                (None, self.pretrained_backend(t)?)
             }
             CellKind::ZeroShot => {
                 let student = self.base.model.student.clone();
                 models.insert("student".into(), self.hashes.get(&student)?);
-                let backend = if student == self.base.model.teacher {
-                    self.cpu_backend.clone()
-                } else {
+                if student != self.base.model.teacher {
                     // Queries by the student's base too (not by the teacher).
                     models.insert("queries".into(), self.hashes.get(&student)?);
-                    self.backend.clone()
-                };
-                (None, backend)
+                }
+                (None, self.pretrained_backend(&student)?)
             }
             // Lexical cells read no model and no compute backend; PSQ is fingerprinted by its
             // bitext sample's settings and its own.
@@ -924,7 +943,7 @@ fn load_sets(cells: &[Cell], ctx: &mut Matrix<'_>) -> anyhow::Result<()> {
 
 /// The pretrained models the cells read, each at the evaluation length (default: its own).
 struct Pretrained {
-    /// Every teacher of the preset by name, on the CPU default backend, with its length.
+    /// Every teacher of the preset by name, placed (`clir_models::placement`), with its length.
     teachers: BTreeMap<String, (Embedder, usize)>,
     /// The preset's own teacher (the first of [`teachers`]).
     main: String,
@@ -947,8 +966,9 @@ impl Pretrained {
     }
 }
 
-/// Loads `teachers` on `cpu` and the student's base on `device` when it is not the first
-/// teacher, at the evaluation length `eval_len` (default: each model's own).
+/// Loads `teachers`, and the student's base when it is not the first teacher, on `cpu` and
+/// places each on `device` as its limits allow (`clir_models::placement`), at the evaluation
+/// length `eval_len` (default: each model's own).
 fn load_pretrained(
     models: &clir_models::embedder::ModelCache,
     base: &TrainConfig,
@@ -959,7 +979,7 @@ fn load_pretrained(
 ) -> anyhow::Result<Pretrained> {
     let mut loaded = BTreeMap::new();
     for t in teachers {
-        let teacher = models.load(t, cpu)?;
+        let teacher = models.load(t, cpu)?.placed("teacher", device);
         let len = eval_len.unwrap_or(teacher.config.max_len);
         loaded.insert(t.clone(), (teacher.with_max_len(len)?, len));
     }
@@ -967,7 +987,11 @@ fn load_pretrained(
     let zero_shot = if base.model.student == main {
         None
     } else {
-        Some(models.load(&base.model.student, device)?)
+        Some(
+            models
+                .load(&base.model.student, cpu)?
+                .placed("zero-shot model", device),
+        )
     };
     let student_len = eval_len.unwrap_or(
         zero_shot
@@ -1014,12 +1038,12 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         eprintln!("{advice}");
     }
     let cpu = clir_train::trainer::staging_device(&device);
-    let cpu_backend = ot_core::backend::Backend::cpu_default().to_string();
     let mut ctx = Matrix {
         preset: &preset,
         base,
         backend: backend.to_string(),
-        cpu_backend,
+        device: device.clone(),
+        pretrained_backends: BTreeMap::new(),
         sets: BTreeMap::new(),
         collection_hashes: BTreeMap::new(),
         hashes: ModelHashes::new(),
@@ -1228,8 +1252,9 @@ fn compute_cells(
 /// (no model is loaded or fetched then).
 ///
 /// Queries, English documents and zero-shot documents are encoded by the untrimmed
-/// pretrained models on the CPU default backend (their 250k-row vocabulary tables need not fit
-/// a GPU buffer); training and the trained students run on the chosen backend. Every model
+/// pretrained models on the chosen backend where its limits hold their 250k-row vocabulary
+/// tables, else on the CPU default backend (lavapipe); training and the trained students run
+/// on the chosen backend. Every model
 /// reads at most the preset's evaluation length (default: the pretrained maximum).
 fn pretrained_for(
     ctx: &Matrix<'_>,

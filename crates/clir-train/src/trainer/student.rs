@@ -208,7 +208,8 @@ pub fn initial_student(
     inputs: &TrainInputs,
     device: &Device,
 ) -> Result<Embedder> {
-    // Loaded and trimmed on the CPU, then moved: the untrimmed table may not fit a GPU buffer.
+    // Loaded and trimmed on the host, then placed: the untrimmed table may not fit a GPU
+    // buffer (clir_models::placement).
     let mut student = inputs
         .models
         .load(&cfg.model.student, &staging_device(device))?;
@@ -239,17 +240,11 @@ pub fn initial_student(
             );
         student = student.trim_vocab(texts)?;
     }
-    if &student.device != device {
-        student.encoder = student.encoder.to_device(device);
-        student.device = device.clone();
-    }
-    Ok(student)
+    Ok(student.placed("student", device))
 }
 
 /// Where models are loaded before they move to `device`: the CPU default backend when one
 /// is compiled in, else `device` itself.
 pub fn staging_device(device: &Device) -> Device {
-    ot_core::backend::Backend::cpu_default()
-        .device()
-        .unwrap_or_else(|_| device.clone())
+    clir_models::placement::host_for(device)
 }

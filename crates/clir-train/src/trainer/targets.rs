@@ -35,11 +35,12 @@ impl TeacherTargets {
         english: &[String],
         device: &Device,
     ) -> Result<Self> {
-        // The teacher only produces cached states: it runs on the CPU default backend, so that
-        // its untrimmed vocabulary (250k × 384 for e5) never has to fit a GPU buffer.
+        // Loaded on the host, then on `device` where the device's limits hold its untrimmed
+        // vocabulary (250k × 384 for e5; not in lavapipe's buffers).
         let teacher = inputs
             .models
-            .load(&cfg.model.teacher, &staging_device(device))?;
+            .load(&cfg.model.teacher, &staging_device(device))?
+            .placed("teacher", device);
         let teacher_max = teacher.config.max_len.min(cfg.model.max_len);
         let teacher = Embedder {
             tokenizer: teacher.tokenizer.clone().with_max_len(teacher_max)?,
@@ -146,6 +147,7 @@ pub(crate) fn student_prefix(
     let source = inputs
         .models
         .load(&cfg.model.student, &staging_device(device))?
+        .placed("frozen-prefix model", device)
         .with_max_len(student.train_len())?;
     student.to_embedder()?.check_shares_prefix(&source, k)?;
     let mut cache = PrefixCache::new(source, k, inputs.prefix_store.as_deref())?;
