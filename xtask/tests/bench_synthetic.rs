@@ -1,15 +1,16 @@
-//! `bench train --synthetic` end to end through the built binary, on a tiny random model on
+//! `bench train --synthetic` end to end through the built binary, on a tiny random model (on wgpu
+//! too, lavapipe on CI) on
 //! flex (2 layers, width 32, 2 heads, 200 tokens, batch 4, 2 timed steps): a training row per
 //! method with a finite positive rate, an encoding row, the backend's matmul peak, and a
 //! PyTorch reference that cannot run is one line, not a failure. Speed is never asserted.
 
 use std::process::Command;
 
-/// The rows of the training table: `(method, steps/s, GFLOP/s)`.
-fn train_rows(out: &str) -> Vec<(String, f64, f64)> {
+/// The rows of `backend`'s training table: `(method, steps/s, GFLOP/s)`.
+fn train_rows(out: &str, backend: &str) -> Vec<(String, f64, f64)> {
     out.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() == 8 && f[0] == "flex" && f[2] != "vocab")
+        .filter(|f| f.len() == 8 && f[0] == backend && f[2] != "vocab")
         .map(|f| {
             (
                 f[1].to_string(),
@@ -20,16 +21,10 @@ fn train_rows(out: &str) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
-#[test]
-fn a_tiny_synthetic_bench_prints_optical_and_mse_rows() {
-    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "bench",
-            "train",
-            "--synthetic",
-            "--backends",
-            "flex,nonesuch",
-        ])
+/// `bench train --synthetic` on the tiny model with `backends` and `extra` arguments.
+fn tiny_bench(backends: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["bench", "train", "--synthetic", "--backends", backends])
         .args([
             "--batch-sizes",
             "4",
@@ -50,20 +45,24 @@ fn a_tiny_synthetic_bench_prints_optical_and_mse_rows() {
             "--max-len",
             "32",
         ])
-        .args([
-            "--matmul-size",
-            "64",
-            "--torch-reference",
-            "/nonexistent/python3",
-        ])
+        .args(["--matmul-size", "64"])
+        .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_tiny_synthetic_bench_prints_optical_and_mse_rows() {
+    let o = tiny_bench(
+        "flex,nonesuch",
+        &["--torch-reference", "/nonexistent/python3"],
+    );
     let (out, err) = (
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr),
     );
     assert!(o.status.success(), "{out}\n{err}");
-    let rows = train_rows(&out);
+    let rows = train_rows(&out, "flex");
     let methods: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(methods, ["optical", "mse"], "{out}");
     for (method, steps, gflops) in &rows {
@@ -80,4 +79,24 @@ fn a_tiny_synthetic_bench_prints_optical_and_mse_rows() {
         .unwrap_or_else(|| panic!("no encoding row: {out}"));
     assert!(encode.starts_with("flex "), "{out}");
     assert!(out.contains("torch reference: not run"), "{out}");
+}
+
+/// The same tiny bench on wgpu (lavapipe on CI): the real training step and encoding run on
+/// the GPU backend end to end.
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_tiny_synthetic_bench_runs_on_wgpu() {
+    let o = tiny_bench("wgpu", &[]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{out}\n{err}");
+    let rows = train_rows(&out, "wgpu");
+    let methods: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(methods, ["optical", "mse"], "{out}\n{err}");
+    for (method, steps, _) in &rows {
+        assert!(steps.is_finite() && *steps > 0.0, "{method}: {out}");
+    }
+    assert!(out.contains("wgpu     matmul peak: "), "{out}");
 }
