@@ -1,8 +1,8 @@
-//! `bench train --synthetic` end to end through the built binary, on a tiny random model (on wgpu
-//! too, lavapipe on CI) on
-//! flex (2 layers, width 32, 2 heads, 200 tokens, batch 4, 2 timed steps): a training row per
-//! method with a finite positive rate, an encoding row, the backend's matmul peak, and a
-//! PyTorch reference that cannot run is one line, not a failure. Speed is never asserted.
+//! `bench train --synthetic` end to end through the built binary, on a tiny random model on
+//! flex, and on wgpu (lavapipe on CI): 2 layers, width 32, 2 heads, 200 tokens, batch 4, 2
+//! timed steps. A training row per method with a finite positive rate, an encoding row, the
+//! backend's matmul peak, and a PyTorch reference that cannot run is one line, not a
+//! failure. Speed is never asserted.
 
 use std::process::Command;
 
