@@ -366,7 +366,7 @@ fn a_students_folder_searches_and_embeds_like_its_export() {
             (common::run_rows(&out), log)
         };
     let (a, log) = search(&run.join("student"), "folder.run");
-    assert!(log.contains("(512 tokens)"), "{log}");
+    assert!(log.contains("(512 tokens, on flex)"), "{log}");
     // --max-len is an explicit choice, applied to both models.
     let mut cmd = xtask();
     cmd.arg("search")
@@ -380,7 +380,7 @@ fn a_students_folder_searches_and_embeds_like_its_export() {
         .arg(dir.path().join("short.run"));
     let log = succeed(&mut cmd);
     assert!(
-        log.contains("(8 tokens)") && !log.contains("(512 tokens)"),
+        log.contains("(8 tokens, on flex)") && !log.contains("(512 tokens"),
         "{log}"
     );
     let (b, _) = search(&hf, "export.run");
