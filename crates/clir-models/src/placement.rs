@@ -140,11 +140,7 @@ pub fn load_placed(
 /// The backend of a device as `--backend` names it (`flex`, `wgpu`, …): where a placed
 /// model really runs, for messages.
 pub fn backend_of(device: &Device) -> String {
-    let debug = format!("{device:?}").to_ascii_lowercase();
-    Backend::ALL
-        .into_iter()
-        .find(|b| debug.contains(b.name()) || (*b == Backend::Tch && debug.contains("libtorch")))
-        .map_or(debug, |b| b.name().to_string())
+    ot_core::backend::backend_of(device).map_or_else(|| format!("{device:?}"), |b| b.to_string())
 }
 
 impl Embedder {

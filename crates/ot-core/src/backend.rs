@@ -106,6 +106,26 @@ impl FromStr for Backend {
     }
 }
 
+/// The backend `device` belongs to (an autodiff device answers for the device it wraps);
+/// `None` for a kind this crate does not select.
+pub fn backend_of(device: &Device) -> Option<Backend> {
+    #[allow(unused_imports)]
+    use burn::backend::DispatchDevice as D;
+    let plain = device.clone().without_autodiff();
+    #[allow(unreachable_patterns)]
+    match plain.as_dispatch() {
+        #[cfg(feature = "flex")]
+        D::Flex(_) => Some(Backend::Flex),
+        #[cfg(feature = "ndarray")]
+        D::NdArray(_) => Some(Backend::Ndarray),
+        #[cfg(feature = "wgpu")]
+        D::Cube(_) => Some(Backend::Wgpu),
+        #[cfg(feature = "tch")]
+        D::LibTorch(_) => Some(Backend::Tch),
+        _ => None,
+    }
+}
+
 /// The memory limits a device states, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceLimits {
@@ -179,6 +199,15 @@ mod tests {
 
     /// A host backend states no limit; wgpu states the adapter's (on lavapipe, a buffer far
     /// smaller than e5-small's 384 MB embedding table, which is what the placement rule reads).
+    #[test]
+    fn every_compiled_backends_device_names_its_backend() {
+        for b in Backend::compiled() {
+            let device = b.device().unwrap();
+            assert_eq!(backend_of(&device), Some(b));
+            assert_eq!(backend_of(&device.autodiff()), Some(b));
+        }
+    }
+
     #[test]
     fn host_backends_state_no_limits_and_wgpu_states_the_adapters() {
         assert_eq!(
