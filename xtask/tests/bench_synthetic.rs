@@ -51,33 +51,45 @@ fn tiny_bench(backends: &str, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn a_tiny_synthetic_bench_prints_optical_and_mse_rows() {
-    let o = tiny_bench(
-        "flex,nonesuch",
-        &["--torch-reference", "/nonexistent/python3"],
-    );
+/// Runs the tiny bench and checks what every backend row shows: success, an OPTICAL and an
+/// MSE training row of `backend` with finite positive steps/s and GFLOP/s, its matmul peak
+/// and its first encoding row; returns stdout.
+fn bench_rows_of(backend: &str, backends: &str, extra: &[&str]) -> String {
+    let o = tiny_bench(backends, extra);
     let (out, err) = (
-        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stdout).to_string(),
         String::from_utf8_lossy(&o.stderr),
     );
     assert!(o.status.success(), "{out}\n{err}");
-    let rows = train_rows(&out, "flex");
+    let rows = train_rows(&out, backend);
     let methods: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(methods, ["optical", "mse"], "{out}");
+    assert_eq!(methods, ["optical", "mse"], "{out}\n{err}");
     for (method, steps, gflops) in &rows {
         assert!(steps.is_finite() && *steps > 0.0, "{method}: {out}");
         assert!(gflops.is_finite() && *gflops > 0.0, "{method}: {out}");
     }
-    assert!(out.contains("nonesuch: skipped"), "{out}");
-    assert!(out.contains("flex     matmul peak: "), "{out}");
-    assert!(out.contains("F(n) = 2n(4d² + 2d·ffn) + 4n²d"), "{out}");
+    assert!(
+        out.contains(&format!("{backend:<8} matmul peak: ")),
+        "{out}"
+    );
     let encode = out
         .lines()
         .skip_while(|l| !l.starts_with("encoding:"))
         .nth(2)
         .unwrap_or_else(|| panic!("no encoding row: {out}"));
-    assert!(encode.starts_with("flex "), "{out}");
+    assert!(encode.starts_with(&format!("{backend} ")), "{out}");
+    out
+}
+
+#[test]
+fn a_tiny_synthetic_bench_prints_optical_and_mse_rows() {
+    let out = bench_rows_of(
+        "flex",
+        "flex,nonesuch",
+        &["--torch-reference", "/nonexistent/python3"],
+    );
+    assert!(out.contains("nonesuch: skipped"), "{out}");
+    assert!(out.contains("F(n) = 2n(4d² + 2d·ffn) + 4n²d"), "{out}");
     assert!(out.contains("torch reference: not run"), "{out}");
 }
 
@@ -86,17 +98,5 @@ fn a_tiny_synthetic_bench_prints_optical_and_mse_rows() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn the_tiny_synthetic_bench_runs_on_wgpu() {
-    let o = tiny_bench("wgpu", &[]);
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
-    );
-    assert!(o.status.success(), "{out}\n{err}");
-    let rows = train_rows(&out, "wgpu");
-    let methods: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(methods, ["optical", "mse"], "{out}\n{err}");
-    for (method, steps, _) in &rows {
-        assert!(steps.is_finite() && *steps > 0.0, "{method}: {out}");
-    }
-    assert!(out.contains("wgpu     matmul peak: "), "{out}");
+    bench_rows_of("wgpu", "wgpu", &[]);
 }

@@ -77,28 +77,6 @@ fn ndarray_matches_flex() {
     compare_with_flex(Device::ndarray(), "ndarray");
 }
 
-/// A tiny model built on flex over a word-level vocabulary.
-#[cfg(feature = "wgpu")]
-fn tiny_embedder(dir: &std::path::Path, cfg: clir_models::EncoderConfig) -> clir_models::Embedder {
-    let words = ["water", "king", "house"];
-    let tokenizer = tiny_tokenizer(dir, &words);
-    clir_models::Embedder {
-        config: clir_models::EmbedderConfig {
-            name: "tiny".into(),
-            encoder: cfg.clone(),
-            pooling: Pooling::Mean,
-            normalize: true,
-            query_prefix: String::new(),
-            passage_prefix: String::new(),
-            max_len: 32,
-            base: None,
-        },
-        encoder: cfg.init(&flex()),
-        tokenizer: clir_models::TextTokenizer::from_file(&tokenizer, 32).unwrap(),
-        device: flex(),
-    }
-}
-
 /// Placement on the real wgpu adapter (lavapipe on CI): a model that fits moves and embeds
 /// as on flex; under a buffer limit smaller than its table it stays on the host, unchanged;
 /// a table over the adapter's own buffer limit stays on the host.
@@ -106,14 +84,17 @@ fn tiny_embedder(dir: &std::path::Path, cfg: clir_models::EncoderConfig) -> clir
 #[test]
 fn models_go_to_wgpu_only_when_the_adapters_limits_hold_them() {
     use clir_models::TextKind;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = clir_models::EncoderConfig {
-        vocab_size: 7,
+    use clir_models::synthetic::{SyntheticSpec, synthetic_embedder};
+    let spec = SyntheticSpec {
+        layers: 2,
+        hidden: 16,
+        ffn: 32,
+        heads: 4,
         max_position: 40,
-        ..tiny_config()
+        vocab_size: 7,
     };
-    let model = tiny_embedder(dir.path(), cfg.clone());
-    let texts = ["water king", "house", "king water house"];
+    let model = synthetic_embedder(spec, 1, &flex()).unwrap();
+    let texts = ["w4 w5", "w6", "w5 w4 w6"];
     let on_host = model.embed(&texts, TextKind::Passage, 8).unwrap();
     let wgpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
 
@@ -124,7 +105,8 @@ fn models_go_to_wgpu_only_when_the_adapters_limits_hold_them() {
         assert!(max_abs_diff(a, b) < 1e-4, "{a:?} {b:?}");
     }
 
-    let table = (cfg.vocab_size.max(cfg.intermediate_size) * cfg.hidden_size * 4) as u64;
+    let (_, rows, cols) = clir_models::placement::largest_tensor(&model.config.encoder);
+    let table = (rows * cols * 4) as u64;
     let small = ot_core::backend::DeviceLimits {
         max_buffer: table - 1,
         max_memory: None,
@@ -135,15 +117,17 @@ fn models_go_to_wgpu_only_when_the_adapters_limits_hold_them() {
 
     // 40,000 × 1,024 f32 = 164 MB: over lavapipe's 128 MiB buffers, within a real GPU's.
     let limits = ot_core::backend::device_limits(&wgpu).unwrap();
-    let big = clir_models::EncoderConfig {
+    let big = SyntheticSpec {
+        layers: 1,
+        hidden: 1024,
+        ffn: 8,
+        heads: 2,
         vocab_size: 40_000,
-        hidden_size: 1024,
-        num_layers: 1,
-        num_heads: 2,
-        intermediate_size: 8,
-        ..cfg
+        ..spec
     };
-    let placed = tiny_embedder(dir.path(), big).placed("teacher", &wgpu);
+    let placed = synthetic_embedder(big, 1, &flex())
+        .unwrap()
+        .placed("teacher", &wgpu);
     let fits = 40_000 * 1024 * 4 <= limits.max_buffer;
     assert_eq!(placed.device == wgpu, fits, "{limits:?}");
 }
