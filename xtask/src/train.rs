@@ -129,7 +129,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let before = match &set {
         Some(set) => {
             eprintln!("eval set: {}", set.note);
-            let cpu = clir_train::trainer::staging_device(&device);
+            let cpu = clir_models::placement::host_for(&device);
             let teacher = inputs
                 .models
                 .load(&cfg.model.teacher, &cpu)?

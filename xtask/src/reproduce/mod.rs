@@ -1037,7 +1037,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     if let Some(advice) = cpu_backend_advice(backend) {
         eprintln!("{advice}");
     }
-    let cpu = clir_train::trainer::staging_device(&device);
+    let cpu = clir_models::placement::host_for(&device);
     let mut ctx = Matrix {
         preset: &preset,
         base,

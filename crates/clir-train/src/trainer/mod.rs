@@ -45,7 +45,7 @@ pub use run_dir::{
 pub use step::grad_squared_norm;
 use step::{StepInputs, StepLoss, scalar, step_loss};
 use student::Student;
-pub use student::{content_mask, initial_student, staging_device, token_roles};
+pub use student::{content_mask, initial_student, token_roles};
 use targets::{TeacherTargets, idf_tables, student_prefix};
 
 /// What a run needs besides its configuration.

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use burn::module::Module;
 use burn::prelude::*;
+use clir_models::placement::host_for;
 use clir_models::{Embedder, Encoder, TextKind, TextTokenizer, TokenBatch, l2_normalize, pool};
 
 use crate::config::TrainConfig;
@@ -210,9 +211,7 @@ pub fn initial_student(
 ) -> Result<Embedder> {
     // Loaded and trimmed on the host, then placed: the untrimmed table may not fit a GPU
     // buffer (clir_models::placement).
-    let mut student = inputs
-        .models
-        .load(&cfg.model.student, &staging_device(device))?;
+    let mut student = inputs.models.load(&cfg.model.student, &host_for(device))?;
     if let Some(depth) = cfg.model.student_depth {
         let have = student.encoder.layers.len();
         if depth == 0 || depth > have {
@@ -241,10 +240,4 @@ pub fn initial_student(
         student = student.trim_vocab(texts)?;
     }
     Ok(student.placed("student", device))
-}
-
-/// Where models are loaded before they move to `device`: the CPU default backend when one
-/// is compiled in, else `device` itself.
-pub fn staging_device(device: &Device) -> Device {
-    clir_models::placement::host_for(device)
 }

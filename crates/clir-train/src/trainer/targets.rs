@@ -14,7 +14,8 @@ use crate::teacher::{TeacherStates, teacher_states};
 use super::TrainInputs;
 use super::batches::BatchOrder;
 use super::step::{IdfTables, MONO_SEED, MonoBatches, idf_table};
-use super::student::{Student, content_mask, staging_device, token_roles};
+use super::student::{Student, content_mask, token_roles};
+use clir_models::placement::host_for;
 
 /// The frozen teacher's side of a run.
 pub(crate) struct TeacherTargets {
@@ -39,7 +40,7 @@ impl TeacherTargets {
         // vocabulary (250k × 384 for e5; not in lavapipe's buffers).
         let teacher = inputs
             .models
-            .load(&cfg.model.teacher, &staging_device(device))?
+            .load(&cfg.model.teacher, &host_for(device))?
             .placed("teacher", device);
         let teacher_max = teacher.config.max_len.min(cfg.model.max_len);
         let teacher = Embedder {
@@ -146,7 +147,7 @@ pub(crate) fn student_prefix(
     };
     let source = inputs
         .models
-        .load(&cfg.model.student, &staging_device(device))?
+        .load(&cfg.model.student, &host_for(device))?
         .placed("frozen-prefix model", device)
         .with_max_len(student.train_len())?;
     student.to_embedder()?.check_shares_prefix(&source, k)?;
