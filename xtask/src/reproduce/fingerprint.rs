@@ -462,6 +462,50 @@ mod tests {
         }
     }
 
+    /// A cell stale only by its training configuration keeps a run folder of the current
+    /// configuration (its checkpoints resume) and loses one of another; a cell stale by
+    /// backend, weights or code version loses its run folder whatever it holds.
+    #[test]
+    fn a_run_folder_is_kept_only_when_its_own_configuration_is_the_current_one() {
+        use super::super::{clear_mismatched_run, retrain_reason};
+        let current = fp();
+        let mut by_train = current.clone();
+        by_train.train = Some(serde_json::json!({"optim": {"steps": 150}}));
+        let mut by_backend = current.clone();
+        by_backend.backend = "wgpu".into();
+        assert_eq!(retrain_reason(None, &current), "");
+        assert_eq!(retrain_reason(Some(Some(&by_train)), &current), "");
+        assert_ne!(retrain_reason(Some(Some(&by_backend)), &current), "");
+        assert_ne!(retrain_reason(Some(None), &current), "");
+
+        let cfg = TrainConfig::new();
+        let mut other = cfg.clone();
+        other.optim.steps += 1;
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("run");
+        let write = |c: &TrainConfig| {
+            std::fs::create_dir_all(&run).unwrap();
+            std::fs::write(run.join(clir_train::trainer::RUN_CONFIG), c.to_toml()).unwrap();
+        };
+        write(&cfg);
+        clear_mismatched_run(&run, &cfg, retrain_reason(Some(Some(&by_train)), &current)).unwrap();
+        assert!(
+            run.is_dir(),
+            "a run of the current configuration was removed"
+        );
+        write(&other);
+        clear_mismatched_run(&run, &cfg, "").unwrap();
+        assert!(!run.exists(), "a run of another configuration was kept");
+        write(&cfg);
+        clear_mismatched_run(
+            &run,
+            &cfg,
+            retrain_reason(Some(Some(&by_backend)), &current),
+        )
+        .unwrap();
+        assert!(!run.exists(), "a run on another backend was kept");
+    }
+
     #[test]
     fn the_bible_default_of_bitext_source_keeps_old_fingerprints() {
         let mut cfg = TrainConfig::new();

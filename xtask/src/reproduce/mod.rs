@@ -1179,7 +1179,7 @@ fn compute_cells(
             continue;
         }
         bar.set_message(cell.name());
-        let retrain_why = retrain_reason(old.as_ref(), &fp);
+        let retrain_why = retrain_reason(old.as_ref().map(|r| r.fingerprint.as_ref()), &fp);
         match claim_cell(cell, state, old, &fp, out, a.reuse_stale, &bar)? {
             Claim::Reuse => {
                 bar.inc(1);
@@ -1354,14 +1354,14 @@ fn estimates(
 }
 
 /// Why a cell's training run may not be resumed: a run made under other weights, code or
-/// backend is trained again (empty: it may be resumed).
-fn retrain_reason(old: Option<&CellResult>, fp: &CellFingerprint) -> &'static str {
-    match old.map(|r| r.fingerprint.as_ref()) {
+/// backend is trained again (empty: it may be resumed). A cell stale only by its training
+/// configuration says nothing about its run folder, which may hold checkpoints of the
+/// current configuration (a curve point's cell computed since): `clear_mismatched_run`
+/// compares the run's own saved configuration instead.
+fn retrain_reason(old: Option<Option<&CellFingerprint>>, fp: &CellFingerprint) -> &'static str {
+    match old {
         Some(Some(o))
-            if o.train != fp.train
-                || o.backend != fp.backend
-                || o.models != fp.models
-                || o.version != fp.version =>
+            if o.backend != fp.backend || o.models != fp.models || o.version != fp.version =>
         {
             "its cell is stale"
         }
