@@ -1056,10 +1056,15 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             out.join("results.json").display()
         );
     }
-    let reusable = reuse::take(&a.reuse_from, a.list, &cells, &mut ctx, &out)?;
     let (fingerprints, mut found, mut states) = scan_cells(&cells, &mut ctx, &out)?;
+    reuse::take(
+        &a.reuse_from,
+        a.list,
+        &cells,
+        (&fingerprints, &mut found, &mut states),
+        &out,
+    )?;
     if a.list {
-        reuse::list_as_done(&reusable, &mut states, &mut found);
         print_list(&cells, &states, &estimates(&cells, &states, &found, &ctx));
         return Ok(());
     }

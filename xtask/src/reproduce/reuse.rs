@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::fingerprint::{self, CellFingerprint, differences};
-use super::{
-    Cell, CellResult, CellState, Matrix, read_cell, read_committed, state_of, strip_unread,
-};
+use super::{Cell, CellResult, CellState, read_cell, read_committed, strip_unread};
 use clir_train::trainer::write_atomic;
 
 /// A finished cell of a `--reuse-from` directory.
@@ -87,24 +85,24 @@ fn same_computation<'a>(
 }
 
 /// A cell of this preset found finished in a `--reuse-from` directory.
-pub(super) struct Reusable {
+struct Reusable {
     /// Index of the cell.
-    pub cell: usize,
+    cell: usize,
     /// Index of the directory it was found in.
-    pub dir: usize,
+    dir: usize,
     /// Its result, relabelled as this preset's cell and naming its source.
-    pub result: CellResult,
+    result: CellResult,
     /// The source cell's JSON file, when it has one (its run files are copied beside).
     source: Option<PathBuf>,
 }
 
-/// Every cell of `cells` that has no finished result in `out` (none, or a stale one) and is
-/// the same computation as a finished cell of one of `dirs` (the first directory that has
-/// it).
+/// Every cell of `cells` that is not done in this results folder (`states`: no result, or a
+/// stale one) and is the same computation as a finished cell of one of `dirs` (the first
+/// directory that has it).
 fn reusable(
     cells: &[Cell],
     fingerprints: &[CellFingerprint],
-    out: &Path,
+    states: &[CellState],
     dirs: &[PathBuf],
 ) -> anyhow::Result<Vec<Reusable>> {
     let found: Vec<Vec<Found>> = dirs
@@ -113,10 +111,7 @@ fn reusable(
         .collect::<anyhow::Result<_>>()?;
     let mut hits = Vec::new();
     for (i, (c, want)) in cells.iter().zip(fingerprints).enumerate() {
-        if matches!(
-            state_of(&read_cell(&c.json_path(out))?, want),
-            CellState::Done
-        ) {
+        if states[i] == CellState::Done {
             continue;
         }
         let hit = found
@@ -173,24 +168,33 @@ fn copy_run_files(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `--reuse-from` step of a run: finds the reusable cells of `dirs` and, unless `list`,
-/// writes them to `out` and says how many came from where.
+/// The `--reuse-from` step of a run, after the local cells were scanned: finds the
+/// reusable cells of `dirs`, writes them to `out` (unless `list`) and marks them done in
+/// `states` and `found` as the files just written hold them; says how many came from where
+/// (or, with `list`, how many would be reused).
 pub(super) fn take(
     dirs: &[PathBuf],
     list: bool,
     cells: &[Cell],
-    ctx: &mut Matrix<'_>,
+    (fingerprints, found, states): (
+        &[CellFingerprint],
+        &mut [Option<CellResult>],
+        &mut [CellState],
+    ),
     out: &Path,
-) -> anyhow::Result<Vec<Reusable>> {
+) -> anyhow::Result<()> {
     if dirs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let fps = cells
-        .iter()
-        .map(|c| ctx.fingerprint(c))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let hits = reusable(cells, &fps, out, dirs)?;
-    if !list {
+    let hits = reusable(cells, fingerprints, states, dirs)?;
+    if list {
+        if !hits.is_empty() {
+            println!(
+                "{} cells would be reused from --reuse-from (listed as done)",
+                hits.len()
+            );
+        }
+    } else {
         let counts = write(cells, out, &hits, dirs.len())?;
         for (dir, n) in dirs.iter().zip(counts) {
             eprintln!(
@@ -199,26 +203,11 @@ pub(super) fn take(
             );
         }
     }
-    Ok(hits)
-}
-
-/// For `--list`: the reusable cells shown as done, with their measured time, nothing
-/// written.
-pub(super) fn list_as_done(
-    hits: &[Reusable],
-    states: &mut [CellState],
-    found: &mut [Option<CellResult>],
-) {
     for r in hits {
         states[r.cell] = CellState::Done;
-        found[r.cell] = Some(r.result.clone());
+        found[r.cell] = Some(r.result);
     }
-    if !hits.is_empty() {
-        println!(
-            "{} cells would be reused from --reuse-from (listed as done)",
-            hits.len()
-        );
-    }
+    Ok(())
 }
 
 #[cfg(test)]
