@@ -1346,7 +1346,14 @@ fn estimates(
     found: &[Option<CellResult>],
     ctx: &Matrix<'_>,
 ) -> Vec<f64> {
-    let finished: Vec<CellResult> = found.iter().flatten().cloned().collect();
+    // Only cells done at the current settings price the others: a stale cell's time was
+    // measured under other settings (150 steps where there are now 600).
+    let finished: Vec<CellResult> = found
+        .iter()
+        .zip(states)
+        .filter(|(_, s)| **s == CellState::Done)
+        .filter_map(|(r, _)| r.clone())
+        .collect();
     let mut fills = BTreeSet::new();
     cells
         .iter()
