@@ -184,6 +184,24 @@ fn check_report(out: &Path) -> Vec<serde_json::Value> {
     let per_query =
         std::fs::read_to_string(out.join("cells/swahili/optical.seed42.per-query.csv")).unwrap();
     assert_eq!(per_query.lines().count(), 7, "{per_query}");
+    // The share of zero-shot's gap OPTICAL closes, (optical − zero-shot) / (English −
+    // zero-shot) per pair; the groups here are one pair each.
+    let map = |pair: &str, method: &str| {
+        aggregates
+            .iter()
+            .find(|a| a["pair"] == pair && a["method"] == method)
+            .unwrap_or_else(|| panic!("{pair}/{method}"))["map"]
+            .as_f64()
+            .unwrap()
+    };
+    let en = map("english", "english");
+    let closed = |pair: &str| {
+        let zs = map(pair, "zero-shot");
+        format!("{:.0}%", (map(pair, "optical") - zs) / (en - zs) * 100.0)
+    };
+    let (sw, de) = (closed("swahili"), closed("german"));
+    let row = format!("| optical | {sw} | {de} | {sw} | {de} |");
+    assert!(md.contains(&row), "results.md lacks {row}:\n{md}");
 
     aggregates.clone()
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use clir_eval::disparity::disparity;
+use clir_eval::disparity::{Disparity, disparity, gap_closed};
 use clir_eval::report::{ComparisonTable, PerQuery, ResultsTable, SigTest, md_cell, md_cells};
 use clir_train::retrieval::MEASURES;
 use clir_train::trainer::write_atomic;
@@ -555,7 +555,8 @@ fn gap_section(
         .iter()
         .cloned()
         .partition(|p| preset.low_resource.contains(p));
-    md.push_str("| method | low-resource mean MAP | high-resource mean MAP | low gap | high gap |\n|---|---|---|---|---|\n");
+    md.push_str("| method | low-resource mean MAP | high-resource mean MAP | low gap | high gap | low − high |\n|---|---|---|---|---|---|\n");
+    let mut ds = Vec::new();
     for (mi, m) in map.methods.iter().enumerate() {
         let mut scores: BTreeMap<String, f64> = map
             .languages
@@ -569,18 +570,54 @@ fn gap_section(
             (!g.is_empty()).then(|| g.iter().map(|p| scores[p]).sum::<f64>() / g.len() as f64)
         };
         let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
+        let spread = d
+            .low_resource_mean
+            .zip(d.high_resource_mean)
+            .map(|(l, h)| l - h);
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} |\n",
             md_cell(m),
             f(mean(&low)),
             f(mean(&high)),
             f(d.low_resource_mean),
-            f(d.high_resource_mean)
+            f(d.high_resource_mean),
+            f(spread)
         ));
         gaps.insert(m.clone(), serde_json::to_value(&d)?);
+        ds.push((m.clone(), d));
     }
     md.push('\n');
+    md.push_str(&closed_table(&ds, pairs));
     Ok((md, gaps))
+}
+
+/// The share of zero-shot's gap to English→English each other row closes, per pair and per
+/// group (`(gap_zero-shot − gap_row) / gap_zero-shot`); empty without a zero-shot row.
+fn closed_table(ds: &[(String, Disparity)], pairs: &[String]) -> String {
+    let Some((_, base)) = ds.iter().find(|(m, _)| m == ZERO_SHOT) else {
+        return String::new();
+    };
+    let pct = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{:.0}%", v * 100.0));
+    let mut md = format!(
+        "Share of zero-shot's gap each row closes, `(gap_zero-shot − gap_row) / gap_zero-shot` \
+         (= `(row − zero-shot) / (English − zero-shot)` under the same teacher; negative: the gap \
+         widened):\n\n| method | {} | low-resource | high-resource |\n|---|{}---:|---:|\n",
+        md_cells(pairs),
+        "---:|".repeat(pairs.len())
+    );
+    for (m, d) in ds.iter().filter(|(m, _)| m != ZERO_SHOT) {
+        let c = gap_closed(base, d);
+        let cells: Vec<String> = pairs.iter().map(|p| pct(c.pairs.get(p).copied())).collect();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            md_cell(m),
+            cells.join(" | "),
+            pct(c.low_resource),
+            pct(c.high_resource)
+        ));
+    }
+    md.push('\n');
+    md
 }
 
 /// results.csv: one row per computed cell (per seed); the p-values are those of its table
