@@ -1,4 +1,4 @@
-//! What a cell costs before it is computed: the mean of finished cells of its kind, else the
+//! What a cell costs before it is computed: the median of finished cells of its kind, else the
 //! per-step and per-verse times measured on this project's 2-core CPU (`--list`, preset `cost`
 //! fields, docs/training.md "What a preset costs").
 
@@ -9,7 +9,7 @@ use clir_train::{Method, TrainConfig};
 
 use super::{Cell, CellKind, CellResult, ENGLISH, Preset};
 
-/// Rough seconds for a cell not computed yet: the mean of finished cells of the same method
+/// Rough seconds for a cell not computed yet: the median of finished cells of the same method
 /// in this results directory, else [`CpuCost`], the per-step and per-verse times measured on a
 /// 2-core CPU.
 /// `fills` holds the bitext samples whose teacher and frozen-prefix states an earlier cell of
@@ -26,8 +26,8 @@ pub(super) fn estimate_seconds(
         .filter(|r| r.method == cell.label && (r.pair == ENGLISH) == (cell.pair == ENGLISH))
         .map(|r| r.seconds)
         .collect();
-    if !same.is_empty() {
-        return same.iter().sum::<f64>() / same.len() as f64;
+    if let Some(typical) = median(same) {
+        return typical;
     }
     let cost = CpuCost::MEASURED;
     let docs = set.docs.len() as f64;
@@ -49,6 +49,21 @@ pub(super) fn estimate_seconds(
             })
             .unwrap_or(queries + docs / cost.student_vps),
     }
+}
+
+/// The median of the finished cells' times: one cell that paid for something its siblings did
+/// not (a second training, a busy machine) does not move it, where it would move a mean.
+fn median(mut seconds: Vec<f64>) -> Option<f64> {
+    if seconds.is_empty() {
+        return None;
+    }
+    seconds.sort_by(f64::total_cmp);
+    let mid = seconds.len() / 2;
+    Some(if seconds.len() % 2 == 1 {
+        seconds[mid]
+    } else {
+        (seconds[mid - 1] + seconds[mid]) / 2.0
+    })
 }
 
 /// Throughputs measured on this project's 2-core CPU (release build, flex, e5-small student and
@@ -129,6 +144,13 @@ impl CpuCost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_that_paid_twice_does_not_price_the_others() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![420.0, 900.0, 400.0]), Some(420.0));
+        assert_eq!(median(vec![900.0, 400.0, 420.0, 860.0]), Some(640.0));
+    }
 
     #[test]
     fn cost_estimates_follow_the_measured_rates() {
